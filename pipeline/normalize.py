@@ -103,7 +103,8 @@ class DateValue:
     iso: str  # "1958-04-12"; partial: "1958-04" or "1958"
     precision: str  # "YMD" | "YM" | "Y"
     calendar: str  # "gregorian" | "lunar" | "minguo" | "era"
-    flags: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # e.g. "lunar_unconverted", "two_digit_year", "age_only"
+    lunar_iso: str | None = None  # the lunar date as written, when ``iso`` is its Gregorian conversion
 
 
 _NUMERAL_VALUES = {
@@ -130,6 +131,7 @@ _ERAS = {
     "民國": (1911, "minguo", False),
     "中华民国": (1911, "minguo", False),
     "中華民國": (1911, "minguo", False),
+    "民": (1911, "minguo", False),  # 民卅八年
     "康德": (1933, "era", False),
     "大同": (1931, "era", False),
     "昭和": (1925, "era", False),
@@ -138,6 +140,7 @@ _ERAS = {
     "宣统": (1908, "era", True),
     "宣統": (1908, "era", True),
 }
+_ERA_NAMES = sorted(_ERAS, key=len, reverse=True)  # longest first: 中华民国 before 民国
 _LUNAR_MARKERS = ("农历", "農曆", "阴历", "陰曆", "旧历", "舊曆", "夏历", "夏曆")
 _GREGORIAN_MARKERS = ("公元", "公历", "公曆", "阳历", "陽曆", "新历", "西历")
 _MIN_YEAR = 1850
@@ -176,14 +179,33 @@ def numeral_value(text: str) -> int | None:
     return value + (_NUMERAL_VALUES[unit] if unit else 0)
 
 
-def _clean_date_text(raw: str) -> str:
+def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
+    """Date text without labels, noise and spacing, plus flags for the OCR fixes applied."""
     text = normalize_text(raw)
+    text = re.sub(r"^[^:：]{1,8}[:：]", "", text)  # a label the extractor left in: 出生日期：
+    text = re.sub(r"[—–‐－~]", "-", text)
     text = re.sub(r"(?<=\d) (?=\d)", ".", text)  # "1958 4 12"
     text = re.sub(r"\s+", "", text)
     text = text.strip("。，,;；:：()（）[]【】")
     text = re.sub(r"^(?:出生于|生于|出生|生)", "", text)
     text = re.sub(r"(?:出生|生人|生)$", "", text)
-    return text
+    flags: list[str] = []
+    fixed = _fix_date_ocr(text)
+    if fixed != text:
+        text = fixed
+        flags.append("ocr_fixed")
+    return text, tuple(flags)
+
+
+def _fix_date_ocr(text: str) -> str:
+    """Undo confusions that only make sense one way inside a date.
+
+    曰/目 for a final 日, 口 for 〇 between Chinese numerals, l/I/| for 1 between
+    Arabic digits. Everything else is left for the caller to see.
+    """
+    text = re.sub(r"(?<=[\d" + _CN_DIGITS + r"])[曰目]$", "日", text)
+    text = re.sub(f"(?<=[{_CN_DIGITS}])口|口(?=[{_CN_DIGITS}年])", "〇", text)
+    return re.sub(r"(?<=\d)[lI|](?=[\d年.\-/])|(?<![\w])[lI|](?=\d{2})", "1", text)
 
 
 class _NoLunarConverter(Exception):
@@ -226,7 +248,7 @@ def _resolve_two_digit_year(yy: int, doc_year: int | None) -> int:
 
 def parse_age(raw: str) -> tuple[int, bool] | None:
     """(age, nominal) for an age written instead of a date: 35岁, 年龄35, 虚岁三十五."""
-    text = _clean_date_text(raw)
+    text, _ = _clean_date_text(raw)
     m = _AGE.match(text)
     if not m or not (m.group("kind") or text.endswith(("岁", "歲")) or text.startswith(("年龄", "年齡"))):
         return None
@@ -253,10 +275,13 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
     """
     if not raw:
         return None
-    text = _clean_date_text(raw)
+    text, cleaning_flags = _clean_date_text(raw)
     if not text:
         return None
-    flags: list[str] = []
+    flags = list(cleaning_flags)
+    if re.match(r"^(?:约|大约|大概)|(?:左右|前后)$", text):
+        text = re.sub(r"^(?:约|大约|大概)|(?:左右|前后)$", "", text)
+        flags.append("approximate")
     calendar = "gregorian"
     lunar = False
     for marker in _LUNAR_MARKERS:
@@ -273,7 +298,7 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
         years = age_birth_years(age[0], doc_year, nominal=age[1])
         return DateValue(str(years[1]), "Y", "gregorian", ("age_only",) + (("nominal_age",) if age[1] else ()))
 
-    era = next((name for name in sorted(_ERAS, key=len, reverse=True) if text.startswith(name)), None)
+    era = next((name for name in _ERA_NAMES if text.startswith(name)), None)
     if era:
         text = text[len(era) :]
     if _MONTH_DAY_ONLY.match(text):
@@ -323,20 +348,25 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
     lunar = lunar or leap
 
     precision = "Y" if month is None else "YM" if day is None else "YMD"
+    lunar_iso: str | None = None
     if lunar and calendar == "gregorian":
         calendar = "lunar"
     if lunar and day is not None and month is not None:
         if not (1 <= month <= 12 and 1 <= day <= 30):
             return None
+        written = f"{year:04d}-{month:02d}-{day:02d}"
+        if leap:
+            flags.append("leap_month")
         try:
             iso: str | None = _lunar_to_solar(year, month, day, leap)
         except _NoLunarConverter:
-            iso = f"{year:04d}-{month:02d}-{day:02d}"
+            iso = written
             flags.append("lunar_unconverted")
         else:
             if iso is None:
                 return None
             flags.append("lunar_converted")
+            lunar_iso = written
     else:
         iso = _iso(year, month, day)
         if iso is None:
@@ -347,7 +377,7 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
         flags.append("year_before_1850")
     if doc_year is not None and int(iso[:4]) > doc_year:
         flags.append("after_doc_year")
-    return DateValue(iso, precision, calendar, tuple(flags))
+    return DateValue(iso, precision, calendar, tuple(flags), lunar_iso)
 
 
 def _split_date(text: str, era: bool) -> tuple[str, str | None, str | None, bool] | None:
@@ -407,7 +437,7 @@ def _id_birth(yyyymmdd: str) -> str | None:
         born = dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     except ValueError:
         return None
-    return born.isoformat() if born.year >= _MIN_YEAR else None
+    return born.isoformat() if _MIN_YEAR <= born.year <= dt.date.today().year else None
 
 
 def normalize_id(raw: str) -> IdNumber | None:
@@ -458,14 +488,27 @@ _SEX_VALUES = {"男": "男", "男性": "男", "m": "男", "male": "男", "1": "�
 
 
 def _compact(raw: str) -> str:
-    """Field value without spaces and edge punctuation, for code-table look-ups."""
+    """Field value without spaces and edge punctuation."""
     text = re.sub(r"\s+", "", normalize_text(raw or ""))
     return text.strip("。，,.;；:：、()（）[]【】\"'“”")
 
 
+@cache
+def _simplify_table() -> dict[int, str]:
+    return str.maketrans(load_code_table("traditional")["chars"])
+
+
+def _lookup_key(raw: str) -> str:
+    """Compact value in simplified characters: the form code tables are keyed by.
+
+    Only for coded fields; names are never converted (§1.10).
+    """
+    return _compact(raw).translate(_simplify_table())
+
+
 def normalize_sex(raw: str) -> str | None:
     """男/女 (GB/T 2261.1 codes 1/2 accepted too); anything else is unknown."""
-    return _SEX_VALUES.get(_compact(raw).lower())
+    return _SEX_VALUES.get(_lookup_key(raw).lower())
 
 
 def sex_code(sex: str | None) -> str:
@@ -499,7 +542,7 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
     崩龙族 ...), ``later_annotation`` (current name on a page dated before the
     rename or recognition, V19), ``unknown_ethnicity``.
     """
-    text = _compact(raw)
+    text = _lookup_key(raw)
     if not text:
         return None, ()
     table = load_code_table("ethnicity")
@@ -536,7 +579,7 @@ _ORDINAL_CHILD = re.compile(r"^(?:[六七八九十]|老[二三四五六七八九
 
 def normalize_relation(raw: str) -> tuple[str | None, str | None, str | None]:
     """(GB/T 4761 term, code, implied sex) of a 与户主关系 value; Nones if unknown."""
-    text = _compact(raw)
+    text = _lookup_key(raw)
     text = re.sub(r"^(?:系|是)?户主(?:之|的)(?=.)", "", text)
     text = re.sub(r"^(?:之|的)", "", text)
     if not text:
@@ -553,22 +596,33 @@ def normalize_relation(raw: str) -> tuple[str | None, str | None, str | None]:
     return term, entry["code"], entry["sex"] or None
 
 
-_EDUCATION_SUFFIXES = re.compile(r"(?:毕业|畢業|肄业|肄業|结业|結業|在读|在讀|文化|程度|水平|学历|学歷)+$")
+_EDUCATION_SUFFIXES = re.compile(r"(?:毕业|肄业|结业|在读|在校|文化|程度|水平|学历)+$")
+_SCHOOL_GRADE = re.compile(r"^(初|高)[一二三]$")  # 初二 = second year of 初中
 
 
 def normalize_education(raw: str) -> tuple[str, str | None]:
-    """(cleaned raw value, GB 4658-84 top-level code). The raw value is what the paper says."""
+    """(cleaned raw value, GB 4658-84 top-level code). The raw value is what the paper says.
+
+    Look-up order: the whole value, the value without 毕业/肄业/文化…, a school
+    year (初二, 高一), then the longest known wording it starts with (小学四年级).
+    """
     text = _compact(raw)
+    key = _lookup_key(raw)
     aliases = load_code_table("education")["aliases"]
-    code = aliases.get(text)
-    if code is None:
-        code = aliases.get(_EDUCATION_SUFFIXES.sub("", text))
-    return text, code
+    stem = _EDUCATION_SUFFIXES.sub("", key)
+    for candidate in (key, stem):
+        if candidate in aliases:
+            return text, aliases[candidate]
+    grade = _SCHOOL_GRADE.match(stem)
+    if grade:
+        return text, aliases["初中" if grade.group(1) == "初" else "高中"]
+    prefixes = [alias for alias in aliases if len(alias) >= 2 and stem.startswith(alias)]
+    return text, aliases[max(prefixes, key=len)] if prefixes else None
 
 
 def normalize_marital(raw: str) -> tuple[str | None, str | None]:
     """(GB/T 2261.2 term, code) of a 婚姻状况 value."""
-    text = _compact(raw)
+    text = _lookup_key(raw)
     table = load_code_table("marital")
     names = {name: code for code, name in table["codes"].items()}
     term = text if text in names else table["aliases"].get(text)
@@ -616,8 +670,8 @@ def normalize_name(raw: str) -> tuple[str, tuple[str, ...]]:
 # Whole-cell ditto forms. Two digits "11" are deliberately absent: they are a real
 # number too often (户号, 门牌) to be read as a misrecognised 〃.
 _DITTO_FORMS = frozenset(
-    ["〃", "″", "々", "\"", "''", "“", "”", "„", "〃〃", "\"\"", "、、", "丶丶", "ヽヽ", "ゝ", "``",
-     "同上", "仝上", "同前", "同左"]
+    ["〃", "″", "々", "\"", "''", "“", "”", "„", "〝", "〞", "ˮ", "〃〃", "\"\"", "、、", "丶丶", "ヽヽ", "ゝ",
+     "``", "同上", "仝上", "同前", "同左", "同右"]
 )  # fmt: skip
 
 
