@@ -45,6 +45,10 @@ def _is_cjk(ch: str) -> bool:
     return bool(_HAN_RE.match(ch)) or ch in "〇○〃々"
 
 
+def _is_latin_letter(ch: str) -> bool:
+    return ch.isascii() and ch.isalpha() and ch not in _ZERO_LOOKALIKES
+
+
 def _to_halfwidth(text: str) -> str:
     out = []
     for ch in text:
@@ -69,9 +73,11 @@ def _unify_zeros(text: str) -> str:
             continue
         left = chars[i - 1] if i > 0 else ""
         right = chars[i + 1] if i + 1 < len(chars) else ""
+        if _is_latin_letter(left) or _is_latin_letter(right):
+            continue  # part of a word: "No1", "BOX"
         if (left.isascii() and left.isdigit()) or (right.isascii() and right.isdigit()):
             chars[i] = "0"
-        elif ch != "零" and (left in _CN_DIGITS or right in _CN_DIGITS) and ch != "〇":
+        elif ch not in "零〇" and (left in _CN_DIGITS or right in _CN_DIGITS):
             chars[i] = "〇"
     # A second pass resolves runs like "19OO" whose inner O had no digit neighbour yet.
     joined = "".join(chars)
@@ -279,8 +285,9 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
     if not text:
         return None
     flags = list(cleaning_flags)
-    if re.match(r"^(?:约|大约|大概)|(?:左右|前后)$", text):
-        text = re.sub(r"^(?:约|大约|大概)|(?:左右|前后)$", "", text)
+    unqualified = re.sub(r"^(?:约|大约|大概)|(?:左右|前后)$", "", text)
+    if unqualified != text:
+        text = unqualified
         flags.append("approximate")
     calendar = "gregorian"
     lunar = False
@@ -652,7 +659,8 @@ def normalize_name(raw: str) -> tuple[str, tuple[str, ...]]:
     """
     text = re.sub(r"\s+", "", normalize_text(raw or ""))
     text = re.sub(f"[{re.escape(_NAME_DOTS)}]+", "·", text)
-    kept = "".join(ch for ch in text if _HAN_RE.match(ch) or ch == "·" or ch.isalpha())
+    bare = re.sub(r"[(（\[【][^)）\]】]*[)）\]】]", "", text)  # (曾用名 …) written beside the name
+    kept = "".join(ch for ch in bare if _HAN_RE.match(ch) or ch == "·" or ch.isalpha())
     name = re.sub(r"·{2,}", "·", kept).strip("·")
     if not name:
         return "", ("empty",)
@@ -710,6 +718,25 @@ def _legal_marriage_age(sex: str, on: DateValue) -> int:
     return 20 if sex == "男" else 18
 
 
+def _id_birth_flags(id_birth: str, born: DateValue) -> list[str]:
+    """V4: the ID's birth segment against the written birth date, at the precision written.
+
+    A lunar birthday copied digit for digit into the ID and a day/month swap are
+    named separately: both are common and neither means another person.
+    """
+    if "age_only" in born.flags:
+        return [] if abs(int(id_birth[:4]) - int(born.iso[:4])) <= 1 else ["id_birth_mismatch"]
+    if id_birth.startswith(born.iso):
+        return []
+    if born.lunar_iso and id_birth == born.lunar_iso:
+        return ["id_birth_is_lunar"]
+    flags = ["id_birth_mismatch"]
+    swapped = born.iso[:5] + born.iso[8:] + "-" + born.iso[5:7]
+    if born.precision == "YMD" and id_birth == swapped:
+        flags.append("birth_day_month_swapped")
+    return flags
+
+
 def check_consistency(fields: dict[str, str]) -> list[str]:
     """Flags for disagreements between the fields of one person on one page.
 
@@ -729,9 +756,8 @@ def check_consistency(fields: dict[str, str]) -> list[str]:
     if id_number is not None:
         if not id_number.valid:
             flags.append("id_invalid")
-        if id_number.birth_date and born and not id_number.birth_date.startswith(born.iso):
-            if "age_only" not in born.flags:
-                flags.append("id_birth_mismatch")
+        if id_number.birth_date and born:
+            flags.extend(_id_birth_flags(id_number.birth_date, born))
         if id_number.sex and sex and id_number.sex != sex:
             flags.append("id_sex_mismatch")
         length = 15 if id_number.from15 else len(id_number.value)
@@ -762,4 +788,64 @@ def check_consistency(fields: dict[str, str]) -> list[str]:
         _, edu_code = normalize_education(fields.get("education", ""))
         if edu_code in ("10", "20", "30") and 0 <= age < 18:
             flags.append("education_age_implausible")
+    return flags
+
+
+# Relation codes whose holder is one generation below / above the head, or two (V21).
+_CHILD_CODES = frozenset({"20", "21", "22", "23", "24", "25", "26", "27", "29", "30", "31", "32", "33", "34", "35",
+                          "36", "37", "39"})  # fmt: skip
+_GRANDCHILD_CODES = frozenset({"40", "41", "42", "43", "44", "49"})
+_PARENT_CODES = frozenset({"50", "51", "52", "57", "58", "59"})
+_GRANDPARENT_CODES = frozenset({"60", "61", "62", "63", "64", "69"})
+_MIN_PARENT_GAP = 14
+_ADULT_AGE = 18
+
+
+def _birth_of(member: dict[str, str], doc_year: int | None) -> DateValue | None:
+    if member.get("birth_date"):
+        born = parse_date(member["birth_date"], doc_year=doc_year)
+        if born is not None and "age_only" not in born.flags:
+            return born
+    number = normalize_id(member["id_number"]) if member.get("id_number") else None
+    if number is not None and number.birth_date:
+        return DateValue(number.birth_date, "YMD", "gregorian")
+    return None
+
+
+def check_household(members: list[dict[str, str]], *, doc_date: str | None = None) -> list[str]:
+    """Flags for one household page (V20, V21), each as "flag:index" of the member concerned.
+
+    ``members`` are field dicts in page order. Exactly one 户主 (several 本人 of a
+    collective household are fine), the head listed first and adult, parents at least
+    14 and grandparents at least 28 years older than the head's children and grandchildren.
+    """
+    doc = parse_date(doc_date) if doc_date else None
+    doc_year = int(doc.iso[:4]) if doc else None
+    codes = [normalize_relation(m.get("relation_to_head", ""))[1] for m in members]
+    births = [_birth_of(m, doc_year) for m in members]
+    heads = [i for i, code in enumerate(codes) if code == "02"]
+    flags: list[str] = []
+    if len(heads) > 1:
+        flags.extend(f"several_household_heads:{i}" for i in heads[1:])
+    if not heads:
+        if "01" not in codes:
+            flags.append("no_household_head:0")
+        return flags
+    head = heads[0]
+    if head != 0:
+        flags.append(f"head_not_first:{head}")
+    head_born = births[head]
+    if head_born is None:
+        return flags
+    if doc is not None and _years_between(head_born, doc) < _ADULT_AGE:
+        flags.append(f"head_minor:{head}")
+    head_year = int(head_born.iso[:4])
+    for i, (code, born) in enumerate(zip(codes, births, strict=True)):
+        if born is None or code is None:
+            continue
+        gap = int(born.iso[:4]) - head_year  # positive: younger than the head
+        generations = (1 if code in _CHILD_CODES else 2 if code in _GRANDCHILD_CODES
+                       else -1 if code in _PARENT_CODES else -2 if code in _GRANDPARENT_CODES else 0)  # fmt: skip
+        if generations and gap * (1 if generations > 0 else -1) < _MIN_PARENT_GAP * abs(generations):
+            flags.append(f"{'grand' if abs(generations) == 2 else ''}parent_age_gap:{i}")
     return flags

@@ -8,6 +8,7 @@ from pipeline.normalize import (
     DateValue,
     age_birth_years,
     check_consistency,
+    check_household,
     ethnicity_code,
     id_check_char,
     is_ditto,
@@ -71,11 +72,43 @@ def test_gregorian_notations(raw: str, iso: str, precision: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("一九五口年三月五日", "1950-03-05"),  # 口 read for a handwritten 〇
+        ("1958年4月12曰", "1958-04-12"),  # 曰 read for 日
+        ("一九五八年四月十二目", "1958-04-12"),
+        ("l958.4.12", "1958-04-12"),  # l read for 1
+        ("19I8.4.12", "1918-04-12"),
+    ],
+)
+def test_date_ocr_confusions_are_fixed_and_flagged(raw: str, iso: str) -> None:
+    value = parse_date(raw)
+    assert value.iso == iso
+    assert "ocr_fixed" in value.flags
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso", "flags"),
+    [
+        ("出生日期：1958年4月12日", "1958-04-12", ()),
+        ("约1958年", "1958", ("approximate",)),
+        ("1958年左右", "1958", ("approximate",)),
+        ("1958—4—12", "1958-04-12", ()),
+    ],
+)
+def test_date_labels_and_qualifiers(raw: str, iso: str, flags: tuple[str, ...]) -> None:
+    value = parse_date(raw)
+    assert (value.iso, value.flags) == (iso, flags)
+
+
+@pytest.mark.parametrize(
     ("raw", "iso", "precision", "calendar"),
     [
         ("民国三十八年五月", "1949-05", "YM", "minguo"),
         ("民國三十八年五月十日", "1949-05-10", "YMD", "minguo"),
         ("民国元年", "1912", "Y", "minguo"),
+        ("民卅八年五月", "1949-05", "YM", "minguo"),
+        ("中华民国38年", "1949", "Y", "minguo"),
         ("康德五年三月", "1938-03", "YM", "era"),
         ("昭和十年", "1935", "Y", "era"),
     ],
@@ -102,6 +135,13 @@ def test_lunar_dates_are_converted(raw: str, iso: str) -> None:
     assert value.iso == iso
     assert "lunar_converted" in value.flags
     assert value.calendar in ("lunar", "era")
+
+
+def test_lunar_conversion_keeps_the_written_date() -> None:
+    value = parse_date("1957年闰八月初一")
+    assert value.lunar_iso == "1957-08-01"
+    assert "leap_month" in value.flags
+    assert parse_date("1958年4月12日").lunar_iso is None
 
 
 def test_lunar_month_without_day_stays_unconverted() -> None:
@@ -186,6 +226,8 @@ def test_numeral_value(text: str, value: int | None) -> None:
         ("王 小 明", "王小明"),
         ("hello  world", "hello world"),
         ("BOX", "BOX"),  # O in a word is not a zero
+        ("No1", "No1"),
+        ("19OO", "1900"),
         ("一百零五", "一百零五"),
     ],
 )
@@ -279,6 +321,8 @@ def test_normalize_sex(raw: str, sex: str | None) -> None:
     [
         ("汉族", "汉族", ()),
         ("汉", "汉族", ()),  # missing 族 suffix
+        ("漢族", "汉族", ()),
+        ("滿", "满族", ()),
         ("满", "满族", ()),
         ("朝鲜", "朝鲜族", ()),
         ("维吾尔", "维吾尔族", ("alias",)),
@@ -348,6 +392,9 @@ def test_ethnicity_code(name: str, code: str | None) -> None:
         ("户主之妻", ("妻", "12", "女")),
         ("六子", ("其他儿子", "29", "男")),
         ("保姆", ("非亲属", "99", None)),
+        ("長子", ("长子", "22", "男")),  # traditional characters
+        ("兒媳", ("儿媳", "38", "女")),
+        ("戶主", ("户主", "02", None)),
         ("同住", ("非亲属", "99", None)),
         ("爱人", ("配偶", "10", None)),
         ("王小明", (None, None, None)),
@@ -374,6 +421,13 @@ def test_normalize_relation(raw: str, expected: tuple[str | None, str | None, st
         ("文盲", ("文盲", "90")),
         ("粗识字", ("粗识字", "90")),
         (" 初 中 ", ("初中", "70")),
+        ("小學", ("小學", "80")),  # raw kept in traditional characters
+        ("高中畢業", ("高中畢業", "60")),
+        ("初二", ("初二", "70")),
+        ("高一", ("高一", "60")),
+        ("小学四年级", ("小学四年级", "80")),
+        ("大学专科毕业", ("大学专科毕业", "30")),
+        ("中学", ("中学", None)),  # 初中 or 高中: unknown
         ("在校", ("在校", None)),
         ("学龄前", ("学龄前", None)),
     ],
@@ -385,7 +439,8 @@ def test_normalize_education(raw: str, expected: tuple[str, str | None]) -> None
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [("未婚", ("未婚", "10")), ("已婚", ("已婚", "20")), ("已", ("已婚", "20")), ("再婚", ("再婚", "22")),
-     ("丧偶", ("丧偶", "30")), ("离异", ("离婚", "40")), ("有配偶", ("已婚", "20")), ("男", (None, None))],
+     ("丧偶", ("丧偶", "30")), ("离异", ("离婚", "40")), ("有配偶", ("已婚", "20")), ("男", (None, None)),
+     ("己婚", ("已婚", "20")), ("離婚", ("离婚", "40"))],
 )  # fmt: skip
 def test_normalize_marital(raw: str, expected: tuple[str | None, str | None]) -> None:
     assert normalize_marital(raw) == expected
@@ -400,6 +455,7 @@ def test_normalize_marital(raw: str, expected: tuple[str | None, str | None]) ->
         ("王小明", "王小明", ()),
         ("王 小 明", "王小明", ()),
         ("王小明。", "王小明", ("cleaned",)),
+        ("王小明(王明)", "王小明", ("cleaned",)),
         ("阿不都•热合曼", "阿不都·热合曼", ()),
         ("阿不都 · 热合曼", "阿不都·热合曼", ()),
         ("姓名", "姓名", ("not_a_name",)),
@@ -417,7 +473,7 @@ def test_normalize_name(raw: str, name: str, flags: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["〃", "″", "々", "同上", "仝上", " 同 上 ", "、、", '"', "''", "＂", "〃〃", "同前"]
+    "raw", ["〃", "″", "々", "同上", "仝上", " 同 上 ", "、、", '"', "''", "＂", "〃〃", "同前", "同右", "〞"]
 )
 def test_is_ditto(raw: str) -> None:
     assert is_ditto(raw)
@@ -479,3 +535,65 @@ def test_marriage_age_changed_in_1981() -> None:
     woman = PERSON | {"id_number": "", "birth_date": "1962年1月1日"}
     assert "married_under_legal_age" not in check_consistency(woman | {"registration_date": "1980-06-01"})
     assert "married_under_legal_age" in check_consistency(woman | {"registration_date": "1981-06-01"})
+
+
+def test_lunar_birthday_copied_into_the_id_is_not_a_mismatch() -> None:
+    body = "11010519580105001"
+    person = {"id_number": body + id_check_char(body), "birth_date": "1958年正月初五"}
+    assert check_consistency(person) == ["id_birth_is_lunar"]
+
+
+def test_day_month_swap_is_named() -> None:
+    body = "11010519581204001"
+    person = {"id_number": body + id_check_char(body), "birth_date": "1958年4月12日"}
+    assert check_consistency(person) == ["id_birth_mismatch", "birth_day_month_swapped"]
+
+
+def test_age_only_birth_agrees_with_id_within_a_year() -> None:
+    person = {"id_number": "11010519491231002X", "birth_date": "36岁", "registration_date": "1986-05-01"}
+    assert "id_birth_mismatch" not in check_consistency(person)
+    assert "id_birth_mismatch" in check_consistency(person | {"birth_date": "20岁"})
+
+
+HOUSEHOLD = [
+    {"relation_to_head": "户主", "birth_date": "1930年1月1日"},
+    {"relation_to_head": "妻", "birth_date": "1932年3月1日"},
+    {"relation_to_head": "长子", "birth_date": "1955年1月1日"},
+    {"relation_to_head": "孙女", "birth_date": "1978年1月1日"},
+    {"relation_to_head": "母", "birth_date": "1905年1月1日"},
+]
+
+
+def test_plausible_household_has_no_flags() -> None:
+    assert check_household(HOUSEHOLD, doc_date="1980-01-01") == []
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "flag"),
+    [
+        (2, {"birth_date": "1940年1月1日"}, "parent_age_gap:2"),
+        (3, {"birth_date": "1950年1月1日"}, "grandparent_age_gap:3"),
+        (4, {"birth_date": "1925年1月1日"}, "parent_age_gap:4"),
+        (1, {"relation_to_head": "户主"}, "several_household_heads:1"),
+        (0, {"birth_date": "1965年1月1日"}, "head_minor:0"),
+    ],
+)
+def test_household_flags(index: int, change: dict[str, str], flag: str) -> None:
+    members = [dict(m) for m in HOUSEHOLD]
+    members[index] |= change
+    assert flag in check_household(members, doc_date="1980-01-01")
+
+
+def test_household_head_must_exist_and_come_first() -> None:
+    assert check_household(HOUSEHOLD[1:]) == ["no_household_head:0"]
+    assert check_household(HOUSEHOLD[1:] + HOUSEHOLD[:1]) == ["head_not_first:4"]
+    collective = [{"relation_to_head": "本人"}, {"relation_to_head": "本人"}]
+    assert check_household(collective) == []
+
+
+def test_household_uses_the_id_when_the_birth_date_is_missing() -> None:
+    members = [{"relation_to_head": "户主", "id_number": "440524188001010014"},
+               {"relation_to_head": "子", "id_number": "11010519491231002X"}]  # fmt: skip
+    assert check_household(members) == []
+    members[0]["id_number"] = upgrade_id15("110105400101001")  # head born 1940, son 1949
+    assert check_household(members) == ["parent_age_gap:1"]
