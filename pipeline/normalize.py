@@ -453,6 +453,10 @@ def normalize_id(raw: str) -> IdNumber | None:
     if not any(ch.isdigit() for ch in text):
         return None
     flags: list[str] = []
+    unlabelled = re.sub(f"^[{_HAN}:：()（）]+|[{_HAN}()（）]+$", "", text)  # 身份证号：…, …(补)
+    if unlabelled != text:
+        text = unlabelled
+        flags.append("text_stripped")
     if text and text[-1] in _ID_X_FORMS:
         text = text[:-1] + "X"
     fixed = "".join(_ID_OCR_FIXES.get(ch, ch) for ch in text)
@@ -685,9 +689,8 @@ _DITTO_FORMS = frozenset(
 
 def is_ditto(raw: str) -> bool:
     """True when the whole cell is a ditto mark (〃, 同上, 仝上, "、、" …), V15."""
-    text = re.sub(r"\s+", "", (raw or "").replace("\u3000", " "))
-    text = _to_halfwidth(text).replace("＂", '"')
-    return text in _DITTO_FORMS
+    text = re.sub(r"\s+", "", _to_halfwidth(raw or ""))
+    return text.strip("。.,，") in _DITTO_FORMS
 
 
 # ---------------------------------------------------------------------------

@@ -268,6 +268,7 @@ def test_upgrade_15_centenarian_sequence_means_18yy() -> None:
         ("1101051949123", "1101051949123", False, ("wrong_length",)),
         ("11010519491231002Y", "11010519491231002", False, ("bad_characters",)),
         ("110105491231002", "11010519491231002X", True, ()),
+        ("身份证号：11010519491231002X", "11010519491231002X", True, ("text_stripped",)),
         ("110105491331002", "110105491331002", False, ("bad_birth_segment",)),
     ],
 )
@@ -473,7 +474,7 @@ def test_normalize_name(raw: str, name: str, flags: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["〃", "″", "々", "同上", "仝上", " 同 上 ", "、、", '"', "''", "＂", "〃〃", "同前", "同右", "〞"]
+    "raw", ["〃", "″", "々", "同上", "仝上", " 同 上 ", "、、", '"', "''", "＂", "〃〃", "同前", "同右", "〞", "〃。"]
 )
 def test_is_ditto(raw: str) -> None:
     assert is_ditto(raw)
