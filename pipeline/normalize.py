@@ -697,6 +697,37 @@ def is_ditto(raw: str) -> bool:
 # Cross-field consistency (V4, V5, V6, V10, V11, V18, V19, V21, V22, V23)
 
 
+# Severity of each consistency flag (§7): E = force review, W = lower confidence,
+# I = informational, never a reason for review on its own.
+FLAG_SEVERITY = {
+    "birth_date_unparseable": "E",
+    "id_invalid": "E",
+    "id_birth_mismatch": "E",
+    "id_sex_mismatch": "E",
+    "birth_after_registration": "E",
+    "birth_after_event": "E",
+    "birth_day_month_swapped": "W",
+    "relation_sex_mismatch": "W",
+    "age_over_115": "W",
+    "education_age_implausible": "W",
+    "several_household_heads": "W",
+    "no_household_head": "W",
+    "head_minor": "W",
+    "parent_age_gap": "W",
+    "grandparent_age_gap": "W",
+    "id_birth_is_lunar": "I",
+    "id_later_annotation": "I",
+    "ethnicity_later_annotation": "I",
+    "married_under_legal_age": "I",
+    "head_not_first": "I",
+}
+
+
+def flag_severity(flag: str) -> str:
+    """"E", "W" or "I" for a flag of check_consistency / check_household ("parent_age_gap:2" too)."""
+    return FLAG_SEVERITY[flag.split(":", 1)[0]]
+
+
 def _document_date(fields: dict[str, str]) -> DateValue | None:
     for key in ("doc_date", "registration_date", "event_date"):
         if fields.get(key):

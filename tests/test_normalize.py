@@ -9,6 +9,7 @@ from pipeline.normalize import (
     age_birth_years,
     check_consistency,
     check_household,
+    flag_severity,
     ethnicity_code,
     id_check_char,
     is_ditto,
@@ -598,3 +599,22 @@ def test_household_uses_the_id_when_the_birth_date_is_missing() -> None:
     assert check_household(members) == []
     members[0]["id_number"] = upgrade_id15("110105400101001")  # head born 1940, son 1949
     assert check_household(members) == ["parent_age_gap:1"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "severity"),
+    [("id_birth_mismatch", "E"), ("relation_sex_mismatch", "W"), ("id_later_annotation", "I"),
+     ("parent_age_gap:2", "W")],
+)  # fmt: skip
+def test_flag_severity(flag: str, severity: str) -> None:
+    assert flag_severity(flag) == severity
+
+
+def test_every_flag_raised_has_a_severity() -> None:
+    raised = check_consistency(PERSON | {"birth_date": "1870年1月1日", "sex": "男", "ethnicity": "基诺",
+                                         "registration_date": "1970-01-01", "education": "大学"})
+    raised += check_household([{"relation_to_head": "子", "birth_date": "1960年"},
+                               {"relation_to_head": "户主", "birth_date": "1965年"},
+                               {"relation_to_head": "户主"}], doc_date="1970-01-01")  # fmt: skip
+    assert len(raised) >= 8
+    assert all(flag_severity(flag) in "EWI" for flag in raised)
