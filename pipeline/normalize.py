@@ -585,7 +585,7 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
     return name, tuple(flags)
 
 
-_ORDINAL_CHILD = re.compile(r"^(?:[六七八九十]|老[二三四五六七八九])([子女])$")
+_ORDINAL_CHILD = re.compile(r"^[六七八九]([子女])$")  # 六子, 七女: past the coded 五子/五女
 
 
 def normalize_relation(raw: str) -> tuple[str | None, str | None, str | None]:
