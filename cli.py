@@ -360,6 +360,26 @@ def show(page_id: str, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--sample", "sample_percent", type=click.FloatRange(0.1, 100.0), default=100.0, show_default=True,
+              help="Percent of objects to check (DA/T 31 acceptance samples at least 5).")
+@click.option("--batch", "batch_id", help="Only this batch's objects.")
+@guarded
+def audit(sample_percent: float, batch_id: str | None) -> None:
+    """Re-read archived objects: re-hash, re-validate PDF/A and the text layer; non-zero exit on any finding."""
+    from flows.audit import run_audit
+
+    rt = _runtime()
+    report = run_audit(rt, sample_percent=sample_percent, batch_id=batch_id)
+    out.print(f"checked {report.checked} of {report.objects} archived objects: {len(report.findings)} findings")
+    if report.findings:
+        table = Table("page", "object", "problem", title="audit findings")
+        for f in report.findings:
+            table.add_row(f.page_id, f.uri, f.problem)
+        out.print(table)
+        _fail(ExitCode.audit_findings, f"{len(report.findings)} findings in {report.checked} objects checked")
+
+
+@main.command()
 @guarded
 def models() -> None:
     """List the OCR models installed, with versions, files and checksums."""

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from flows.runtime import Runtime
-from ocr_models import EngineOptions, get_engine
+from ocr_models.base import EngineOptions, get_engine
 from pipeline import __version__
 from pipeline.archive import ArchiveRefused, PdfOptions, make_archival_pdf, object_key
 from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, OcrLineRow, Page
