@@ -466,6 +466,8 @@ def normalize_id(raw: str) -> IdNumber | None:
     if not re.fullmatch(r"\d+X?", text):
         cleaned = "".join(ch for ch in text if ch.isdigit() or ch == "X")
         return IdNumber(cleaned, False, False, None, None, tuple(flags) + ("bad_characters",))
+    if len(text) in (15, 18) and id_province(text) is None:
+        flags.append("unknown_province")  # V3 at province level: likely a misread first digit
     if len(text) == 15 and text.isdigit():
         birth = _id_birth(_century15(text) + text[6:12])
         sex = "男" if int(text[14]) % 2 else "女"
@@ -481,6 +483,12 @@ def normalize_id(raw: str) -> IdNumber | None:
     if id_check_char(text[:17]) != text[17]:
         flags.append("bad_check_digit")
     return IdNumber(text, birth is not None and "bad_check_digit" not in flags, False, birth, sex, tuple(flags))
+
+
+def id_province(id_number: str) -> str | None:
+    """Province of an ID's address code (GB/T 2260), None when the code names none."""
+    province: str | None = load_code_table("province")["codes"].get(id_number[:2])
+    return province
 
 
 def mask_id(id_number: str) -> str:
@@ -550,8 +558,9 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
     """Official GB/T 3304 name with flags.
 
     Flags: ``alias`` (abbreviation or colloquial form), ``historical_name`` (僮族,
-    崩龙族 ...), ``later_annotation`` (current name on a page dated before the
-    rename or recognition, V19), ``unknown_ethnicity``.
+    崩龙族 ...), ``outdated_name`` (the old name on a page dated after the rename),
+    ``later_annotation`` (current name on a page dated before the rename or
+    recognition, V19), ``unknown_ethnicity``.
     """
     text = _lookup_key(raw)
     if not text:
@@ -563,22 +572,23 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
     for candidate in (text, text + "族"):
         if candidate in names:
             name = candidate
-            break
-        if candidate in table["aliases"]:
+        elif candidate in table["aliases"]:
             name = table["aliases"][candidate]
             flags.append("alias")
-            break
-        if candidate in table["renamed"]:
-            entry = table["renamed"][candidate]
-            name = entry["name"]
+        elif candidate in table["renamed"]:
+            renamed = table["renamed"][candidate]
+            name = renamed["name"]
             flags.append("historical_name")
+            if doc_date and not _before(doc_date, renamed["since"]):
+                flags.append("outdated_name")
+        if name:
             break
     if name is None:
         return None, ("unknown_ethnicity",)
-    for old in table["renamed"].values():
-        if old["name"] == name and "historical_name" not in flags and _before(doc_date, old["since"]):
+    if "historical_name" not in flags:
+        renames = [old["since"] for old in table["renamed"].values() if old["name"] == name]
+        if renames and _before(doc_date, renames[0]):
             flags.append("later_annotation")
-            break
     since = table["recognised"].get(name)
     if since and _before(doc_date, since):
         flags.append("later_annotation")

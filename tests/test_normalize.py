@@ -12,6 +12,7 @@ from pipeline.normalize import (
     flag_severity,
     ethnicity_code,
     id_check_char,
+    id_province,
     is_ditto,
     mask_id,
     normalize_education,
@@ -287,6 +288,19 @@ def test_normalize_id_reads_birth_and_sex() -> None:
     assert (old.birth_date, old.from15) == ("1949-12-31", True)
 
 
+@pytest.mark.parametrize(
+    ("number", "province"), [("11010519491231002X", "北京市"), ("440524188001010014", "广东省"), ("990101", None)]
+)
+def test_id_province(number: str, province: str | None) -> None:
+    assert id_province(number) == province
+
+
+def test_unknown_province_is_flagged_without_invalidating() -> None:
+    number = normalize_id("990105491231002")  # no check digit on 15-digit numbers: the province is a check
+    assert number.valid
+    assert "unknown_province" in number.flags
+
+
 def test_normalize_id_without_digits_is_none() -> None:
     assert normalize_id("无") is None
     assert normalize_id("") is None
@@ -360,6 +374,13 @@ def test_normalize_ethnicity(raw: str, name: str | None, flags: tuple[str, ...])
 def test_ethnicity_date_checks(raw: str, doc_date: str | None, later: bool) -> None:
     _, flags = normalize_ethnicity(raw, doc_date=doc_date)
     assert ("later_annotation" in flags) is later
+
+
+@pytest.mark.parametrize(("doc_date", "outdated"), [("1960-05-01", False), ("1970-01-01", True), (None, False)])
+def test_old_ethnicity_name_after_the_rename_is_flagged(doc_date: str | None, outdated: bool) -> None:
+    name, flags = normalize_ethnicity("僮族", doc_date=doc_date)
+    assert name == "壮族"
+    assert ("outdated_name" in flags) is outdated
 
 
 @pytest.mark.parametrize(("name", "code"), [("汉族", "01"), ("蒙古族", "02"), ("基诺族", "56"), ("汉", None)])
