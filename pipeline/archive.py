@@ -24,6 +24,9 @@ Decisions, and why:
   down its axis. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
   its text is read back with pdfminer from the final bytes; any difference refuses
   the file (`ArchiveRefused`) — an invalid file is never stored.
+- **Same page, same bytes.** The font's dates are fixed, the wall-clock
+  xmp:MetadataDate is left out and the file ID is derived from the content, so a re-run
+  reproduces the stored object bit for bit.
 - **Metadata within what the validator approves.** ``pikepdf.pdfa`` is an allowlist
   validator: it approves only the XMP namespaces PDF/A predefines and does not read
   PDF/A extension schemas, so a private ``hukou:`` namespace (even described by a
@@ -50,6 +53,7 @@ import numpy as np
 import pikepdf
 import pikepdf.pdfa
 from fontTools.fontBuilder import FontBuilder
+from fontTools.misc.timeTools import timestampSinceEpoch
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from PIL import Image
 
@@ -66,6 +70,7 @@ _FULL_WIDTH = 1000
 _HALF_WIDTH = 500
 _CMAP_BLOCK = 100  # entries per bfchar block: PDF's implementation limit (OCRmyPDF #1747)
 _FONT_NAME = "HukouGlyphless"
+_FONT_DATE_UNIX = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 # A line is a vertical column if OcrLine.vertical says so, or if its quad is this
 # much taller (across the reading direction) than wide and it holds several characters.
@@ -189,6 +194,10 @@ def _glyphless_font(chars: list[str]) -> bytes:
     builder.setupNameTable({"familyName": _FONT_NAME, "styleName": "Regular"})
     builder.setupOS2(sTypoAscender=_ASCENT, sTypoDescender=_DESCENT, usWinAscent=_ASCENT, usWinDescent=-_DESCENT)
     builder.setupPost()
+    # A fixed date: the same characters give the same font bytes
+    fixed = timestampSinceEpoch(_FONT_DATE_UNIX)
+    builder.updateHead(created=fixed, modified=fixed)
+    builder.font.recalcTimestamp = False
     out = io.BytesIO()
     builder.save(out)
     return out.getvalue()
@@ -462,14 +471,26 @@ def build_pdfa(
         "dpi": round(dpi, 3),
     }
     _write_xmp(pdf, meta, image_note)
+    prepared = pikepdf.pdfa.prepare(pdf, FLAVOUR, output_intent="sRGB")
+    if prepared.xmp_dropped:
+        raise ArchiveRefused([f"XMP properties PDF/A does not permit: {', '.join(prepared.xmp_dropped)}"])
+    _drop_metadata_date(pdf)
     out = io.BytesIO()
     try:
-        report = pikepdf.pdfa.save(pdf, out, FLAVOUR, output_intent="sRGB")
+        pikepdf.pdfa.save(pdf, out, FLAVOUR, repair=False, deterministic_id=True)
     except pikepdf.pdfa.PdfaError as e:
         raise ArchiveRefused([str(f) for f in e.report.findings]) from e
-    if report.prepared is not None and report.prepared.xmp_dropped:
-        raise ArchiveRefused([f"XMP properties dropped by PDF/A preparation: {report.prepared.xmp_dropped}"])
     return out.getvalue()
+
+
+def _drop_metadata_date(pdf: pikepdf.Pdf) -> None:
+    """Remove the wall-clock xmp:MetadataDate so the same page always gives the same bytes.
+
+    Re-running a batch then reproduces the stored object bit for bit, which keeps writes
+    to the write-once store idempotent and lets an audit rebuild and compare.
+    """
+    with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+        del xmp["xmp:MetadataDate"]
 
 
 def validate_pdfa(data: bytes) -> PdfaReport:

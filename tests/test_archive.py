@@ -287,3 +287,10 @@ def test_private_xmp_namespace_is_not_approved():
         out = io.BytesIO()
         pdf.save(out)
     assert not validate_pdfa(out.getvalue()).valid
+
+
+def test_same_page_gives_same_bytes():
+    """Re-running a batch reproduces the stored object, so writes to the WORM store stay idempotent."""
+    first = make_archival_pdf(_page(seal=True), DPI, LINES, _meta())
+    assert make_archival_pdf(_page(seal=True), DPI, LINES, _meta()) == first
+    assert make_archival_pdf(_page(seal=True), DPI, LINES, _meta(batch_id="other")) != first
