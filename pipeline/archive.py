@@ -72,6 +72,12 @@ _CMAP_BLOCK = 100  # entries per bfchar block: PDF's implementation limit (OCRmy
 _FONT_NAME = "HukouGlyphless"
 _FONT_DATE_UNIX = 1_767_225_600  # 2026-01-01T00:00:00Z
 
+# Colour decision: thumbnail size, the value below which a pixel is black ink, and the
+# share of thumbnail pixels of coloured ink (about 0.3 cm² on A4) that keeps colour.
+_COLOUR_SIDE = 1200
+_BLACK_V = 100
+_COLOUR_SHARE = 0.0005
+
 # A line is a vertical column if OcrLine.vertical says so, or if its quad is this
 # much taller (across the reading direction) than wide and it holds several characters.
 _TALL_RATIO = 1.5
@@ -128,20 +134,25 @@ def _is_sha256(text: str) -> bool:
 def has_colour_ink(image: np.ndarray) -> bool:
     """True if the page shows seals or coloured ink, not merely yellowed or stained paper.
 
-    Paper ages towards yellow-brown (hue about 15–60°); seal ink is red, and carbon,
-    ballpoint and stamp inks are blue, violet or green. Counts strongly saturated pixels
-    outside the paper hues on an area-averaged thumbnail (which also averages away the
-    colour fringes of black strokes) and asks for a visible stamp's worth of them.
+    Paper ages towards yellow-brown (hue about 15–65°); seal ink is red, and carbon,
+    ballpoint and stamp inks are blue, violet or green. Counts strongly saturated
+    pixels outside the paper hues (red counts sooner, since seals fade to pink) on an
+    area-averaged thumbnail, away from black strokes — scanners and cameras fringe
+    black strokes with colour — and asks for at least a small seal's worth of them.
     """
     if image.ndim == 2 or image.shape[2] == 1:
         return False
-    scale = min(1.0, 800.0 / max(image.shape[:2]))
-    thumb = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-    hsv = cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV)
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    paper_hue = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
-    ink = (sat >= 90) & (val >= 60) & ~paper_hue
-    return float(ink.mean()) >= 0.001
+    near_black = cv2.dilate((image.max(axis=2) < _BLACK_V).astype(np.uint8), np.ones((9, 9), np.uint8))
+    scale = min(1.0, _COLOUR_SIDE / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    near_black = cv2.resize(near_black * 255, size, interpolation=cv2.INTER_AREA) > 0
+    hue, sat, val = cv2.split(cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV))
+    paper = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
+    red = (hue < 8) | (hue > 160)
+    ink = ((sat >= 90) | (red & (sat >= 60))) & (val >= 60) & ~paper & ~near_black
+    ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    return float(ink.mean()) >= _COLOUR_SHARE
 
 
 def _encode_jpeg(image: np.ndarray, colour: bool, quality: int) -> tuple[bytes, str]:

@@ -294,3 +294,11 @@ def test_same_page_gives_same_bytes():
     first = make_archival_pdf(_page(seal=True), DPI, LINES, _meta())
     assert make_archival_pdf(_page(seal=True), DPI, LINES, _meta()) == first
     assert make_archival_pdf(_page(seal=True), DPI, LINES, _meta(batch_id="other")) != first
+
+
+def test_colour_fringes_around_black_strokes_are_not_colour_ink():
+    """Scanners misregister R and B by a pixel or so around black strokes; that is not ink."""
+    page = _page()
+    page[..., 2] = np.roll(page[..., 2], 1, axis=1)
+    page[..., 0] = np.roll(page[..., 0], -1, axis=1)
+    assert not has_colour_ink(page)
