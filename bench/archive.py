@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,7 +27,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.archive import ArchiveRefused, build_pdfa, extract_lines, make_archival_pdf, validate_pdfa  # noqa: E402
+from pipeline.archive import (  # noqa: E402
+    ArchiveRefused,
+    build_pdfa,
+    extract_lines,
+    has_colour_ink,
+    make_archival_pdf,
+    validate_pdfa,
+)
 from pipeline.records import ArchiveMetadata, Location, OcrLine  # noqa: E402
 
 FONT = "/usr/share/fonts/truetype/arphic/ukai.ttc"
@@ -107,12 +116,22 @@ def _layout_recall(data: bytes, expected: list[str]) -> tuple[int, int]:
     return sum((got & want).values()), sum(want.values())
 
 
+def _pdftotext_recall(data: bytes, expected: list[str]) -> tuple[int, int] | None:
+    if shutil.which("pdftotext") is None:
+        return None
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True, check=True).stdout
+    got = Counter(c for c in text.decode("utf-8") if not c.isspace())
+    want = Counter(c for line in expected for c in line if not c.isspace())
+    return sum((got & want).values()), sum(want.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=6)
     args = parser.parse_args()
     rng = np.random.default_rng(20261127)
-    approved = accepted = 0
+    approved = accepted = colour_right = 0
+    poppler = [0, 0]
     matched = total = layout_matched = layout_total = 0
     sizes: dict[bool, list[int]] = {True: [], False: []}
     seconds = []
@@ -124,6 +143,7 @@ def main() -> None:
             location=Location(fonds="J041", volume="1986-户-07", box="0417"),
             master_sha256=f"{i:064x}", software_version="bench", capture_date="2026-11-27T08:00:00+08:00",
         )
+        colour_right += has_colour_ink(image) == colour
         start = time.perf_counter()
         try:
             make_archival_pdf(image, DPI, lines, meta)
@@ -138,12 +158,18 @@ def main() -> None:
         m, t = _layout_recall(data, [line.text for line in lines])
         layout_matched, layout_total = layout_matched + m, layout_total + t
         sizes[colour].append(len(data))
+        found = _pdftotext_recall(data, [line.text for line in lines])
+        if found is not None:
+            poppler = [poppler[0] + found[0], poppler[1] + found[1]]
     n = args.pages
     print(f"pages: {n} synthetic A4 at {DPI} dpi ({A4_PX[0]}x{A4_PX[1]} px), half with a red seal")
     print(f"pikepdf.pdfa 2b approved: {approved}/{n} = {approved / n:.1%}")
     print(f"make_archival_pdf accepted: {accepted}/{n} = {accepted / n:.1%}")
     print(f"text-layer recall (per line, exact reader decode): {matched}/{total} = {matched / total:.4f}")
     print(f"text-layer recall (pdfminer layout, char multiset): {layout_matched}/{layout_total} = {layout_matched / layout_total:.4f}")
+    if poppler[1]:
+        print(f"text-layer recall (poppler pdftotext, char multiset): {poppler[0]}/{poppler[1]} = {poppler[0] / poppler[1]:.4f}")
+    print(f"colour decision right (seal -> colour, yellowed paper -> gray): {colour_right}/{n}")
     for colour, label in ((True, "colour (seal kept)"), (False, "gray (yellowed paper only)")):
         if sizes[colour]:
             print(f"bytes per page, {label}: {statistics.mean(sizes[colour]) / 1e6:.2f} MB")
