@@ -24,6 +24,9 @@ Decisions, and why:
   down its axis. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
   its text is read back with pdfminer from the final bytes; any difference refuses
   the file (`ArchiveRefused`) — an invalid file is never stored.
+- **Same page, same bytes.** The font's dates are fixed, the wall-clock
+  xmp:MetadataDate is left out and the file ID is derived from the content, so a re-run
+  reproduces the stored object bit for bit.
 - **Metadata within what the validator approves.** ``pikepdf.pdfa`` is an allowlist
   validator: it approves only the XMP namespaces PDF/A predefines and does not read
   PDF/A extension schemas, so a private ``hukou:`` namespace (even described by a
@@ -50,6 +53,7 @@ import numpy as np
 import pikepdf
 import pikepdf.pdfa
 from fontTools.fontBuilder import FontBuilder
+from fontTools.misc.timeTools import timestampSinceEpoch
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from PIL import Image
 
@@ -66,6 +70,13 @@ _FULL_WIDTH = 1000
 _HALF_WIDTH = 500
 _CMAP_BLOCK = 100  # entries per bfchar block: PDF's implementation limit (OCRmyPDF #1747)
 _FONT_NAME = "HukouGlyphless"
+_FONT_DATE_UNIX = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+# Colour decision: thumbnail size, the value below which a pixel is black ink, and the
+# share of thumbnail pixels of coloured ink (about 0.3 cm² on A4) that keeps colour.
+_COLOUR_SIDE = 1200
+_BLACK_V = 100
+_COLOUR_SHARE = 0.0005
 
 # A line is a vertical column if OcrLine.vertical says so, or if its quad is this
 # much taller (across the reading direction) than wide and it holds several characters.
@@ -123,20 +134,25 @@ def _is_sha256(text: str) -> bool:
 def has_colour_ink(image: np.ndarray) -> bool:
     """True if the page shows seals or coloured ink, not merely yellowed or stained paper.
 
-    Paper ages towards yellow-brown (hue about 15–60°); seal ink is red, and carbon,
-    ballpoint and stamp inks are blue, violet or green. Counts strongly saturated pixels
-    outside the paper hues on an area-averaged thumbnail (which also averages away the
-    colour fringes of black strokes) and asks for a visible stamp's worth of them.
+    Paper ages towards yellow-brown (hue about 15–65°); seal ink is red, and carbon,
+    ballpoint and stamp inks are blue, violet or green. Counts strongly saturated
+    pixels outside the paper hues (red counts sooner, since seals fade to pink) on an
+    area-averaged thumbnail, away from black strokes — scanners and cameras fringe
+    black strokes with colour — and asks for at least a small seal's worth of them.
     """
     if image.ndim == 2 or image.shape[2] == 1:
         return False
-    scale = min(1.0, 800.0 / max(image.shape[:2]))
-    thumb = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-    hsv = cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV)
-    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    paper_hue = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
-    ink = (sat >= 90) & (val >= 60) & ~paper_hue
-    return float(ink.mean()) >= 0.001
+    near_black = cv2.dilate((image.max(axis=2) < _BLACK_V).astype(np.uint8), np.ones((9, 9), np.uint8))
+    scale = min(1.0, _COLOUR_SIDE / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    near_black = cv2.resize(near_black * 255, size, interpolation=cv2.INTER_AREA) > 0
+    hue, sat, val = cv2.split(cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV))
+    paper = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
+    red = (hue < 8) | (hue > 160)
+    ink = ((sat >= 90) | (red & (sat >= 60))) & (val >= 60) & ~paper & ~near_black
+    ink = cv2.morphologyEx(ink.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    return float(ink.mean()) >= _COLOUR_SHARE
 
 
 def _encode_jpeg(image: np.ndarray, colour: bool, quality: int) -> tuple[bytes, str]:
@@ -189,6 +205,10 @@ def _glyphless_font(chars: list[str]) -> bytes:
     builder.setupNameTable({"familyName": _FONT_NAME, "styleName": "Regular"})
     builder.setupOS2(sTypoAscender=_ASCENT, sTypoDescender=_DESCENT, usWinAscent=_ASCENT, usWinDescent=-_DESCENT)
     builder.setupPost()
+    # A fixed date: the same characters give the same font bytes
+    fixed = timestampSinceEpoch(_FONT_DATE_UNIX)
+    builder.updateHead(created=fixed, modified=fixed)
+    builder.font.recalcTimestamp = False
     out = io.BytesIO()
     builder.save(out)
     return out.getvalue()
@@ -462,14 +482,26 @@ def build_pdfa(
         "dpi": round(dpi, 3),
     }
     _write_xmp(pdf, meta, image_note)
+    prepared = pikepdf.pdfa.prepare(pdf, FLAVOUR, output_intent="sRGB")
+    if prepared.xmp_dropped:
+        raise ArchiveRefused([f"XMP properties PDF/A does not permit: {', '.join(prepared.xmp_dropped)}"])
+    _drop_metadata_date(pdf)
     out = io.BytesIO()
     try:
-        report = pikepdf.pdfa.save(pdf, out, FLAVOUR, output_intent="sRGB")
+        pikepdf.pdfa.save(pdf, out, FLAVOUR, repair=False, deterministic_id=True)
     except pikepdf.pdfa.PdfaError as e:
         raise ArchiveRefused([str(f) for f in e.report.findings]) from e
-    if report.prepared is not None and report.prepared.xmp_dropped:
-        raise ArchiveRefused([f"XMP properties dropped by PDF/A preparation: {report.prepared.xmp_dropped}"])
     return out.getvalue()
+
+
+def _drop_metadata_date(pdf: pikepdf.Pdf) -> None:
+    """Remove the wall-clock xmp:MetadataDate so the same page always gives the same bytes.
+
+    Re-running a batch then reproduces the stored object bit for bit, which keeps writes
+    to the write-once store idempotent and lets an audit rebuild and compare.
+    """
+    with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as xmp:
+        del xmp["xmp:MetadataDate"]
 
 
 def validate_pdfa(data: bytes) -> PdfaReport:
