@@ -92,7 +92,8 @@ EMPLOYERS = (
 )
 NO_EMPLOYER = {"农民", "家务", "退休", "无业", "学生", ""}
 
-FORMER_NAME_SUFFIX = ("子", "小", "娃", "丫", "妮", "蛋", "锁")
+FORMER_NAME_PREFIX = ("小", "二", "三", "大", "来", "根")
+FORMER_NAME_SUFFIX = ("子", "娃", "丫", "妮", "蛋", "锁", "毛", "虎", "喜", "女")
 
 
 def weighted(rng: random.Random, pairs) -> str:
@@ -220,7 +221,7 @@ def make_person(rng: random.Random, **overrides) -> dict:
         "former_name": "",
     }
     if rng.random() < 0.12 and len(name) >= 2:
-        person["former_name"] = name[0] + rng.choice(FORMER_NAME_SUFFIX) + rng.choice(FORMER_NAME_SUFFIX + ("儿",))
+        person["former_name"] = name[0] + rng.choice(FORMER_NAME_PREFIX) + rng.choice(FORMER_NAME_SUFFIX)
     for key, value in overrides.items():
         if key in person and value is not None:
             person[key] = value
