@@ -11,7 +11,13 @@ import datetime as dt
 import hashlib
 import os
 import pickle
+import signal
 import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -30,7 +36,7 @@ from pipeline.storage import (
     StorageError,
     open_store,
 )
-from scripts.seaweedfs import free_ports, start_seaweedfs, stop_seaweedfs
+from scripts.seaweedfs import free_ports, process_alive, start_seaweedfs, stop_pid, stop_seaweedfs
 
 
 def sha(data: bytes) -> str:
@@ -160,6 +166,24 @@ def test_s3_unreachable_endpoint_is_a_storage_error() -> None:
         store.head("a.pdf")
 
 
+def test_stop_escalates_to_sigkill_for_the_whole_group() -> None:
+    """weed 4.48 ignores SIGTERM (its graceful stop hangs): stop must SIGKILL the process group."""
+    ignore = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    stubborn = (
+        f"{ignore}import subprocess, sys; "
+        f"child = subprocess.Popen([sys.executable, '-c', {ignore + 'time.sleep(60)'!r}]); "
+        "print(child.pid, flush=True); time.sleep(60)"
+    )
+    leader = subprocess.Popen([sys.executable, "-c", stubborn], start_new_session=True, stdout=subprocess.PIPE)
+    child_pid = int(leader.stdout.readline())
+    started = time.monotonic()
+    stop_pid(leader.pid, leader, grace=0.5)
+    assert leader.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+    time.sleep(0.2)
+    assert not process_alive(child_pid, None)  # the child died with the group (gone, or a zombie)
+
+
 # ---------------------------------------------------------------- S3 against SeaweedFS
 
 
@@ -177,7 +201,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
     finally:
-        stop_seaweedfs(server)
+        stop_seaweedfs(server, grace=1.0)  # weed never finishes its SIGTERM shutdown anyway
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +322,14 @@ def test_s3_wrong_credentials_are_a_clear_storage_error(s3_server: dict[str, str
     store = make_store({**s3_server, "secret_key": "not-the-secret"}, "hukou-test")
     with pytest.raises(StorageError, match="SignatureDoesNotMatch"):
         store.get("anything.pdf")
+
+
+@pytest.mark.s3
+def test_s3_refuses_anonymous_writes(s3_server: dict[str, str], prefix: str) -> None:
+    request = urllib.request.Request(f"{s3_server['endpoint']}/hukou-test/{prefix}/anon.pdf", data=PDF, method="PUT")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
 
 
 @pytest.mark.s3
