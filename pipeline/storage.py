@@ -159,15 +159,18 @@ class LocalStore(Store):
         if actual != sha256:
             raise ChecksumMismatch(f"refusing to store {self.uri(key)}: data hashes to {actual}, caller said {sha256}")
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or not self._link_new(target, data):
-            existing = self.head(key)
-            if existing is None or existing.sha256 != sha256:
-                raise ObjectExists(f"{self.uri(key)} already holds different bytes; archives never overwrite")
-            if self._read_sidecar(key) is not None:
-                return existing
-        sidecar = {"sha256": sha256, "size": len(data), "content_type": content_type, "metadata": dict(metadata or {})}
-        self._write_sidecar(key, sidecar)  # also repairs a sidecar lost to a crash after the link
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists() or not self._link_new(target, data):
+                existing = self.head(key)
+                if existing is None or existing.sha256 != sha256:
+                    raise ObjectExists(f"{self.uri(key)} already holds different bytes; archives never overwrite")
+                if self._read_sidecar(key) is not None:
+                    return existing
+            sidecar = {"sha256": sha256, "size": len(data), "content_type": content_type, "metadata": dict(metadata or {})}
+            self._write_sidecar(key, sidecar)  # also repairs a sidecar lost to a crash after the link
+        except OSError as error:
+            raise StorageError(f"cannot store {self.uri(key)}: {error}") from error
         return StoredObject(uri=self.uri(key), key=key, sha256=sha256, size=len(data))
 
     def _link_new(self, target: Path, data: bytes) -> bool:
@@ -227,6 +230,8 @@ class LocalStore(Store):
             data = self.path(key).read_bytes()
         except FileNotFoundError as error:
             raise ObjectMissing(f"no object at {self.uri(key)}") from error
+        except OSError as error:
+            raise StorageError(f"cannot read {self.uri(key)}: {error}") from error
         sidecar = self._read_sidecar(key)
         if sidecar is not None and sha256_hex(data) != sidecar["sha256"]:
             raise ChecksumMismatch(f"{self.uri(key)} no longer matches its recorded sha256 {sidecar['sha256']}")

@@ -125,6 +125,12 @@ def test_local_delete_forbidden(tmp_path: Path) -> None:
     assert store.get("a/b.pdf") == PDF
 
 
+def test_local_io_errors_are_storage_errors(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"a file where a directory must go")
+    with pytest.raises(StorageError, match="cannot store"):
+        LocalStore(tmp_path).put("a/b.pdf", PDF, sha256=sha(PDF))
+
+
 @pytest.mark.parametrize("key", ["", "/abs.pdf", "../up.pdf", "a/../b.pdf", "a//b.pdf", ".meta/x.json", "a\\b.pdf", "a/"])
 def test_keys_must_be_plain_relative_paths(tmp_path: Path, key: str) -> None:
     with pytest.raises(StorageError, match="invalid storage key"):
