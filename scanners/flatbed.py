@@ -41,9 +41,7 @@ def read_image(source: SourceFile, *, batch_dpi: int | None = None, first_page_n
                 masters.append(_frame_master(source, im, frame, first_page_no + frame, fmt, batch_dpi))
     except UnreadableSource:
         raise
-    except UnidentifiedImageError as exc:
-        raise UnreadableSource(f"not a decodable image ({exc}): {source.name}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnreadableSource(f"truncated or corrupt image data ({exc}): {source.name}") from exc
     return masters
 
