@@ -50,11 +50,14 @@ def _is_latin_letter(ch: str) -> bool:
 
 
 def _to_halfwidth(text: str) -> str:
+    """Full-width digits, Latin letters and number punctuation (．－／＃) to ASCII.
+
+    Chinese punctuation such as ，（）： is left alone: it is not OCR noise.
+    """
     out = []
     for ch in text:
-        code = ord(ch)
-        if 0xFF01 <= code <= 0xFF5E:
-            out.append(chr(code - 0xFEE0))
+        if ch.isalnum() and 0xFF10 <= ord(ch) <= 0xFF5A or ch in "．－／＃＂":
+            out.append(chr(ord(ch) - 0xFEE0))
         elif ch == "\u3000":
             out.append(" ")
         else:
@@ -206,10 +209,11 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
 def _fix_date_ocr(text: str) -> str:
     """Undo confusions that only make sense one way inside a date.
 
-    曰/目 for a final 日, 口 for 〇 between Chinese numerals, l/I/| for 1 between
-    Arabic digits. Everything else is left for the caller to see.
+    曰/目 for a final 日, 午/牛 for 年 before a month, 口 for 〇 between Chinese
+    numerals, l/I/| for 1 between Arabic digits. Everything else is left for the caller to see.
     """
     text = re.sub(r"(?<=[\d" + _CN_DIGITS + r"])[曰目]$", "日", text)
+    text = re.sub(r"(?<=\d{2})[午牛](?=\d{1,2}月)", "年", text)
     text = re.sub(f"(?<=[{_CN_DIGITS}])口|口(?=[{_CN_DIGITS}年])", "〇", text)
     return re.sub(r"(?<=\d)[lI|](?=[\d年.\-/])|(?<![\w])[lI|](?=\d{2})", "1", text)
 

@@ -80,6 +80,7 @@ def test_gregorian_notations(raw: str, iso: str, precision: str) -> None:
         ("1958年4月12曰", "1958-04-12"),  # 曰 read for 日
         ("一九五八年四月十二目", "1958-04-12"),
         ("l958.4.12", "1958-04-12"),  # l read for 1
+        ("1958午4月12日", "1958-04-12"),  # 午 read for 年
         ("19I8.4.12", "1918-04-12"),
     ],
 )
@@ -231,6 +232,7 @@ def test_numeral_value(text: str, value: int | None) -> None:
         ("No1", "No1"),
         ("19OO", "1900"),
         ("一百零五", "一百零五"),
+        ("（北京），１号", "（北京），1号"),  # Chinese punctuation is not noise
     ],
 )
 def test_normalize_text(raw: str, expected: str) -> None:
