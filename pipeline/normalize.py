@@ -128,7 +128,7 @@ _NUMERAL_VALUES = {
     "8": 8, "八": 8, "捌": 8,
     "9": 9, "九": 9, "玖": 9,
 }  # fmt: skip
-_TENS = {"十": 10, "拾": 10, "廿": 20, "念": 20, "卅": 30}
+_TENS = {"十": 10, "拾": 10, "廿": 20, "卄": 20, "念": 20, "卅": 30}
 _NUM = "[" + re.escape("".join(_NUMERAL_VALUES) + "".join(_TENS)) + "]"
 
 # Month words that are not numerals. 元月 is Gregorian January; the others are lunar.
@@ -150,7 +150,9 @@ _ERAS = {
     "宣統": (1908, "era", True),
 }
 _ERA_NAMES = sorted(_ERAS, key=len, reverse=True)  # longest first: 中华民国 before 民国
-_LUNAR_MARKERS = ("农历", "農曆", "阴历", "陰曆", "旧历", "舊曆", "夏历", "夏曆")
+_LUNAR_WORDS = "农历|農曆|阴历|陰曆|旧历|舊曆|夏历|夏曆"
+# Before the date, or after it, bracketed or not: 农历三月初五, 1958年3月5日(阴历), 1958.3.5阴
+_LUNAR_MARK = re.compile(rf"^(?:{_LUNAR_WORDS})|[(（]?(?:{_LUNAR_WORDS}|农|農|阴|陰)[)）]?$")
 _GREGORIAN_MARKERS = ("公元", "公历", "公曆", "阳历", "陽曆", "新历", "西历")
 _MIN_YEAR = 1850
 
@@ -176,7 +178,7 @@ def numeral_value(text: str) -> int | None:
         return None
     if all(ch in _NUMERAL_VALUES for ch in text):
         return int("".join(str(_NUMERAL_VALUES[ch]) for ch in text))
-    m = re.fullmatch(rf"({_NUM})?([十拾廿念卅])({_NUM})?", text)
+    m = re.fullmatch(rf"({_NUM})?([十拾廿卄念卅])({_NUM})?", text)
     if not m or (m.group(1) and m.group(2) not in "十拾"):
         return None
     lead, tens, unit = m.groups()
@@ -295,9 +297,9 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
         flags.append("approximate")
     calendar = "gregorian"
     lunar = False
-    for marker in _LUNAR_MARKERS:
-        if text.startswith(marker):
-            text, lunar = text[len(marker) :], True
+    unmarked = _LUNAR_MARK.sub("", text)
+    if unmarked != text:
+        text, lunar = unmarked, True
     for marker in _GREGORIAN_MARKERS:
         if text.startswith(marker):
             text = text[len(marker) :]

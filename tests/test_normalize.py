@@ -128,6 +128,8 @@ def test_era_years(raw: str, iso: str, precision: str, calendar: str) -> None:
         ("阴历一九五八年三月十五日", "1958-05-03"),
         ("1958年腊月初八", "1959-01-16"),  # lunar 12th month falls in the next Gregorian year
         ("1958年冬月初一", "1958-12-11"),
+        ("1958年3月5日（农历）", "1958-04-23"),
+        ("1958.3.5阴", "1958-04-23"),
         ("1957年闰八月初一", "1957-09-24"),
         ("宣统三年八月十九日", "1911-10-10"),  # Qing era dates are lunar: the Wuchang uprising
     ],
