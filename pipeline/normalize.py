@@ -194,7 +194,7 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
     """Date text without labels, noise and spacing, plus flags for the OCR fixes applied."""
     text = normalize_text(raw)
     text = re.sub(r"^[^:：]{1,8}[:：]", "", text)  # a label the extractor left in: 出生日期：
-    text = re.sub(r"[—–‐－~]", "-", text)
+    text = re.sub(r"[—–‐‑‒−－~]", "-", text)
     text = re.sub(r"(?<=\d) (?=\d)", ".", text)  # "1958 4 12"
     text = re.sub(r"\s+", "", text)
     text = text.strip("。，,;；:：()（）[]【】")

@@ -97,6 +97,7 @@ def test_date_ocr_confusions_are_fixed_and_flagged(raw: str, iso: str) -> None:
         ("约1958年", "1958", ("approximate",)),
         ("1958年左右", "1958", ("approximate",)),
         ("1958—4—12", "1958-04-12", ()),
+        ("62‑3‑5", "1962-03-05", ("two_digit_year",)),  # U+2011 non-breaking hyphen
     ],
 )
 def test_date_labels_and_qualifiers(raw: str, iso: str, flags: tuple[str, ...]) -> None:
