@@ -455,7 +455,7 @@ def _id_birth(yyyymmdd: str) -> str | None:
 
 def normalize_id(raw: str) -> IdNumber | None:
     """Clean, check and upgrade one resident ID number; None when the text holds no digits."""
-    text = re.sub(r"[\s\-–—_.·]", "", _to_halfwidth(raw or ""))
+    text = re.sub(r"[\s\-–—‐‑−_.·]", "", _to_halfwidth(raw or ""))
     if not any(ch.isdigit() for ch in text):
         return None
     flags: list[str] = []
