@@ -50,11 +50,14 @@ def _is_latin_letter(ch: str) -> bool:
 
 
 def _to_halfwidth(text: str) -> str:
+    """Full-width digits, Latin letters and number punctuation (．－／＃) to ASCII.
+
+    Chinese punctuation such as ，（）： is left alone: it is not OCR noise.
+    """
     out = []
     for ch in text:
-        code = ord(ch)
-        if 0xFF01 <= code <= 0xFF5E:
-            out.append(chr(code - 0xFEE0))
+        if ch.isalnum() and 0xFF10 <= ord(ch) <= 0xFF5A or ch in "．－／＃＂":
+            out.append(chr(ord(ch) - 0xFEE0))
         elif ch == "\u3000":
             out.append(" ")
         else:
@@ -125,7 +128,7 @@ _NUMERAL_VALUES = {
     "8": 8, "八": 8, "捌": 8,
     "9": 9, "九": 9, "玖": 9,
 }  # fmt: skip
-_TENS = {"十": 10, "拾": 10, "廿": 20, "念": 20, "卅": 30}
+_TENS = {"十": 10, "拾": 10, "廿": 20, "卄": 20, "念": 20, "卅": 30}
 _NUM = "[" + re.escape("".join(_NUMERAL_VALUES) + "".join(_TENS)) + "]"
 
 # Month words that are not numerals. 元月 is Gregorian January; the others are lunar.
@@ -147,7 +150,9 @@ _ERAS = {
     "宣統": (1908, "era", True),
 }
 _ERA_NAMES = sorted(_ERAS, key=len, reverse=True)  # longest first: 中华民国 before 民国
-_LUNAR_MARKERS = ("农历", "農曆", "阴历", "陰曆", "旧历", "舊曆", "夏历", "夏曆")
+_LUNAR_WORDS = "农历|農曆|阴历|陰曆|旧历|舊曆|夏历|夏曆"
+# Before the date, or after it, bracketed or not: 农历三月初五, 1958年3月5日(阴历), 1958.3.5阴
+_LUNAR_MARK = re.compile(rf"^(?:{_LUNAR_WORDS})|[(（]?(?:{_LUNAR_WORDS}|农|農|阴|陰)[)）]?$")
 _GREGORIAN_MARKERS = ("公元", "公历", "公曆", "阳历", "陽曆", "新历", "西历")
 _MIN_YEAR = 1850
 
@@ -173,7 +178,7 @@ def numeral_value(text: str) -> int | None:
         return None
     if all(ch in _NUMERAL_VALUES for ch in text):
         return int("".join(str(_NUMERAL_VALUES[ch]) for ch in text))
-    m = re.fullmatch(rf"({_NUM})?([十拾廿念卅])({_NUM})?", text)
+    m = re.fullmatch(rf"({_NUM})?([十拾廿卄念卅])({_NUM})?", text)
     if not m or (m.group(1) and m.group(2) not in "十拾"):
         return None
     lead, tens, unit = m.groups()
@@ -189,7 +194,7 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
     """Date text without labels, noise and spacing, plus flags for the OCR fixes applied."""
     text = normalize_text(raw)
     text = re.sub(r"^[^:：]{1,8}[:：]", "", text)  # a label the extractor left in: 出生日期：
-    text = re.sub(r"[—–‐－~]", "-", text)
+    text = re.sub(r"[—–‐‑‒−－~]", "-", text)
     text = re.sub(r"(?<=\d) (?=\d)", ".", text)  # "1958 4 12"
     text = re.sub(r"\s+", "", text)
     text = text.strip("。，,;；:：()（）[]【】")
@@ -206,10 +211,11 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
 def _fix_date_ocr(text: str) -> str:
     """Undo confusions that only make sense one way inside a date.
 
-    曰/目 for a final 日, 口 for 〇 between Chinese numerals, l/I/| for 1 between
-    Arabic digits. Everything else is left for the caller to see.
+    曰/目 for a final 日, 午/牛 for 年 before a month, 口 for 〇 between Chinese
+    numerals, l/I/| for 1 between Arabic digits. Everything else is left for the caller to see.
     """
     text = re.sub(r"(?<=[\d" + _CN_DIGITS + r"])[曰目]$", "日", text)
+    text = re.sub(r"(?<=\d{2})[午牛](?=\d{1,2}月)", "年", text)
     text = re.sub(f"(?<=[{_CN_DIGITS}])口|口(?=[{_CN_DIGITS}年])", "〇", text)
     return re.sub(r"(?<=\d)[lI|](?=[\d年.\-/])|(?<![\w])[lI|](?=\d{2})", "1", text)
 
@@ -291,9 +297,9 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
         flags.append("approximate")
     calendar = "gregorian"
     lunar = False
-    for marker in _LUNAR_MARKERS:
-        if text.startswith(marker):
-            text, lunar = text[len(marker) :], True
+    unmarked = _LUNAR_MARK.sub("", text)
+    if unmarked != text:
+        text, lunar = unmarked, True
     for marker in _GREGORIAN_MARKERS:
         if text.startswith(marker):
             text = text[len(marker) :]
@@ -449,7 +455,7 @@ def _id_birth(yyyymmdd: str) -> str | None:
 
 def normalize_id(raw: str) -> IdNumber | None:
     """Clean, check and upgrade one resident ID number; None when the text holds no digits."""
-    text = re.sub(r"[\s\-–—_.·]", "", _to_halfwidth(raw or ""))
+    text = re.sub(r"[\s\-–—‐‑−_.·]", "", _to_halfwidth(raw or ""))
     if not any(ch.isdigit() for ch in text):
         return None
     flags: list[str] = []

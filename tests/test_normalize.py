@@ -80,6 +80,7 @@ def test_gregorian_notations(raw: str, iso: str, precision: str) -> None:
         ("1958年4月12曰", "1958-04-12"),  # 曰 read for 日
         ("一九五八年四月十二目", "1958-04-12"),
         ("l958.4.12", "1958-04-12"),  # l read for 1
+        ("1958午4月12日", "1958-04-12"),  # 午 read for 年
         ("19I8.4.12", "1918-04-12"),
     ],
 )
@@ -96,6 +97,7 @@ def test_date_ocr_confusions_are_fixed_and_flagged(raw: str, iso: str) -> None:
         ("约1958年", "1958", ("approximate",)),
         ("1958年左右", "1958", ("approximate",)),
         ("1958—4—12", "1958-04-12", ()),
+        ("62‑3‑5", "1962-03-05", ("two_digit_year",)),  # U+2011 non-breaking hyphen
     ],
 )
 def test_date_labels_and_qualifiers(raw: str, iso: str, flags: tuple[str, ...]) -> None:
@@ -127,6 +129,8 @@ def test_era_years(raw: str, iso: str, precision: str, calendar: str) -> None:
         ("阴历一九五八年三月十五日", "1958-05-03"),
         ("1958年腊月初八", "1959-01-16"),  # lunar 12th month falls in the next Gregorian year
         ("1958年冬月初一", "1958-12-11"),
+        ("1958年3月5日（农历）", "1958-04-23"),
+        ("1958.3.5阴", "1958-04-23"),
         ("1957年闰八月初一", "1957-09-24"),
         ("宣统三年八月十九日", "1911-10-10"),  # Qing era dates are lunar: the Wuchang uprising
     ],
@@ -231,6 +235,7 @@ def test_numeral_value(text: str, value: int | None) -> None:
         ("No1", "No1"),
         ("19OO", "1900"),
         ("一百零五", "一百零五"),
+        ("（北京），１号", "（北京），1号"),  # Chinese punctuation is not noise
     ],
 )
 def test_normalize_text(raw: str, expected: str) -> None:
