@@ -112,6 +112,19 @@ copy_1 = 2
 """
 
 
+def write_security_config(data_dir: Path) -> None:
+    """JWT keys so the filer and volume HTTP ports refuse requests that bypass S3 authentication."""
+    path = data_dir / "security.toml"
+    if path.exists():
+        return
+    sections = ["jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read"]
+    path.write_text(
+        "# Written by scripts/seaweedfs.py; weed reads security.toml from its working directory.\n"
+        + "".join(f'[{name}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 10\n\n' for name in sections)
+    )
+    path.chmod(0o600)
+
+
 def weed_command(data_dir: Path, s3_port: int, ports: list[int]) -> list[str]:
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = ports
     return [
@@ -140,11 +153,13 @@ def weed_command(data_dir: Path, s3_port: int, ports: list[int]) -> list[str]:
     ]
 
 
-def log_tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last log lines before any Go stack dump, so a fatal error stays visible."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace")
     except OSError:
         return "(no log)"
+    return "\n".join(text.split("\ngoroutine ")[0].splitlines()[-lines:])
 
 
 def s3_answers(endpoint: str) -> bool:
@@ -219,6 +234,7 @@ def start_seaweedfs(
     (data_dir / "data").mkdir(parents=True, exist_ok=True)
     access_key, secret_key = load_or_create_credentials(data_dir, access_key, secret_key)
     (data_dir / "master.toml").write_text(MASTER_TOML)
+    write_security_config(data_dir)
     ports = free_ports(8)
     s3_port = port or ports[7]
     if port and port in ports[:7]:
