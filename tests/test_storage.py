@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -89,6 +90,23 @@ def test_local_refuses_different_bytes_under_a_taken_key(tmp_path: Path) -> None
     assert issubclass(ObjectExists, StorageError)
     assert store.get("a/b.pdf") == PDF
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.pdf"]
+
+
+def test_local_concurrent_writers_of_one_key_never_replace_each_other(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    versions = [PDF + str(i).encode() for i in range(8)]
+
+    def write(data: bytes) -> str:
+        try:
+            store.put("race.pdf", data, sha256=sha(data))
+            return "stored"
+        except ObjectExists:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(write, versions))
+    assert outcomes.count("stored") == 1
+    assert store.get("race.pdf") == versions[outcomes.index("stored")]
 
 
 def test_local_refuses_bytes_that_do_not_match_the_given_sha256(tmp_path: Path) -> None:
