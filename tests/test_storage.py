@@ -270,7 +270,7 @@ def test_s3_ensure_ready_creates_a_versioned_bucket_once(s3_server: dict[str, st
 @pytest.mark.s3
 def test_s3_put_reads_back_and_gets(s3_server: dict[str, str], s3_store: S3Store, prefix: str) -> None:
     key = f"{prefix}/J041/0001.pdf"
-    stored = s3_store.put(key, PDF, sha256=sha(PDF), metadata={"batch": "J041"})
+    stored = s3_store.put(key, PDF, sha256=sha(PDF), metadata={"batch": "J041", "operator": "张三"})
     assert stored.uri == f"s3://hukou-test/{key}"
     assert (stored.key, stored.sha256, stored.size) == (key, sha(PDF), len(PDF))
     assert stored.version_id  # versioned bucket
@@ -279,7 +279,7 @@ def test_s3_put_reads_back_and_gets(s3_server: dict[str, str], s3_store: S3Store
     assert s3_store.exists(key)
     assert s3_store.get(key) == PDF
     raw = raw_client(s3_server).head_object(Bucket="hukou-test", Key=key, ChecksumMode="ENABLED")
-    assert raw["Metadata"] == {"batch": "J041", "sha256": sha(PDF)}
+    assert raw["Metadata"] == {"batch": "J041", "operator": "%E5%BC%A0%E4%B8%89", "sha256": sha(PDF)}  # S3 metadata is ASCII
     assert raw["ContentType"] == "application/pdf"
     assert raw["ChecksumSHA256"]  # the server kept the checksum it verified
 
