@@ -325,6 +325,15 @@ def test_s3_if_none_match_closes_the_race_between_writers(s3_server: dict[str, s
 
 
 @pytest.mark.s3
+def test_s3_unicode_and_space_keys(s3_store: S3Store, prefix: str) -> None:
+    key = f"{prefix}/户籍 档案/第1页.pdf"
+    stored = s3_store.put(key, PDF, sha256=sha(PDF))
+    assert stored.uri == f"s3://hukou-test/{key}"
+    assert s3_store.get(key) == PDF
+    assert s3_store.head(key) == stored
+
+
+@pytest.mark.s3
 def test_s3_missing_key(s3_store: S3Store, prefix: str) -> None:
     assert s3_store.head(f"{prefix}/nothing.pdf") is None
     assert not s3_store.exists(f"{prefix}/nothing.pdf")
