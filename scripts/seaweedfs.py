@@ -295,7 +295,18 @@ def stop_seaweedfs(server: SeaweedServer, grace: float = STOP_GRACE_SECONDS) -> 
     stop_pid(server.pid, server.process, grace)
 
 
+def unix_sockets(pid: int) -> list[Path]:
+    """The /tmp/seaweedfs-*-PORT.sock files of a running weed: a SIGKILLed weed leaves them behind."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+    ports = {argument.split("=", 1)[1] for argument in arguments if ".port" in argument and "=" in argument}
+    return [path for path in Path("/tmp").glob("seaweedfs-*.sock") if path.stem.rsplit("-", 1)[-1] in ports - {"0"}]
+
+
 def stop_pid(pid: int, process: subprocess.Popen[bytes] | None = None, grace: float = STOP_GRACE_SECONDS) -> None:
+    sockets = unix_sockets(pid)
     signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and process_alive(pid, process):
@@ -308,6 +319,8 @@ def stop_pid(pid: int, process: subprocess.Popen[bytes] | None = None, grace: fl
     if process_alive(pid, process):
         raise SeaweedError(f"weed process {pid} survived SIGKILL")
     signal_group(pid, signal.SIGKILL)  # children that outlived the leader
+    for path in sockets:
+        path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
