@@ -38,6 +38,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -369,7 +370,7 @@ class S3Store(Store):
             "Key": key,
             "Body": data,
             "ContentType": content_type,
-            "Metadata": {**(metadata or {}), "sha256": sha256},
+            "Metadata": {**ascii_metadata(metadata or {}), "sha256": sha256},
             "ChecksumAlgorithm": "SHA256",
             "ChecksumSHA256": checksum,
             "IfNoneMatch": "*",  # another writer got there first: 412, then compare below
@@ -514,6 +515,11 @@ class S3Store(Store):
                 return False
             raise
         return configuration.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+
+def ascii_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """S3 user metadata travels in HTTP headers, which are ASCII: other values are stored percent-encoded UTF-8."""
+    return {name: value if value.isascii() else quote(value, safe="") for name, value in metadata.items()}
 
 
 def checksum_hex(checksum: str | None) -> str:

@@ -2,8 +2,11 @@
 
 One `weed server` process runs master, volume, filer and S3 gateway. Every port it
 opens is chosen here (free ports on 127.0.0.1) so several servers can run side by
-side, every listener binds to 127.0.0.1 only, telemetry is off, and S3 requests are
-authenticated against an identities file holding one access/secret key pair.
+side, every listener binds to 127.0.0.1 only, telemetry is off, S3 requests are
+authenticated against an identities file holding one access/secret key pair, and JWT
+keys (DIR/security.toml) make the filer and volume HTTP ports refuse requests that would
+bypass S3. Start-up takes 4-8 s: the volume server usually races the master's leader
+election and retries its first heartbeat 5 s later; readiness waits for that.
 
 Usage:
     python scripts/seaweedfs.py start --dir DIR [--port PORT] [--pidfile F] [--access-key K --secret-key S]
@@ -12,7 +15,9 @@ Usage:
 `start` prints the S3 endpoint and returns once the endpoint answers signed requests;
 the server keeps running in its own process group. The keys live in DIR/s3.json
 (generated on the first start, reused afterwards). `stop` sends SIGTERM to the group,
-waits a grace period (weed lingers after SIGTERM), then SIGKILLs it.
+waits a grace period, then SIGKILLs it: weed 4.48 logs "Gracefully stopping" and then
+never exits on SIGTERM or SIGINT. Data written before survives the SIGKILL (checked by
+restarting on the same DIR).
 """
 
 from __future__ import annotations
@@ -112,6 +117,19 @@ copy_1 = 2
 """
 
 
+def write_security_config(data_dir: Path) -> None:
+    """JWT keys so the filer and volume HTTP ports refuse requests that bypass S3 authentication."""
+    path = data_dir / "security.toml"
+    if path.exists():
+        return
+    sections = ["jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read"]
+    path.write_text(
+        "# Written by scripts/seaweedfs.py; weed reads security.toml from its working directory.\n"
+        + "".join(f'[{name}]\nkey = "{secrets.token_urlsafe(32)}"\nexpires_after_seconds = 10\n\n' for name in sections)
+    )
+    path.chmod(0o600)
+
+
 def weed_command(data_dir: Path, s3_port: int, ports: list[int]) -> list[str]:
     master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3_grpc = ports
     return [
@@ -140,11 +158,13 @@ def weed_command(data_dir: Path, s3_port: int, ports: list[int]) -> list[str]:
     ]
 
 
-def log_tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last log lines before any Go stack dump, so a fatal error stays visible."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace")
     except OSError:
         return "(no log)"
+    return "\n".join(text.split("\ngoroutine ")[0].splitlines()[-lines:])
 
 
 def s3_answers(endpoint: str) -> bool:
@@ -219,6 +239,7 @@ def start_seaweedfs(
     (data_dir / "data").mkdir(parents=True, exist_ok=True)
     access_key, secret_key = load_or_create_credentials(data_dir, access_key, secret_key)
     (data_dir / "master.toml").write_text(MASTER_TOML)
+    write_security_config(data_dir)
     ports = free_ports(8)
     s3_port = port or ports[7]
     if port and port in ports[:7]:
@@ -274,7 +295,18 @@ def stop_seaweedfs(server: SeaweedServer, grace: float = STOP_GRACE_SECONDS) -> 
     stop_pid(server.pid, server.process, grace)
 
 
+def unix_sockets(pid: int) -> list[Path]:
+    """The /tmp/seaweedfs-*-PORT.sock files of a running weed: a SIGKILLed weed leaves them behind."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+    ports = {argument.split("=", 1)[1] for argument in arguments if ".port" in argument and "=" in argument}
+    return [path for path in Path("/tmp").glob("seaweedfs-*.sock") if path.stem.rsplit("-", 1)[-1] in ports - {"0"}]
+
+
 def stop_pid(pid: int, process: subprocess.Popen[bytes] | None = None, grace: float = STOP_GRACE_SECONDS) -> None:
+    sockets = unix_sockets(pid)
     signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and process_alive(pid, process):
@@ -287,6 +319,8 @@ def stop_pid(pid: int, process: subprocess.Popen[bytes] | None = None, grace: fl
     if process_alive(pid, process):
         raise SeaweedError(f"weed process {pid} survived SIGKILL")
     signal_group(pid, signal.SIGKILL)  # children that outlived the leader
+    for path in sockets:
+        path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -89,6 +90,23 @@ def test_local_refuses_different_bytes_under_a_taken_key(tmp_path: Path) -> None
     assert issubclass(ObjectExists, StorageError)
     assert store.get("a/b.pdf") == PDF
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.pdf"]
+
+
+def test_local_concurrent_writers_of_one_key_never_replace_each_other(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    versions = [PDF + str(i).encode() for i in range(8)]
+
+    def write(data: bytes) -> str:
+        try:
+            store.put("race.pdf", data, sha256=sha(data))
+            return "stored"
+        except ObjectExists:
+            return "refused"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(write, versions))
+    assert outcomes.count("stored") == 1
+    assert store.get("race.pdf") == versions[outcomes.index("stored")]
 
 
 def test_local_refuses_bytes_that_do_not_match_the_given_sha256(tmp_path: Path) -> None:
@@ -252,7 +270,7 @@ def test_s3_ensure_ready_creates_a_versioned_bucket_once(s3_server: dict[str, st
 @pytest.mark.s3
 def test_s3_put_reads_back_and_gets(s3_server: dict[str, str], s3_store: S3Store, prefix: str) -> None:
     key = f"{prefix}/J041/0001.pdf"
-    stored = s3_store.put(key, PDF, sha256=sha(PDF), metadata={"batch": "J041"})
+    stored = s3_store.put(key, PDF, sha256=sha(PDF), metadata={"batch": "J041", "operator": "张三"})
     assert stored.uri == f"s3://hukou-test/{key}"
     assert (stored.key, stored.sha256, stored.size) == (key, sha(PDF), len(PDF))
     assert stored.version_id  # versioned bucket
@@ -261,7 +279,7 @@ def test_s3_put_reads_back_and_gets(s3_server: dict[str, str], s3_store: S3Store
     assert s3_store.exists(key)
     assert s3_store.get(key) == PDF
     raw = raw_client(s3_server).head_object(Bucket="hukou-test", Key=key, ChecksumMode="ENABLED")
-    assert raw["Metadata"] == {"batch": "J041", "sha256": sha(PDF)}
+    assert raw["Metadata"] == {"batch": "J041", "operator": "%E5%BC%A0%E4%B8%89", "sha256": sha(PDF)}  # S3 metadata is ASCII
     assert raw["ContentType"] == "application/pdf"
     assert raw["ChecksumSHA256"]  # the server kept the checksum it verified
 
@@ -304,6 +322,15 @@ def test_s3_if_none_match_closes_the_race_between_writers(s3_server: dict[str, s
     with pytest.raises(ClientError) as refused:
         raw_client(s3_server).put_object(Bucket="hukou-test", Key=key, Body=OTHER, IfNoneMatch="*")
     assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+
+
+@pytest.mark.s3
+def test_s3_unicode_and_space_keys(s3_store: S3Store, prefix: str) -> None:
+    key = f"{prefix}/户籍 档案/第1页.pdf"
+    stored = s3_store.put(key, PDF, sha256=sha(PDF))
+    assert stored.uri == f"s3://hukou-test/{key}"
+    assert s3_store.get(key) == PDF
+    assert s3_store.head(key) == stored
 
 
 @pytest.mark.s3
