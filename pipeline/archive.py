@@ -115,8 +115,15 @@ def _input_problems(image: np.ndarray, dpi: float, lines: list[OcrLine], meta: A
     if not dpi_ok:
         problems.append(f"dpi {dpi!r} is not a plausible resolution")
     for i, line in enumerate(lines):
-        if len(line.quad) != 4 or not all(math.isfinite(float(c)) for p in line.quad for c in p):
-            problems.append(f"line {i}: quad {line.quad!r} is not 4 finite points")
+        try:
+            quad = np.asarray(line.quad, dtype=float)
+            quad_ok = quad.shape == (4, 2) and bool(np.isfinite(quad).all())
+        except (TypeError, ValueError):
+            quad_ok = False
+        if not quad_ok:
+            problems.append(f"line {i}: quad {line.quad!r} is not 4 finite (x, y) points")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in line.text):
+            problems.append(f"line {i}: text {line.text!r} holds a lone UTF-16 surrogate")
     if not _is_sha256(meta.master_sha256):
         problems.append(f"master_sha256 {meta.master_sha256!r} is not a SHA-256 hex digest")
     if meta.page_no < 1:
@@ -142,11 +149,14 @@ def has_colour_ink(image: np.ndarray) -> bool:
     """
     if image.ndim == 2 or image.shape[2] == 1:
         return False
-    near_black = cv2.dilate((image.max(axis=2) < _BLACK_V).astype(np.uint8), np.ones((9, 9), np.uint8))
+    blue, green, red_ch = cv2.split(image)
+    value = cv2.max(cv2.max(blue, green), red_ch)
+    black = cv2.threshold(value, _BLACK_V - 1, 255, cv2.THRESH_BINARY_INV)[1]
+    near_black = cv2.dilate(black, np.ones((9, 9), np.uint8))
     scale = min(1.0, _COLOUR_SIDE / max(image.shape[:2]))
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    near_black = cv2.resize(near_black * 255, size, interpolation=cv2.INTER_AREA) > 0
+    near_black = cv2.resize(near_black, size, interpolation=cv2.INTER_AREA) > 0
     hue, sat, val = cv2.split(cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV))
     paper = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
     red = (hue < 8) | (hue > 160)

@@ -239,8 +239,15 @@ def test_invalid_input_is_refused(image, dpi, meta):
     assert refused.value.reasons
 
 
-def test_nan_quad_is_refused():
-    bad = OcrLine(quad=((0, 0), (float("nan"), 0), (10, 10), (0, 10)), text="张", score=0.5)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        OcrLine(quad=((0, 0), (float("nan"), 0), (10, 10), (0, 10)), text="张", score=0.5),
+        OcrLine(quad=((0, 0), (10, 0), (10, 10)), text="张", score=0.5),
+        OcrLine(quad=((0, 0), (10, 0), (10, 10), (0, 10)), text="张\ud840", score=0.5),
+    ],
+)
+def test_bad_line_is_refused(bad):
     with pytest.raises(ArchiveRefused):
         make_archival_pdf(_page(), DPI, [bad], _meta())
 
