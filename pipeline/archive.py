@@ -20,8 +20,8 @@ Decisions, and why:
   format-12 cmap; its ToUnicode CMap writes at most 100 entries per block and UTF-16
   surrogate pairs for characters beyond the BMP. Each OCR line is one text object in
   render mode 3, stretched with ``Tz`` over its quadrilateral (so readers see no gaps
-  and insert no spaces); a vertical column is written one upright character per cell
-  down its axis. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
+  and insert no spaces); a vertical column is one run turned a quarter clockwise
+  down the column, so readers keep it as one line. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
   its text is read back with pdfminer from the final bytes; any difference refuses
   the file (`ArchiveRefused`) — an invalid file is never stored.
 - **Same page, same bytes.** The font's dates are fixed, the wall-clock
@@ -324,8 +324,12 @@ def _show(codes: list[int]) -> str:
     return "<" + "".join(f"{c:04X}" for c in codes) + "> Tj"
 
 
-def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
-    """One run along the quad's top edge direction, scaled to span the quad."""
+def _run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
+    """One run from the quad's start along its top edge, as tall as the quad, stretched to span it.
+
+    *quad* is in PDF points, in the text's own frame: start-top, end-top, end-bottom,
+    start-bottom, where "top" is the side the glyphs' tops face.
+    """
     p0, p1, p2, p3 = quad
     u = p1 - p0
     length = (np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p3)) / 2
@@ -336,7 +340,7 @@ def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> 
         height = max(height, 1.0)
     else:
         u = u / norm
-    v = np.array([-u[1], u[0]])  # "up" for the glyphs
+    v = np.array([-u[1], u[0]])  # the glyphs' "up"
     origin = p3 + v * height * (-_DESCENT / 1000)
     natural = sum(advances) / 1000 * height
     scale = 100 * length / natural if natural > 0 and length > 0 else 100
@@ -348,27 +352,6 @@ def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> 
     ]
 
 
-def _vertical_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
-    """One upright character per cell down the column's axis."""
-    p0, p1, p2, p3 = quad
-    top, bottom = (p0 + p1) / 2, (p3 + p2) / 2
-    axis = bottom - top
-    length = np.linalg.norm(axis)
-    width = (np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p3)) / 2
-    d = axis / length if length > 1e-6 else np.array([0.0, -1.0])
-    u = np.array([-d[1], d[0]])  # glyph x, across the column
-    v = -d  # glyph up
-    cell = max(length, 1.0) / len(codes)
-    ops = [f"/F1 {_num(cell)} Tf"]
-    for k, (code, adv) in enumerate(zip(codes, advances)):
-        origin = top + d * cell * (k + 1) - u * width / 2 + v * cell * (-_DESCENT / 1000)
-        scale = 100 * width / (adv / 1000 * cell) if width > 0 else 100
-        ops.append(f"{_num(scale)} Tz")
-        ops.append(" ".join(_num(x) for x in (u[0], u[1], v[0], v[1], origin[0], origin[1])) + " Tm")
-        ops.append(_show([code]))
-    return ops
-
-
 def _text_layer(lines: list[OcrLine], cid_of: dict[str, int], height_px: int, pt_per_px: float) -> list[str]:
     ops: list[str] = []
     for line in lines:
@@ -377,8 +360,12 @@ def _text_layer(lines: list[OcrLine], cid_of: dict[str, int], height_px: int, pt
         quad = np.array([(x * pt_per_px, (height_px - y) * pt_per_px) for x, y in line.quad], dtype=float)
         codes = [cid_of[c] for c in line.text]
         advances = [_advance(c) for c in line.text]
-        run = _vertical_run if _is_vertical(line) else _horizontal_run
-        ops += ["BT", "3 Tr", *run(quad, codes, advances), "ET"]
+        if _is_vertical(line):
+            # A column read downwards is written as one run turned a quarter clockwise,
+            # its glyphs' tops facing the column's right edge: readers then keep the
+            # column as one line (peers dropped such columns or split them per character).
+            quad = np.roll(quad, -1, axis=0)
+        ops += ["BT", "3 Tr", *_run(quad, codes, advances), "ET"]
     return ops
 
 

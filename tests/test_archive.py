@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -309,3 +311,11 @@ def test_colour_fringes_around_black_strokes_are_not_colour_ink():
     page[..., 2] = np.roll(page[..., 2], 1, axis=1)
     page[..., 0] = np.roll(page[..., 0], -1, axis=1)
     assert not has_colour_ink(page)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_poppler_reads_a_vertical_column_as_one_line():
+    data = make_archival_pdf(_page(), DPI, [LINES[0], LINES[2], LINES[3]], _meta())
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True, check=True).stdout
+    found = text.decode("utf-8").split()
+    assert "迁入本市日期" in found and "出生地河北" in found and "常住人口登记表" in found
