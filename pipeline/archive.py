@@ -20,10 +20,11 @@ Decisions, and why:
   format-12 cmap; its ToUnicode CMap writes at most 100 entries per block and UTF-16
   surrogate pairs for characters beyond the BMP. Each OCR line is one text object in
   render mode 3, stretched with ``Tz`` over its quadrilateral (so readers see no gaps
-  and insert no spaces); a vertical column is one run turned a quarter clockwise
-  down the column, so readers keep it as one line. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
-  its text is read back with pdfminer from the final bytes; any difference refuses
-  the file (`ArchiveRefused`) — an invalid file is never stored.
+  and insert no spaces); a vertical column is one run turned a quarter clockwise down
+  the column, so readers keep it as one line. After writing, every file is validated
+  with ``pikepdf.pdfa`` (2b) and its text is read back with pdfminer from the final
+  bytes; any difference refuses the file (`ArchiveRefused`): an invalid file is never
+  stored.
 - **Same page, same bytes.** The font's dates are fixed, the wall-clock
   xmp:MetadataDate is left out and the file ID is derived from the content, so a re-run
   reproduces the stored object bit for bit.
@@ -32,7 +33,8 @@ Decisions, and why:
   PDF/A extension schemas, so a private ``hukou:`` namespace (even described by a
   ``pdfaExtension`` schema) makes the file fail. The project's provenance therefore
   travels in predefined properties: dc:identifier = the reference code, dc:source =
-  the master's SHA-256, dc:title/dc:date/dc:creator/dc:type, xmp:CreatorTool = the
+  the master's SHA-256, dc:title, dc:creator (the registering office, when known),
+  dc:date (the document's date, else the capture date), dc:type, xmp:CreatorTool = the
   software version, and dc:description = a JSON record (namespace
   ``https://hukou-archive.invalid/ns/1.0/``) with fonds, volume, box, page, batch,
   operator, device, capture date, master SHA-256, software version, doc type and the
@@ -72,6 +74,8 @@ _CMAP_BLOCK = 100  # entries per bfchar block: PDF's implementation limit (OCRmy
 _FONT_NAME = "HukouGlyphless"
 _FONT_DATE_UNIX = 1_767_225_600  # 2026-01-01T00:00:00Z
 
+_JPEG_MAX_SIDE = 65500
+
 # Colour decision: thumbnail size, the value below which a pixel is black ink, and the
 # share of thumbnail pixels of coloured ink (about 0.3 cm² on A4) that keeps colour.
 _COLOUR_SIDE = 1200
@@ -108,6 +112,8 @@ def _input_problems(image: np.ndarray, dpi: float, lines: list[OcrLine], meta: A
         problems.append(f"image must be gray or BGR, got shape {image.shape}")
     elif image.shape[0] == 0 or image.shape[1] == 0:
         problems.append(f"image is empty ({image.shape[1]}x{image.shape[0]} pixels)")
+    elif max(image.shape[:2]) > _JPEG_MAX_SIDE:
+        problems.append(f"image side {max(image.shape[:2])} px exceeds JPEG's {_JPEG_MAX_SIDE}")
     try:
         dpi_ok = math.isfinite(float(dpi)) and 10 <= float(dpi) <= 10000
     except (TypeError, ValueError):
