@@ -1,0 +1,301 @@
+"""Drawing primitives: yellowed paper, printed text and rules, jittered handwriting, seals.
+
+Ink is kept in separate coverage layers (uint8, 255 = full ink) and multiplied
+onto the paper at the end, so fading and stamps behave like ink on paper.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+KAI_FONT = ("/usr/share/fonts/truetype/arphic/ukai.ttc", 0)
+PRINT_FONTS = (
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
+TITLE_FONTS = (
+    ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc", 2),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2),
+)
+STAMP_FONT = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc", 2)
+SERIAL_FONT = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 5)
+
+# BGR, 0..1 — how much light each ink lets through per channel.
+HAND_INKS = {
+    "black": (0.16, 0.15, 0.15),
+    "blue_black": (0.40, 0.20, 0.13),
+    "brush": (0.10, 0.10, 0.11),
+    "blue": (0.72, 0.34, 0.18),
+}
+PRINT_INKS = ((0.12, 0.12, 0.12), (0.20, 0.18, 0.16), (0.35, 0.30, 0.18))
+SEAL_RED = (0.35, 0.30, 0.86)
+
+
+@functools.lru_cache(maxsize=64)
+def font(path_index: tuple[str, int], size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path_index[0], max(6, int(size)), index=path_index[1])
+
+
+def advance(ch: str) -> float:
+    """Width of a character in em: CJK full width, digits and Latin about half."""
+    return 0.56 if ord(ch) < 0x2E80 else 1.0
+
+
+@functools.lru_cache(maxsize=4096)
+def glyph(path_index: tuple[str, int], ch: str, size: int) -> np.ndarray:
+    """Square coverage image (2*size) with the character centred."""
+    side = 2 * size
+    img = Image.new("L", (side, side), 0)
+    ImageDraw.Draw(img).text((size, size), ch, fill=255, font=font(path_index, size), anchor="mm")
+    return np.asarray(img)
+
+
+class Sheet:
+    """One page being drawn: paper size in pixels plus ink layers."""
+
+    def __init__(self, width: int, height: int, rng: random.Random, print_font, print_ink):
+        self.w, self.h, self.rng = width, height, rng
+        self.print_img = Image.new("L", (width, height), 0)
+        self.print_draw = ImageDraw.Draw(self.print_img)
+        self.print_font = print_font
+        self.print_ink = print_ink
+        self.hand_layers: dict[str, np.ndarray] = {}
+        self.hand_inks: dict[str, tuple[float, float, float]] = {}
+        self.red = np.zeros((height, width), np.uint8)
+        self.handwritten: list[str] = []
+        self.np_rng = np.random.default_rng(rng.randrange(2**32))
+
+    # -- printed matter -------------------------------------------------
+    def text(self, x: float, y: float, s: str, size: float, anchor: str = "lm", bold: bool = False,
+             spacing: float = 0.0):
+        f = font(TITLE_FONTS[0] if bold else self.print_font, int(size))
+        if spacing <= 0:
+            self.print_draw.text((x, y), s, fill=255, font=f, anchor=anchor)
+            return
+        total = sum(advance(c) for c in s) * size + spacing * (len(s) - 1)
+        cx = x - total / 2 if anchor[0] == "m" else (x - total if anchor[0] == "r" else x)
+        for c in s:
+            self.print_draw.text((cx, y), c, fill=255, font=f, anchor="l" + anchor[1])
+            cx += advance(c) * size + spacing
+
+    def vtext(self, cx: float, top: float, bottom: float, s: str, size: float):
+        """Vertical label: characters stacked top to bottom, spread over the cell."""
+        n = len(s)
+        size = min(size, (bottom - top) / (n * 1.05))
+        step = (bottom - top) / n
+        f = font(self.print_font, int(size))
+        for i, c in enumerate(s):
+            self.print_draw.text((cx, top + step * (i + 0.5)), c, fill=255, font=f, anchor="mm")
+
+    def label_fit(self, x: float, y: float, s: str, size: float, width: float, anchor: str = "lm"):
+        """A label shrunk to fit ``width``; short labels are spread out like on real forms."""
+        natural = sum(advance(c) for c in s) * size
+        if natural > width:
+            size = size * width / natural
+            self.text(x, y, s, size, anchor)
+        elif len(s) == 2 and self.rng.random() < 0.6 and natural + size * 1.2 < width:
+            self.text(x, y, s, size, anchor, spacing=size * 1.0)
+        else:
+            self.text(x, y, s, size, anchor)
+
+    def line(self, x0: float, y0: float, x1: float, y1: float, width: int):
+        self.print_draw.line((x0, y0, x1, y1), fill=255, width=width)
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, width: int):
+        self.print_draw.rectangle((x0, y0, x1, y1), outline=255, width=width)
+
+    def serial(self, x: float, y: float, s: str, size: float, red: bool):
+        """A number stamped by a numbering machine (red or black), not handwritten."""
+        f = font(SERIAL_FONT, int(size))
+        if red:
+            img = Image.new("L", (self.w, self.h), 0)
+            ImageDraw.Draw(img).text((x, y), s, fill=230, font=f, anchor="lm")
+            np.maximum(self.red, np.asarray(img), out=self.red)
+        else:
+            self.print_draw.text((x, y), s, fill=255, font=f, anchor="lm")
+
+    # -- handwriting ----------------------------------------------------
+    def hand(self, name: str, ink: str):
+        if name not in self.hand_layers:
+            self.hand_layers[name] = np.zeros((self.h, self.w), np.uint8)
+            self.hand_inks[name] = HAND_INKS[ink]
+        return self.hand_layers[name]
+
+    def write(self, text: str, x0: float, y0: float, x1: float, y1: float, style: "HandStyle",
+              align: str = "left"):
+        """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed."""
+        if not text:
+            return
+        self.handwritten.append(text)
+        layer = self.hand(style.name, style.ink)
+        rng = self.rng
+        w, h = x1 - x0, y1 - y0
+        ems = sum(advance(c) for c in text) * style.spacing
+        size = min(h * style.fill, w * 0.94 / ems)
+        lines = [text]
+        if size < h * 0.38 and len(text) > 3:
+            half = math.ceil(len(text) / 2)
+            lines = [text[:half], text[half:]]
+            ems = max(sum(advance(c) for c in ln) for ln in lines) * style.spacing
+            size = min(h * 0.46, w * 0.94 / ems)
+        for li, ln in enumerate(lines):
+            line_w = sum(advance(c) for c in ln) * style.spacing * size
+            free = w - line_w
+            start = x0 + (free / 2 if align == "center" else min(free * 0.5, rng.uniform(0.02, 0.12) * w + size * 0.1))
+            cy = y0 + h * ((li + 0.5) / len(lines)) + size * 0.05
+            cx = start
+            drift = rng.uniform(-0.04, 0.04) * size  # the line wanders up or down
+            for i, ch in enumerate(ln):
+                adv = advance(ch) * size * style.spacing
+                if ch.strip():
+                    s = size * rng.uniform(0.88, 1.1)
+                    self._char(layer, ch, cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size, s, style)
+                cx += adv * rng.uniform(0.93, 1.07)
+
+    def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
+        rng = self.rng
+        isize = max(8, int(round(size)))
+        g = glyph(KAI_FONT, ch, isize)
+        side = g.shape[0]
+        angle = rng.gauss(0, 2.5) + style.rotation
+        m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
+        m[0, 1] += style.slant  # shear: the writer's slant
+        m[0, 2] -= style.slant * side / 2
+        g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
+        weight = style.weight + rng.choice((0, 0, 0, 1, -1))
+        if weight > 0:
+            g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
+        elif weight < 0:
+            g = cv2.erode(g, np.ones((2, 2), np.uint8))
+        g = (g.astype(np.float32) * rng.uniform(0.78, 1.0)).astype(np.uint8)
+        x0, y0 = int(cx - side / 2), int(cy - side / 2)
+        self._paste_max(layer, g, x0, y0)
+
+    @staticmethod
+    def _paste_max(layer: np.ndarray, g: np.ndarray, x0: int, y0: int):
+        h, w = layer.shape
+        gx0, gy0 = max(0, -x0), max(0, -y0)
+        x0c, y0c = max(0, x0), max(0, y0)
+        x1c, y1c = min(w, x0 + g.shape[1]), min(h, y0 + g.shape[0])
+        if x1c <= x0c or y1c <= y0c:
+            return
+        region = layer[y0c:y1c, x0c:x1c]
+        np.maximum(region, g[gy0:gy0 + (y1c - y0c), gx0:gx0 + (x1c - x0c)], out=region)
+
+    # -- stamps ---------------------------------------------------------
+    def seal(self, cx: float, cy: float, radius: float, arc_text: str, bottom_text: str):
+        """Round red seal: ring, five-pointed star, arc text, optional bottom line; unevenly inked."""
+        rng = self.rng
+        side = int(radius * 2.3)
+        img = Image.new("L", (side, side), 0)
+        d = ImageDraw.Draw(img)
+        c = side / 2
+        ring = max(4, int(radius * 0.06))
+        d.ellipse((c - radius, c - radius, c + radius, c + radius), outline=255, width=ring)
+        star_r = radius * 0.27
+        pts = []
+        for k in range(10):
+            r = star_r if k % 2 == 0 else star_r * 0.38
+            a = -math.pi / 2 + k * math.pi / 5
+            pts.append((c + r * math.cos(a), c + r * math.sin(a)))
+        d.polygon(pts, fill=255)
+        n = len(arc_text)
+        span = min(250.0, 20.0 * n + 40)
+        char_size = min(radius * 0.27, radius * 2 * math.pi * 0.72 * span / 360 / max(1, n))
+        text_r = radius - ring - char_size * 0.62
+        for i, ch in enumerate(arc_text):
+            theta = -90 - span / 2 + span * (i + 0.5) / n  # degrees, 0 = right, clockwise in image coords
+            g = Image.fromarray(glyph(STAMP_FONT, ch, int(char_size)))
+            g = g.rotate(-(theta + 90), resample=Image.BILINEAR)
+            px = c + text_r * math.cos(math.radians(theta)) - g.width / 2
+            py = c + text_r * math.sin(math.radians(theta)) - g.height / 2
+            img.paste(255, (int(px), int(py)), g)
+        if bottom_text:
+            f = font(STAMP_FONT, int(radius * 0.2))
+            d.text((c, c + radius * 0.52), bottom_text, fill=255, font=f, anchor="mm")
+        self._stamp(np.asarray(img), cx, cy)
+
+    def box_stamp(self, cx: float, cy: float, text: str, size: float):
+        """Rectangular rubber stamp such as 注销 / 迁出, often askew."""
+        pad = size * 0.35
+        w = int(size * len(text) * 1.1 + 2 * pad)
+        h = int(size * 1.5 + pad)
+        img = Image.new("L", (w + 20, h + 20), 0)
+        d = ImageDraw.Draw(img)
+        d.rectangle((10, 10, 10 + w, 10 + h), outline=255, width=max(4, int(size * 0.08)))
+        d.text((10 + w / 2, 10 + h / 2), text, fill=255, font=font(STAMP_FONT, int(size)), anchor="mm")
+        self._stamp(np.asarray(img), cx, cy)
+
+    def _stamp(self, mask: np.ndarray, cx: float, cy: float):
+        rng = self.rng
+        side = int(max(mask.shape) * 1.45)
+        canvas = np.zeros((side, side), np.uint8)
+        oy, ox = (side - mask.shape[0]) // 2, (side - mask.shape[1]) // 2
+        canvas[oy:oy + mask.shape[0], ox:ox + mask.shape[1]] = mask
+        m = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-35, 35), 1.0)
+        canvas = cv2.warpAffine(canvas, m, (side, side))
+        # uneven inking: low-frequency pressure map, some parts nearly missing
+        small = self.np_rng.random((8, 8)).astype(np.float32)
+        pressure = cv2.resize(small, (side, side), interpolation=cv2.INTER_CUBIC)
+        pressure = np.clip(0.45 + pressure * 0.75, 0.15, 1.0)
+        grain = self.np_rng.random((side, side)).astype(np.float32)
+        ink = canvas.astype(np.float32) * pressure * (0.75 + 0.25 * grain) * rng.uniform(0.7, 0.9)
+        ink = cv2.GaussianBlur(ink, (3, 3), 0)
+        self._paste_max(self.red, ink.astype(np.uint8), int(cx - side / 2), int(cy - side / 2))
+
+
+class HandStyle:
+    """One writer with one pen: the jitter parameters shared by all values they wrote."""
+
+    def __init__(self, rng: random.Random, name: str, ink: str | None = None):
+        self.name = name
+        self.ink = ink or rng.choice(("black", "blue_black", "blue_black", "brush"))
+        self.slant = rng.uniform(-0.12, 0.06)
+        self.rotation = rng.uniform(-2.0, 2.0)
+        self.weight = 2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2))
+        self.spacing = rng.uniform(0.95, 1.15)
+        self.fill = rng.uniform(0.55, 0.72)
+
+
+def make_paper(rng: random.Random, width: int, height: int) -> np.ndarray:
+    """Yellowed paper, float32 BGR 0..1: tint, mottling, grain, fibres and darker, browner edges."""
+    np_rng = np.random.default_rng(rng.randrange(2**32))
+    age = rng.uniform(0.3, 1.0)
+    base = np.array([0.90 - 0.22 * age, 0.94 - 0.11 * age, 0.97 - 0.04 * age], np.float32)
+    small = np_rng.normal(0, 1, (height // 96 + 2, width // 96 + 2)).astype(np.float32)
+    mottle = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC) * 0.018
+    yy = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    xx = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    edge = np.clip(np.maximum(np.abs(xx), np.abs(yy)) - 0.82, 0, None) * (0.5 * age)
+    grain = np_rng.normal(0, 0.010, (height // 2, width // 2)).astype(np.float32)
+    grain = cv2.resize(grain, (width, height), interpolation=cv2.INTER_LINEAR)
+    shade = 1.0 + mottle + grain - edge
+    paper = base[None, None, :] * shade[:, :, None]
+    paper[:, :, 0] -= edge * 0.5 * age  # edges go brown: less blue
+    fibres = np.zeros((height, width), np.uint8)
+    for _ in range(int(40 * age)):
+        x, y = rng.randrange(width), rng.randrange(height)
+        a, L = rng.uniform(0, math.pi), rng.uniform(10, 60)
+        cv2.line(fibres, (x, y), (int(x + L * math.cos(a)), int(y + L * math.sin(a))), 255, 1)
+    paper -= (fibres.astype(np.float32) / 255 * 0.05)[:, :, None]
+    return np.clip(paper, 0, 1)
+
+
+def compose(paper: np.ndarray, sheet: Sheet, fade: float = 1.0) -> np.ndarray:
+    """Multiply every ink layer onto the paper; ``fade`` < 1 lightens the ink (faded pages)."""
+    out = paper.copy()
+    layers = [(np.asarray(sheet.print_img), sheet.print_ink, 1.0)]
+    layers += [(layer, sheet.hand_inks[name], 1.0) for name, layer in sheet.hand_layers.items()]
+    layers.append((sheet.red, SEAL_RED, 0.85))
+    for mask, ink, strength in layers:
+        a = mask.astype(np.float32) * (strength * fade / 255.0)
+        for ch in range(3):
+            out[:, :, ch] *= 1.0 - a * (1.0 - ink[ch])
+    return out
