@@ -47,6 +47,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -81,6 +82,11 @@ _JPEG_MAX_SIDE = 65500
 _COLOUR_SIDE = 1200
 _BLACK_V = 100
 _COLOUR_SHARE = 0.0005
+
+_W3CDTF = re.compile(
+    r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d))?)?)?"
+)
 
 # A line is a vertical column if OcrLine.vertical says so, or if its quad is this
 # much taller (across the reading direction) than wide and it holds several characters.
@@ -400,6 +406,7 @@ def _provenance(meta: ArchiveMetadata, image_note: dict[str, object]) -> dict[st
         "operator": meta.operator,
         "device": meta.device,
         "capture_date": meta.capture_date,
+        "document_date": meta.document_date,
         "master_sha256": meta.master_sha256.lower(),
         "software": SOFTWARE,
         "software_version": meta.software_version,
@@ -418,10 +425,17 @@ def _write_xmp(pdf: pikepdf.Pdf, meta: ArchiveMetadata, image_note: dict[str, ob
         xmp["dc:description"] = json.dumps(_provenance(meta, image_note), ensure_ascii=False, sort_keys=True)
         if meta.creator:
             xmp["dc:creator"] = [meta.creator]
-        date = meta.document_date or meta.capture_date
+        date = _xmp_date(meta.document_date) or _xmp_date(meta.capture_date)
         if date:
             xmp["dc:date"] = [date]
         xmp["xmp:CreatorTool"] = f"{SOFTWARE} {meta.software_version}"
+
+
+def _xmp_date(text: str) -> str | None:
+    """*text* if it is a date XMP accepts (W3C-DTF: 1986, 1986-03, 1986-03-05, or a
+    zoned date-time), else None: a normalised value such as a lunar date or an age
+    range stays in the JSON record only, and does not cost the page its archival copy."""
+    return text if _W3CDTF.fullmatch(text) else None
 
 
 def read_provenance(data: bytes) -> dict[str, object]:

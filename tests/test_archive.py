@@ -232,7 +232,6 @@ def test_xmp_carries_reference_code_and_master_sha256():
         (np.zeros((100, 80, 3), np.float32), 300, _meta()),
         (np.zeros((100, 80, 3), np.uint8), 0, _meta()),
         (np.zeros((100, 80, 3), np.uint8), 300, _meta(master_sha256="not-a-hash")),
-        (np.zeros((100, 80, 3), np.uint8), 300, _meta(document_date="1986年3月")),  # not an XMP date
     ],
 )
 def test_invalid_input_is_refused(image, dpi, meta):
@@ -319,3 +318,20 @@ def test_poppler_reads_a_vertical_column_as_one_line():
     text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True, check=True).stdout
     found = text.decode("utf-8").split()
     assert "迁入本市日期" in found and "出生地河北" in found and "常住人口登记表" in found
+
+
+@pytest.mark.parametrize(
+    "document_date, capture_date, dc_date",
+    [
+        ("1986-03", "2026-11-27T08:00:00Z", ["1986-03"]),
+        ("1986年3月", "2026-11-27T08:00:00Z", ["2026-11-27T08:00:00Z"]),
+        ("1950/1951", "", None),
+        ("", "2026-11-27T08:00:00", None),  # a date-time without a zone is ambiguous
+    ],
+)
+def test_only_xmp_dates_reach_dc_date(document_date, capture_date, dc_date):
+    meta = _meta(document_date=document_date, capture_date=capture_date)
+    data = make_archival_pdf(_page(), DPI, LINES[:1], meta)
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert pdf.open_metadata().get("dc:date") == dc_date
+    assert read_provenance(data)["document_date"] == document_date
