@@ -626,7 +626,7 @@ def _key_part(text: str) -> str:
         else:
             out.append("".join(f"%{b:02X}" for b in char.encode("utf-8")))
     part = "".join(out)
-    return part.replace(".", "%2E") if set(part) == {"."} else part
+    return "%2E" + part[1:] if part.startswith(".") else part  # no hidden or ./.. segments
 
 
 def object_key(meta: ArchiveMetadata) -> str:

@@ -254,14 +254,19 @@ def test_bad_line_is_refused(bad):
 
 
 def test_object_key_is_stable_safe_and_distinct_across_batches():
+    from pipeline.storage import check_key
+
     meta = _meta(location=Location(fonds="J041", volume="1986/户 07", box="0417"))
     key = object_key(meta)
     assert key == object_key(replace(meta, operator="someone else"))
     assert key == "J041/1986%2F户%2007/0417/0007-3f3f3f3f.pdf"
     rescan = replace(meta, batch_id="2027-01-02-B", master_sha256="a1" * 32)
     assert object_key(rescan) != key
-    assert object_key(_meta(location=Location(fonds="J041", volume="..", box=""))) == "J041/%2E%2E/_/0007-3f3f3f3f.pdf"
+    assert object_key(_meta(location=Location(fonds="J041", volume="..", box=""))) == "J041/%2E./_/0007-3f3f3f3f.pdf"
+    assert object_key(_meta(location=Location(fonds=".J041", volume="户.07", box="1"))) == "%2EJ041/户.07/1/0007-3f3f3f3f.pdf"
     assert object_key(_meta(location=Location(fonds="J041", volume="_", box=""))) != "J041/_/_/0007-3f3f3f3f.pdf"
+    for odd in ("..", ".", "./x", "a/../b", " ", "\\"):
+        check_key(object_key(_meta(location=Location(fonds=odd, volume=odd, box=odd))))
 
 
 def _corpus_rows(prefixes: tuple[str, ...]) -> list[dict[str, str]]:
