@@ -20,10 +20,11 @@ Decisions, and why:
   format-12 cmap; its ToUnicode CMap writes at most 100 entries per block and UTF-16
   surrogate pairs for characters beyond the BMP. Each OCR line is one text object in
   render mode 3, stretched with ``Tz`` over its quadrilateral (so readers see no gaps
-  and insert no spaces); a vertical column is written one upright character per cell
-  down its axis. After writing, every file is validated with ``pikepdf.pdfa`` (2b) and
-  its text is read back with pdfminer from the final bytes; any difference refuses
-  the file (`ArchiveRefused`) — an invalid file is never stored.
+  and insert no spaces); a vertical column is one run turned a quarter clockwise down
+  the column, so readers keep it as one line. After writing, every file is validated
+  with ``pikepdf.pdfa`` (2b) and its text is read back with pdfminer from the final
+  bytes; any difference refuses the file (`ArchiveRefused`): an invalid file is never
+  stored.
 - **Same page, same bytes.** The font's dates are fixed, the wall-clock
   xmp:MetadataDate is left out and the file ID is derived from the content, so a re-run
   reproduces the stored object bit for bit.
@@ -32,7 +33,8 @@ Decisions, and why:
   PDF/A extension schemas, so a private ``hukou:`` namespace (even described by a
   ``pdfaExtension`` schema) makes the file fail. The project's provenance therefore
   travels in predefined properties: dc:identifier = the reference code, dc:source =
-  the master's SHA-256, dc:title/dc:date/dc:creator/dc:type, xmp:CreatorTool = the
+  the master's SHA-256, dc:title, dc:creator (the registering office, when known),
+  dc:date (the document's date, else the capture date), dc:type, xmp:CreatorTool = the
   software version, and dc:description = a JSON record (namespace
   ``https://hukou-archive.invalid/ns/1.0/``) with fonds, volume, box, page, batch,
   operator, device, capture date, master SHA-256, software version, doc type and the
@@ -45,6 +47,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -72,11 +75,18 @@ _CMAP_BLOCK = 100  # entries per bfchar block: PDF's implementation limit (OCRmy
 _FONT_NAME = "HukouGlyphless"
 _FONT_DATE_UNIX = 1_767_225_600  # 2026-01-01T00:00:00Z
 
+_JPEG_MAX_SIDE = 65500
+
 # Colour decision: thumbnail size, the value below which a pixel is black ink, and the
 # share of thumbnail pixels of coloured ink (about 0.3 cm² on A4) that keeps colour.
 _COLOUR_SIDE = 1200
 _BLACK_V = 100
 _COLOUR_SHARE = 0.0005
+
+_W3CDTF = re.compile(
+    r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d))?)?)?"
+)
 
 # A line is a vertical column if OcrLine.vertical says so, or if its quad is this
 # much taller (across the reading direction) than wide and it holds several characters.
@@ -108,6 +118,8 @@ def _input_problems(image: np.ndarray, dpi: float, lines: list[OcrLine], meta: A
         problems.append(f"image must be gray or BGR, got shape {image.shape}")
     elif image.shape[0] == 0 or image.shape[1] == 0:
         problems.append(f"image is empty ({image.shape[1]}x{image.shape[0]} pixels)")
+    elif max(image.shape[:2]) > _JPEG_MAX_SIDE:
+        problems.append(f"image side {max(image.shape[:2])} px exceeds JPEG's {_JPEG_MAX_SIDE}")
     try:
         dpi_ok = math.isfinite(float(dpi)) and 10 <= float(dpi) <= 10000
     except (TypeError, ValueError):
@@ -115,8 +127,15 @@ def _input_problems(image: np.ndarray, dpi: float, lines: list[OcrLine], meta: A
     if not dpi_ok:
         problems.append(f"dpi {dpi!r} is not a plausible resolution")
     for i, line in enumerate(lines):
-        if len(line.quad) != 4 or not all(math.isfinite(float(c)) for p in line.quad for c in p):
-            problems.append(f"line {i}: quad {line.quad!r} is not 4 finite points")
+        try:
+            quad = np.asarray(line.quad, dtype=float)
+            quad_ok = quad.shape == (4, 2) and bool(np.isfinite(quad).all())
+        except (TypeError, ValueError):
+            quad_ok = False
+        if not quad_ok:
+            problems.append(f"line {i}: quad {line.quad!r} is not 4 finite (x, y) points")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in line.text):
+            problems.append(f"line {i}: text {line.text!r} holds a lone UTF-16 surrogate")
     if not _is_sha256(meta.master_sha256):
         problems.append(f"master_sha256 {meta.master_sha256!r} is not a SHA-256 hex digest")
     if meta.page_no < 1:
@@ -142,11 +161,14 @@ def has_colour_ink(image: np.ndarray) -> bool:
     """
     if image.ndim == 2 or image.shape[2] == 1:
         return False
-    near_black = cv2.dilate((image.max(axis=2) < _BLACK_V).astype(np.uint8), np.ones((9, 9), np.uint8))
+    blue, green, red_ch = cv2.split(image)
+    value = cv2.max(cv2.max(blue, green), red_ch)
+    black = cv2.threshold(value, _BLACK_V - 1, 255, cv2.THRESH_BINARY_INV)[1]
+    near_black = cv2.dilate(black, np.ones((9, 9), np.uint8))
     scale = min(1.0, _COLOUR_SIDE / max(image.shape[:2]))
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    near_black = cv2.resize(near_black * 255, size, interpolation=cv2.INTER_AREA) > 0
+    near_black = cv2.resize(near_black, size, interpolation=cv2.INTER_AREA) > 0
     hue, sat, val = cv2.split(cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV))
     paper = (hue >= 8) & (hue <= 32)  # OpenCV hue is degrees / 2
     red = (hue < 8) | (hue > 160)
@@ -314,8 +336,12 @@ def _show(codes: list[int]) -> str:
     return "<" + "".join(f"{c:04X}" for c in codes) + "> Tj"
 
 
-def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
-    """One run along the quad's top edge direction, scaled to span the quad."""
+def _run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
+    """One run from the quad's start along its top edge, as tall as the quad, stretched to span it.
+
+    *quad* is in PDF points, in the text's own frame: start-top, end-top, end-bottom,
+    start-bottom, where "top" is the side the glyphs' tops face.
+    """
     p0, p1, p2, p3 = quad
     u = p1 - p0
     length = (np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p3)) / 2
@@ -326,7 +352,7 @@ def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> 
         height = max(height, 1.0)
     else:
         u = u / norm
-    v = np.array([-u[1], u[0]])  # "up" for the glyphs
+    v = np.array([-u[1], u[0]])  # the glyphs' "up"
     origin = p3 + v * height * (-_DESCENT / 1000)
     natural = sum(advances) / 1000 * height
     scale = 100 * length / natural if natural > 0 and length > 0 else 100
@@ -338,27 +364,6 @@ def _horizontal_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> 
     ]
 
 
-def _vertical_run(quad: np.ndarray, codes: list[int], advances: list[int]) -> list[str]:
-    """One upright character per cell down the column's axis."""
-    p0, p1, p2, p3 = quad
-    top, bottom = (p0 + p1) / 2, (p3 + p2) / 2
-    axis = bottom - top
-    length = np.linalg.norm(axis)
-    width = (np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p3)) / 2
-    d = axis / length if length > 1e-6 else np.array([0.0, -1.0])
-    u = np.array([-d[1], d[0]])  # glyph x, across the column
-    v = -d  # glyph up
-    cell = max(length, 1.0) / len(codes)
-    ops = [f"/F1 {_num(cell)} Tf"]
-    for k, (code, adv) in enumerate(zip(codes, advances)):
-        origin = top + d * cell * (k + 1) - u * width / 2 + v * cell * (-_DESCENT / 1000)
-        scale = 100 * width / (adv / 1000 * cell) if width > 0 else 100
-        ops.append(f"{_num(scale)} Tz")
-        ops.append(" ".join(_num(x) for x in (u[0], u[1], v[0], v[1], origin[0], origin[1])) + " Tm")
-        ops.append(_show([code]))
-    return ops
-
-
 def _text_layer(lines: list[OcrLine], cid_of: dict[str, int], height_px: int, pt_per_px: float) -> list[str]:
     ops: list[str] = []
     for line in lines:
@@ -367,8 +372,12 @@ def _text_layer(lines: list[OcrLine], cid_of: dict[str, int], height_px: int, pt
         quad = np.array([(x * pt_per_px, (height_px - y) * pt_per_px) for x, y in line.quad], dtype=float)
         codes = [cid_of[c] for c in line.text]
         advances = [_advance(c) for c in line.text]
-        run = _vertical_run if _is_vertical(line) else _horizontal_run
-        ops += ["BT", "3 Tr", *run(quad, codes, advances), "ET"]
+        if _is_vertical(line):
+            # A column read downwards is written as one run turned a quarter clockwise,
+            # its glyphs' tops facing the column's right edge: readers then keep the
+            # column as one line (peers dropped such columns or split them per character).
+            quad = np.roll(quad, -1, axis=0)
+        ops += ["BT", "3 Tr", *_run(quad, codes, advances), "ET"]
     return ops
 
 
@@ -397,6 +406,7 @@ def _provenance(meta: ArchiveMetadata, image_note: dict[str, object]) -> dict[st
         "operator": meta.operator,
         "device": meta.device,
         "capture_date": meta.capture_date,
+        "document_date": meta.document_date,
         "master_sha256": meta.master_sha256.lower(),
         "software": SOFTWARE,
         "software_version": meta.software_version,
@@ -415,10 +425,17 @@ def _write_xmp(pdf: pikepdf.Pdf, meta: ArchiveMetadata, image_note: dict[str, ob
         xmp["dc:description"] = json.dumps(_provenance(meta, image_note), ensure_ascii=False, sort_keys=True)
         if meta.creator:
             xmp["dc:creator"] = [meta.creator]
-        date = meta.document_date or meta.capture_date
+        date = _xmp_date(meta.document_date) or _xmp_date(meta.capture_date)
         if date:
             xmp["dc:date"] = [date]
         xmp["xmp:CreatorTool"] = f"{SOFTWARE} {meta.software_version}"
+
+
+def _xmp_date(text: str) -> str | None:
+    """*text* if it is a date XMP accepts (W3C-DTF: 1986, 1986-03, 1986-03-05, or a
+    zoned date-time), else None: a normalised value such as a lunar date or an age
+    range stays in the JSON record only, and does not cost the page its archival copy."""
+    return text if _W3CDTF.fullmatch(text) else None
 
 
 def read_provenance(data: bytes) -> dict[str, object]:
@@ -609,7 +626,7 @@ def _key_part(text: str) -> str:
         else:
             out.append("".join(f"%{b:02X}" for b in char.encode("utf-8")))
     part = "".join(out)
-    return part.replace(".", "%2E") if set(part) == {"."} else part
+    return "%2E" + part[1:] if part.startswith(".") else part  # no hidden or ./.. segments
 
 
 def object_key(meta: ArchiveMetadata) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -230,7 +232,6 @@ def test_xmp_carries_reference_code_and_master_sha256():
         (np.zeros((100, 80, 3), np.float32), 300, _meta()),
         (np.zeros((100, 80, 3), np.uint8), 0, _meta()),
         (np.zeros((100, 80, 3), np.uint8), 300, _meta(master_sha256="not-a-hash")),
-        (np.zeros((100, 80, 3), np.uint8), 300, _meta(document_date="1986年3月")),  # not an XMP date
     ],
 )
 def test_invalid_input_is_refused(image, dpi, meta):
@@ -239,21 +240,33 @@ def test_invalid_input_is_refused(image, dpi, meta):
     assert refused.value.reasons
 
 
-def test_nan_quad_is_refused():
-    bad = OcrLine(quad=((0, 0), (float("nan"), 0), (10, 10), (0, 10)), text="张", score=0.5)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        OcrLine(quad=((0, 0), (float("nan"), 0), (10, 10), (0, 10)), text="张", score=0.5),
+        OcrLine(quad=((0, 0), (10, 0), (10, 10)), text="张", score=0.5),
+        OcrLine(quad=((0, 0), (10, 0), (10, 10), (0, 10)), text="张\ud840", score=0.5),
+    ],
+)
+def test_bad_line_is_refused(bad):
     with pytest.raises(ArchiveRefused):
         make_archival_pdf(_page(), DPI, [bad], _meta())
 
 
 def test_object_key_is_stable_safe_and_distinct_across_batches():
+    from pipeline.storage import check_key
+
     meta = _meta(location=Location(fonds="J041", volume="1986/户 07", box="0417"))
     key = object_key(meta)
     assert key == object_key(replace(meta, operator="someone else"))
     assert key == "J041/1986%2F户%2007/0417/0007-3f3f3f3f.pdf"
     rescan = replace(meta, batch_id="2027-01-02-B", master_sha256="a1" * 32)
     assert object_key(rescan) != key
-    assert object_key(_meta(location=Location(fonds="J041", volume="..", box=""))) == "J041/%2E%2E/_/0007-3f3f3f3f.pdf"
+    assert object_key(_meta(location=Location(fonds="J041", volume="..", box=""))) == "J041/%2E./_/0007-3f3f3f3f.pdf"
+    assert object_key(_meta(location=Location(fonds=".J041", volume="户.07", box="1"))) == "%2EJ041/户.07/1/0007-3f3f3f3f.pdf"
     assert object_key(_meta(location=Location(fonds="J041", volume="_", box=""))) != "J041/_/_/0007-3f3f3f3f.pdf"
+    for odd in ("..", ".", "./x", "a/../b", " ", "\\"):
+        check_key(object_key(_meta(location=Location(fonds=odd, volume=odd, box=odd))))
 
 
 def _corpus_rows(prefixes: tuple[str, ...]) -> list[dict[str, str]]:
@@ -302,3 +315,28 @@ def test_colour_fringes_around_black_strokes_are_not_colour_ink():
     page[..., 2] = np.roll(page[..., 2], 1, axis=1)
     page[..., 0] = np.roll(page[..., 0], -1, axis=1)
     assert not has_colour_ink(page)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_poppler_reads_a_vertical_column_as_one_line():
+    data = make_archival_pdf(_page(), DPI, [LINES[0], LINES[2], LINES[3]], _meta())
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=data, capture_output=True, check=True).stdout
+    found = text.decode("utf-8").split()
+    assert "迁入本市日期" in found and "出生地河北" in found and "常住人口登记表" in found
+
+
+@pytest.mark.parametrize(
+    "document_date, capture_date, dc_date",
+    [
+        ("1986-03", "2026-11-27T08:00:00Z", ["1986-03"]),
+        ("1986年3月", "2026-11-27T08:00:00Z", ["2026-11-27T08:00:00Z"]),
+        ("1950/1951", "", None),
+        ("", "2026-11-27T08:00:00", None),  # a date-time without a zone is ambiguous
+    ],
+)
+def test_only_xmp_dates_reach_dc_date(document_date, capture_date, dc_date):
+    meta = _meta(document_date=document_date, capture_date=capture_date)
+    data = make_archival_pdf(_page(), DPI, LINES[:1], meta)
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert pdf.open_metadata().get("dc:date") == dc_date
+    assert read_provenance(data)["document_date"] == document_date
