@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
@@ -30,6 +31,8 @@ def _prepare_prefect_env(home: Path) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
+    # The temporary local server takes a while to start on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _fail(code: ExitCode, message: str) -> None:
@@ -89,7 +92,7 @@ def init() -> None:
     rt = _runtime()
     caps = rt.init()
     out.print(f"database ready: {rt.engine.url.render_as_string(hide_password=True)}")
-    out.print(f"storage ready:  {rt.store.uri('')}")
+    out.print(f"storage ready:  {rt.storage_location}")
     for key, value in caps.items():
         out.print(f"  {key}: {value}")
 
@@ -187,7 +190,9 @@ def ingest(batch_dir: Path, batch_id: str | None, scanner: str | None, device: s
         except BaseException as exc:  # handed to the main thread
             failure.append(exc)
 
-    worker = threading.Thread(target=run, name="ingest-flow", daemon=True)
+    # The flow runs in a thread (the main thread draws the progress bar); it keeps this
+    # thread's context, so Prefect settings set by a caller (or a test harness) still apply.
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), name="ingest-flow", daemon=True)
     started = time.time()
     worker.start()
     with Progress(TextColumn(f"[bold]{manifest.batch_id}[/]"), BarColumn(), MofNCompleteColumn(),
@@ -202,7 +207,7 @@ def ingest(batch_dir: Path, batch_id: str | None, scanner: str | None, device: s
     summary = result["summary"]
     _print_summary(summary)
     out.print(f"database: {rt.engine.url.render_as_string(hide_password=True)}")
-    out.print(f"archive:  {rt.store.uri('')}")
+    out.print(f"archive:  {rt.storage_location}")
     bad = summary["quarantined"] + summary["failed"] + summary["registered"]
     if bad:
         _fail(ExitCode.pages_failed, f"{bad} of {summary['pages']} pages were not archived; see `hukou status {manifest.batch_id}`")

@@ -74,6 +74,12 @@ class Runtime:
             versioning=s.versioning,
         )
 
+    @property
+    def storage_location(self) -> str:
+        """Where the archive copies go, for people to read."""
+        s = self.settings.storage
+        return f"s3://{s.bucket} at {s.s3_endpoint}" if s.backend == "s3" else str(self.settings.archive_root)
+
     @cached_property
     def keys(self) -> Keys:
         sec = self.settings.security

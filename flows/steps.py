@@ -38,9 +38,10 @@ from pipeline.records import (
     Location,
     Master,
     SourceFile,
+    StoredObject,
 )
 from pipeline.repair import RepairOptions, repair
-from pipeline.storage import StorageError
+from pipeline.storage import ObjectExists, StorageError
 from scanners import UnreadableSource, read_source
 
 log = logging.getLogger(__name__)
@@ -272,8 +273,7 @@ def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutco
         )
         pdf = make_archival_pdf(repaired.image, repaired.dpi, ocr.lines, meta, PdfOptions())
         pdf_sha = hashlib.sha256(pdf).hexdigest()
-        stored = rt.store.put(object_key(meta), pdf, sha256=pdf_sha, content_type="application/pdf",
-                              metadata={"master-sha256": source.sha256, "batch": manifest.batch_id})
+        stored = store_pdf(rt, object_key(meta), pdf, pdf_sha, {"master-sha256": source.sha256, "batch": manifest.batch_id})
         timings["archive"] = time.perf_counter() - t0
     except RETRYABLE:
         raise
@@ -289,6 +289,19 @@ def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutco
         assert page is not None
         _save_results(session, rt, page, repaired, ocr, extraction, links, stored, pdf, version, timings)
     return PageOutcome(page_id, "done", repaired.needs_rescan, stage_seconds=timings)
+
+
+def store_pdf(rt: Runtime, key: str, pdf: bytes, sha256: str, metadata: dict[str, str]) -> StoredObject:
+    """Store write-once: the same bytes are a no-op; a re-processing (new software or model) that
+    gives other bytes becomes a new revision `<key>.r2.pdf` beside the first, which is never replaced."""
+    stem = key.removesuffix(".pdf")
+    for revision in range(1, 100):
+        candidate = key if revision == 1 else f"{stem}.r{revision}.pdf"
+        try:
+            return rt.store.put(candidate, pdf, sha256=sha256, content_type="application/pdf", metadata=metadata)
+        except ObjectExists:
+            continue
+    raise StorageError(f"{key}: more than 99 revisions; refusing to write another")
 
 
 def engine_options(rt: Runtime) -> EngineOptions:

@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 import pipeline.db.models  # noqa: F401
+import pipeline.db.register  # noqa: F401

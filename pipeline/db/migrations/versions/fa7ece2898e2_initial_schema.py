@@ -1,8 +1,8 @@
-"""archive tables
+"""initial schema
 
-Revision ID: 08df3d2f30ab
+Revision ID: fa7ece2898e2
 Revises: 
-Create Date: 2026-11-27 08:28:53.181679
+Create Date: 2026-11-27 08:41:09.616326
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '08df3d2f30ab'
+revision = 'fa7ece2898e2'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -52,6 +52,35 @@ def upgrade() -> None:
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_event_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_page_id'), ['page_id'], unique=False)
+
+    op.create_table('register_person',
+    sa.Column('person_id', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('name_norm', sa.String(length=64), nullable=False),
+    sa.Column('surname_class', sa.String(length=16), nullable=False),
+    sa.Column('given_norm', sa.String(length=48), nullable=False),
+    sa.Column('name_skel', sa.String(length=64), nullable=False),
+    sa.Column('name_py', sa.String(length=160), nullable=False),
+    sa.Column('sex', sa.String(length=8), nullable=True),
+    sa.Column('ethnicity', sa.String(length=32), nullable=True),
+    sa.Column('birth_date', sa.String(length=10), nullable=True),
+    sa.Column('birth_year', sa.Integer(), nullable=True),
+    sa.Column('id_hmac', sa.String(length=64), nullable=True),
+    sa.Column('id_encrypted', sa.Text(), nullable=True),
+    sa.Column('id_masked', sa.String(length=24), nullable=True),
+    sa.Column('birthplace', sa.Text(), nullable=True),
+    sa.Column('native_place', sa.Text(), nullable=True),
+    sa.Column('address', sa.Text(), nullable=True),
+    sa.Column('extra', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('person_id', name=op.f('pk_register_person'))
+    )
+    with op.batch_alter_table('register_person', schema=None) as batch_op:
+        batch_op.create_index('ix_register_person_dob_given', ['birth_date', 'given_norm'], unique=False)
+        batch_op.create_index('ix_register_person_dob_surname', ['birth_date', 'surname_class'], unique=False)
+        batch_op.create_index(batch_op.f('ix_register_person_id_hmac'), ['id_hmac'], unique=False)
+        batch_op.create_index(batch_op.f('ix_register_person_name_norm'), ['name_norm'], unique=False)
+        batch_op.create_index('ix_register_person_py_year', ['name_py', 'birth_year'], unique=False)
+        batch_op.create_index('ix_register_person_skel_year', ['name_skel', 'birth_year'], unique=False)
 
     op.create_table('page',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -220,6 +249,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_page_batch_id'))
 
     op.drop_table('page')
+    with op.batch_alter_table('register_person', schema=None) as batch_op:
+        batch_op.drop_index('ix_register_person_skel_year')
+        batch_op.drop_index('ix_register_person_py_year')
+        batch_op.drop_index(batch_op.f('ix_register_person_name_norm'))
+        batch_op.drop_index(batch_op.f('ix_register_person_id_hmac'))
+        batch_op.drop_index('ix_register_person_dob_surname')
+        batch_op.drop_index('ix_register_person_dob_given')
+
+    op.drop_table('register_person')
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_page_id'))
         batch_op.drop_index(batch_op.f('ix_event_batch_id'))
