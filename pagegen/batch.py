@@ -35,11 +35,15 @@ def batch_toml(batch_id: str, scanner: str, dpi: int | None, location: dict, rng
 
 
 def write_image(path: Path, image, dpi: int | None) -> Path:
-    """TIFF (JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG."""
+    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG.
+
+    YCbCr in the TIFF keeps a page near 1.3 MB (RGB JPEG-in-TIFF is 2-3x larger); Pillow,
+    libtiff and OpenCV all decode it back to RGB.
+    """
     rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     extra = {"dpi": (dpi, dpi)} if dpi else {}
     if path.suffix == ".tif":
-        rgb.save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
+        rgb.convert("YCbCr").save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
     else:

@@ -111,7 +111,7 @@ def layout_grid(ctx: Context, content: FormContent, top: float, bottom: float, p
     margin = s.w * 0.08
     x0, x1 = margin, s.w - margin
     rows = _rows_pairs(_body_items(content), per_row)
-    row_h = min((bottom - top) / len(rows), (26 if vertical_labels else 14) * mm)
+    row_h = min((bottom - top) / len(rows), (28 if vertical_labels else 20) * mm)
     label_size = min(4.2 * mm, row_h * 0.42)
     longest = max(len(it.label) for row in rows for it in row)
     label_w = (row_h * 0.5 if vertical_labels else min(longest * label_size + 4 * mm, (x1 - x0) * 0.22))
@@ -140,7 +140,7 @@ def layout_lines(ctx: Context, content: FormContent, top: float, bottom: float):
     margin = s.w * 0.09
     x0, x1 = margin, s.w - margin
     rows = _rows_pairs(_body_items(content), 2)
-    row_h = min((bottom - top) / len(rows), 13 * mm)
+    row_h = min((bottom - top) / len(rows), 17 * mm)
     size = min(4.2 * mm, row_h * 0.38)
     colon = rng.choice(("：", "", "："))
     y = top
@@ -171,7 +171,7 @@ def layout_card2(ctx: Context, content: FormContent, top: float, bottom: float):
     half = (len(narrow) + 1) // 2
     columns = [narrow[:half], narrow[half:]]
     n_rows = half + len(wide)
-    row_h = min((bottom - top - 6 * mm) / max(1, n_rows), 13 * mm)
+    row_h = min((bottom - top - 6 * mm) / max(1, n_rows), 17 * mm)
     size = min(4.0 * mm, row_h * 0.38)
     col_w = (x1 - x0) / 2
     s.rect(x0 - 3 * mm, top - 3 * mm, x1 + 3 * mm, top + n_rows * row_h + 3 * mm, ctx.rule + 2)
