@@ -47,7 +47,7 @@ def write_image(path: Path, image, dpi: int | None) -> Path:
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
     else:
-        rgb.save(path, optimize=True, **extra)
+        rgb.save(path, compress_level=3, **extra)
     return path
 
 

@@ -57,6 +57,12 @@ def glyph(path_index: tuple[str, int], ch: str, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
+@functools.lru_cache(maxsize=256)
+def _grid(side: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(side, dtype=np.float32), np.arange(side, dtype=np.float32))
+    return xs, ys
+
+
 def _split_point(text: str) -> int:
     """Where a clerk would break a long value: after 年/省/市/区/县 near the middle, else the middle."""
     middle = len(text) / 2
@@ -178,14 +184,26 @@ class Sheet:
         m[0, 1] += style.slant  # shear: the writer's slant
         m[0, 2] -= style.slant * side / 2
         g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
+        g = self._wobble(g, size * 0.05)
         weight = style.weight + (rng.choice((1, -1)) if rng.random() < 0.12 else 0)
         if weight > 0:
             g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
         elif weight < 0:
             g = cv2.erode(g, np.ones((2, 2), np.uint8))
-        g = (g.astype(np.float32) * rng.uniform(0.78, 1.0)).astype(np.uint8)
+        pressure = cv2.resize(self.np_rng.random((3, 3), np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        g = (g.astype(np.float32) * (rng.uniform(0.8, 1.0) * (0.72 + 0.28 * pressure))).astype(np.uint8)
         x0, y0 = int(cx - side / 2), int(cy - side / 2)
         self._paste_max(layer, g, x0, y0)
+
+    def _wobble(self, g: np.ndarray, amplitude: float) -> np.ndarray:
+        """Smooth random displacement so strokes bend like a hand's, not like a font's."""
+        side = g.shape[0]
+        base_x, base_y = _grid(side)
+        dx = cv2.resize(self.np_rng.normal(0, amplitude, (4, 4)).astype(np.float32), (side, side),
+                        interpolation=cv2.INTER_CUBIC)
+        dy = cv2.resize(self.np_rng.normal(0, amplitude, (4, 4)).astype(np.float32), (side, side),
+                        interpolation=cv2.INTER_CUBIC)
+        return cv2.remap(g, base_x + dx, base_y + dy, cv2.INTER_LINEAR)
 
     @staticmethod
     def _paste_max(layer: np.ndarray, g: np.ndarray, x0: int, y0: int):

@@ -88,6 +88,8 @@ MOVE_PLACES = ("北京市西城区", "包头市青山区", "集宁市", "山西�
                "乌兰浩特市", "临河县", "土默特左旗", "托克托县")
 MOVE_STREETS = ("新华街", "解放路", "人民路", "胜利街", "建设路", "文化街", "红旗街", "东风路")
 DEATH_CAUSES = ("病故", "心脏病", "年老病故", "肺病", "脑溢血", "意外事故")
+CERTIFICATE_NOTES = ("注意事项：", "一、本证只限本人使用，涂改无效。", "二、迁入地户口登记机关凭此证办理落户手续。",
+                     "三、本证逾期作废，遗失须向原签发机关声明。")
 CLASS_ORIGINS = ("工人", "贫农", "职员", "中农", "城市贫民", "小商", "革命干部")
 
 
@@ -123,6 +125,7 @@ class FormContent:
     mentions: list[dict] = field(default_factory=list)
     person_id: str = ""
     cancel_stamp: str = ""
+    notes: tuple[str, ...] = ()  # small printed instructions at the foot of certificates
 
 
 def label(rng: random.Random, key: str, variant: str, doc_type: str = "") -> str:
@@ -276,6 +279,8 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
         if rng.random() < 0.5:
             b.extra("有效期限", rng.choice(("三十天", "30天", "一个月")))
+        if rng.random() < 0.7:
+            content.notes = CERTIFICATE_NOTES
     elif doc_type == "birth_registration":
         father, mother = persons[1], persons[2]
         late = rng.randint(5, 40) if rng.random() < 0.8 else rng.randint(60, 1500)  # a few are 补录 years later

@@ -140,7 +140,7 @@ def layout_lines(ctx: Context, content: FormContent, top: float, bottom: float):
     margin = s.w * 0.09
     x0, x1 = margin, s.w - margin
     rows = _rows_pairs(_body_items(content), 2)
-    row_h = min((bottom - top) / len(rows), 17 * mm)
+    row_h = min((bottom - top) / len(rows), 19 * mm)
     size = min(4.2 * mm, row_h * 0.38)
     colon = rng.choice(("：", "", "："))
     y = top
@@ -154,7 +154,7 @@ def layout_lines(ctx: Context, content: FormContent, top: float, bottom: float):
             s.text(cx0, base - size * 0.55, text, size)
             vx0 = cx0 + lw + 1 * mm
             s.line(vx0, base, cx0 + width - 4 * mm, base, max(1, ctx.rule - 1))
-            ctx.value(it, vx0 + 1 * mm, y + row_h * 0.12, cx0 + width - 4 * mm, base - 0.5 * mm)
+            ctx.value(it, vx0 + 1 * mm, max(y, base - 11 * mm), cx0 + width - 4 * mm, base + 0.5 * mm)
         y += row_h
     s.rect(x0 - 4 * mm, top - 4 * mm, x1 + 2 * mm, y + 4 * mm, ctx.rule)
     return y + 4 * mm
@@ -272,6 +272,13 @@ def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
         end = layout_card2(ctx, content, body_top, bottom)
     else:
         raise ValueError(f"unknown layout {layout!r}")
-    footer(ctx, content, min(end + 12 * mm, s.h - 22 * mm))
+    footer_y = min(end + 12 * mm, s.h - 22 * mm)
+    footer(ctx, content, footer_y)
+    if content.notes and s.h - footer_y > 45 * mm:
+        notes_size = 3.0 * mm
+        y = footer_y + 24 * mm
+        for line in content.notes:
+            s.text(s.w * 0.08, y, line, notes_size)
+            y += notes_size * 1.6
     if content.cancel_stamp:
         s.box_stamp(s.w * ctx.rng.uniform(0.35, 0.65), (body_top + end) / 2, content.cancel_stamp, 14 * mm)
