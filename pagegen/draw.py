@@ -144,8 +144,11 @@ class Sheet:
         return self.hand_layers[name]
 
     def write(self, text: str, x0: float, y0: float, x1: float, y1: float, style: "HandStyle",
-              align: str = "left"):
-        """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed."""
+              align: str = "left", strike: bool = False):
+        """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed.
+
+        ``strike`` crosses the text out with a pen stroke, as clerks did when a value changed.
+        """
         if not text:
             return
         self.handwritten.append(text)
@@ -173,6 +176,12 @@ class Sheet:
                     s = size * rng.uniform(0.88, 1.1)
                     self._char(layer, ch, cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size, s, style)
                 cx += adv * rng.uniform(0.93, 1.07)
+            if strike:
+                y_a, y_b = cy + rng.uniform(-0.15, 0.1) * size, cy + rng.uniform(-0.15, 0.1) * size
+                cv2.line(layer, (int(start - 0.1 * size), int(y_a)), (int(cx + 0.1 * size), int(y_b)), 230,
+                         max(2, int(size * 0.07)), cv2.LINE_AA)
+                cv2.line(layer, (int(start - 0.1 * size), int(y_a + 0.12 * size)),
+                         (int(cx + 0.1 * size), int(y_b + 0.12 * size)), 230, max(2, int(size * 0.07)), cv2.LINE_AA)
 
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
@@ -311,6 +320,13 @@ def make_paper(rng: random.Random, width: int, height: int) -> np.ndarray:
         a, length = rng.uniform(0, math.pi), rng.uniform(10, 60)
         cv2.line(paper, (x, y), (int(x + length * math.cos(a)), int(y + length * math.sin(a))), tone, 1)
     return paper
+
+
+def show_through(paper: np.ndarray, sheet: Sheet, strength: float) -> np.ndarray:
+    """Thin paper: the print on the back shows faintly, mirrored and blurred."""
+    back = cv2.GaussianBlur(np.fliplr(np.asarray(sheet.print_img)), (0, 0), 2.5)
+    keep = cv2.bitwise_not(cv2.convertScaleAbs(back, alpha=strength))
+    return cv2.multiply(paper, cv2.merge([keep, keep, keep]), scale=1 / 255.0)
 
 
 def compose(paper: np.ndarray, sheet: Sheet, fade: float = 1.0) -> np.ndarray:

@@ -102,6 +102,7 @@ class Item:
     value: str
     wide: bool = False
     hand: str = "main"  # "main", "later" (a later annotation in another ink) or "stamp"
+    struck: str = ""  # an earlier value crossed out in front of this one (变更 in place)
 
 
 @dataclass
@@ -202,8 +203,13 @@ class _Builder:
                 self.add(key, value)
 
 
+PERSONS_NEEDED = {"birth_registration": 3}
+
+
 def build_content(rng: random.Random, doc_type: str, variant: str, persons: list[dict]) -> FormContent:
     """Content and truth of one form of ``doc_type`` about ``persons``."""
+    if len(persons) < PERSONS_NEEDED.get(doc_type, 1):
+        raise ValueError(f"{doc_type} needs {PERSONS_NEEDED.get(doc_type, 1)} persons, got {len(persons)}")
     b = _Builder(rng, doc_type, variant)
     p = persons[0]
     birth_year = int(p["birth_date"][:4])
@@ -228,6 +234,12 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
         if rng.random() < 0.2:
             content.cancel_stamp = rng.choice(("注销", "迁出", "死亡"))
+        changeable = [it for it in b.items if it.key in ("occupation", "marital_status", "education") and it.value]
+        if changeable and rng.random() < 0.2:
+            item = rng.choice(changeable)
+            item.struck = {"occupation": "学生", "marital_status": "未婚", "education": "初小"}[item.key]
+            if item.struck == item.value:
+                item.struck = ""
     elif doc_type == "household_register":
         head = p
         b.add("head_name", head["name"])
@@ -326,12 +338,13 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         b.extra("变更更正后", after)
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
     elif doc_type == "id_card_application":
-        reg_date = random_date(rng, 1984, 1989)
+        reg_date = random_date(rng, min(1989, max(1984, birth_year + 16)), 1989)
         reg_year = int(reg_date[:4])
         b.person(p, ("name", "sex", "ethnicity", "birth_date", "address", "employer"), reg_year)
-        id15 = p["id_number"][:6] + p["id_number"][8:17]
-        written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
-        b.add("id_number", p["id_number"], written_id)
+        if p["id_number"]:
+            id15 = p["id_number"][:6] + p["id_number"][8:17]
+            written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
+            b.add("id_number", p["id_number"], written_id)
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
     else:
         raise ValueError(f"unknown doc_type {doc_type!r}")

@@ -44,6 +44,12 @@ class Context:
         if item.hand == "stamp":
             size = min((y1 - y0) * 0.6, (x1 - x0) / max(1, len(item.value) * 0.6))
             self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
+        elif item.struck:
+            # old value crossed out, new value after it, a small correction seal on top
+            split = x0 + (x1 - x0) * 0.45
+            self.sheet.write(item.struck, x0, y0, split, y1, self.style(item), strike=True)
+            self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
+            self.sheet.box_stamp(split, (y0 + y1) / 2, self.rng.choice(("更正", "变更")), 3.2 * self.mm)
         else:
             self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
 

@@ -44,6 +44,7 @@ class PageSpec:
     camera: bool = False
     dpi: int = 300
     paper: str = "A4"
+    scan_margin_mm: float = 0.0  # flatbed: scanner background around the paper on every side
 
 
 @dataclass
@@ -70,7 +71,8 @@ def random_spec(rng: random.Random, doc_type: str | None = None, label_variant: 
     return PageSpec(seed=seed, doc_type=doc_type, layout=rng.choice(layouts), label_variant=label_variant,
                     persons=default_persons(random.Random(seed ^ 0x5EED), doc_type), degradations=degradations,
                     rotation=rotation, skew_deg=skew, camera=camera,
-                    paper=rng.choice(PAPER_BY_DOC[doc_type]))
+                    paper=rng.choice(PAPER_BY_DOC[doc_type]),
+                    scan_margin_mm=0.0 if rng.random() < 0.6 else round(rng.uniform(2, 20), 1))
 
 
 def render_page(spec: PageSpec) -> GeneratedPage:
@@ -95,6 +97,8 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     paper = draw.make_paper(damage_rng, width, height)
     # what shows through holes and where paper is missing: scanner lid, or the desk under a camera
     background = (42, 36, 30) if spec.camera else damage_rng.choice(((30, 30, 33), (46, 43, 41), (237, 237, 235)))
+    if damage_rng.random() < 0.3:
+        paper = draw.show_through(paper, sheet, damage_rng.uniform(0.04, 0.09))
     fade = damage_rng.uniform(0.35, 0.55) if "faded" in spec.degradations else 1.0
     page = draw.compose(paper, sheet, fade)
     regions = {"faded": (0, 0, width, height)} if fade < 1 else {}
@@ -120,6 +124,9 @@ def render_page(spec: PageSpec) -> GeneratedPage:
         "handwritten_values": sheet.handwritten,
         "stamps": ["seal"] + ([content.cancel_stamp] if content.cancel_stamp else []),
     }
+    struck = {it.key: it.struck for it in content.items if it.struck}
+    if struck:
+        truth["struck"] = struck  # crossed-out earlier values; ``fields`` hold the current ones
     if content.mentions:
         truth["mentions"] = [{k: m[k] for k in ("role", "person_id", "fields", "written")} for m in content.mentions]
     return GeneratedPage(image=image, dpi=None if spec.camera else spec.dpi, truth=truth)
@@ -278,9 +285,13 @@ def _scan_geometry(rng: random.Random, page: np.ndarray, spec: PageSpec, backgro
     """Tilt by skew (CCW positive), turn by -rotation, or photograph on a desk; returns the 3x3 map too."""
     if spec.camera:
         return _camera_shot(rng, page, spec)
-    h, w = page.shape[:2]
     matrix = np.eye(3)
     image = page
+    if spec.scan_margin_mm:
+        pad = int(round(spec.scan_margin_mm * spec.dpi / 25.4))
+        image = cv2.copyMakeBorder(page, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=background)
+        matrix = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], float)
+    h, w = image.shape[:2]
     if spec.skew_deg:
         rad = math.radians(abs(spec.skew_deg))
         nw = int(math.ceil(w * math.cos(rad) + h * math.sin(rad))) + 8
@@ -288,9 +299,9 @@ def _scan_geometry(rng: random.Random, page: np.ndarray, spec: PageSpec, backgro
         m = cv2.getRotationMatrix2D((w / 2, h / 2), spec.skew_deg, 1.0)
         m[0, 2] += nw / 2 - w / 2
         m[1, 2] += nh / 2 - h / 2
-        image = cv2.warpAffine(page, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        image = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                borderValue=background)
-        matrix = np.vstack([m, [0, 0, 1]])
+        matrix = np.vstack([m, [0, 0, 1]]) @ matrix
     for _ in range(spec.rotation // 90):
         hh, ww = image.shape[:2]
         image = np.rot90(image)

@@ -218,7 +218,7 @@ def test_batch_writes_manifest_truth_register_and_images(tmp_path):
 
 
 def test_camera_shots_are_jpeg_without_dpi(tmp_path):
-    truths = pagegen.make_batch(tmp_path, pages=1, seed=2, camera_share=1.0, register_extra=0)
+    truths = pagegen.make_batch(tmp_path, pages=1, seed=2, camera_share=1.0, register_extra=0, dpi=LOW_DPI)
     assert truths[0]["camera"] and truths[0]["source_file"].endswith(".jpg")
     with Image.open(tmp_path / truths[0]["source_file"]) as im:
         assert "dpi" not in im.info
@@ -232,3 +232,25 @@ def test_sample_batch_stays_under_eight_megabytes(tmp_path):
     pagegen.make_batch(tmp_path, pages=6, seed=0)
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert total <= 8 * 1024 * 1024
+
+
+def test_crossed_out_values_are_kept_apart_from_the_current_value():
+    from pagegen.forms import build_content
+
+    seed = next(s for s in range(200)
+                if any(it.struck for it in build_content(random.Random(_spec("resident_registration", seed=s).seed),
+                                                         "resident_registration", "dev",
+                                                         _spec("resident_registration", seed=s).persons).items))
+    truth = pagegen.render_page(_spec("resident_registration", seed=seed)).truth
+    (key, old), = truth["struck"].items()
+    assert truth["fields"][key] != old
+    assert old in truth["handwritten_values"] and truth["written"][key] in truth["handwritten_values"]
+
+
+def test_batch_people_are_distinct_unless_the_same_person_recurs(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=8, seed=4, damage=False, register_extra=0, dpi=LOW_DPI)
+    by_id: dict[str, set] = {}
+    for t in truths:
+        for m in t.get("mentions") or [{"person_id": t["person_id"], "fields": t["fields"]}]:
+            by_id.setdefault(m["person_id"], set()).add(m["fields"].get("name"))
+    assert all(len(names) == 1 for names in by_id.values())
