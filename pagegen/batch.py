@@ -35,15 +35,19 @@ def batch_toml(batch_id: str, scanner: str, dpi: int | None, location: dict, rng
 
 
 def write_image(path: Path, image, dpi: int | None) -> Path:
-    """TIFF (JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG."""
+    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG.
+
+    YCbCr in the TIFF keeps a page near 1.3 MB (RGB JPEG-in-TIFF is 2-3x larger); Pillow,
+    libtiff and OpenCV all decode it back to RGB.
+    """
     rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     extra = {"dpi": (dpi, dpi)} if dpi else {}
     if path.suffix == ".tif":
-        rgb.save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
+        rgb.convert("YCbCr").save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
     else:
-        rgb.save(path, optimize=True, **extra)
+        rgb.save(path, compress_level=3, **extra)
     return path
 
 
@@ -73,9 +77,29 @@ def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[d
     return rows
 
 
+SINGLE_PERSON_DOCS = ("resident_registration", "migration_certificate", "move_in_permit", "death_deregistration",
+                      "change_correction", "id_card_application")
+REUSE_SHARE = 0.25
+
+
+def _next_spec(rng: random.Random, label_variant: str, damage: bool, camera: bool, earlier: list[dict],
+               used_ids: set[str]) -> PageSpec:
+    """A page whose people are new (fresh person_ids), or, sometimes, about someone an earlier page named,
+    as when one person's 登记表 and 迁移证 sit in the same box."""
+    while True:
+        spec = random_spec(rng, label_variant=label_variant, damage=damage, camera=camera)
+        if spec.doc_type in SINGLE_PERSON_DOCS and earlier and rng.random() < REUSE_SHARE:
+            candidate = rng.choice(earlier)
+            if candidate["id_number"] or spec.doc_type != "id_card_application":
+                spec.persons = [candidate]
+                return spec
+        if not any(p["person_id"] in used_ids for p in spec.persons):
+            return spec
+
+
 def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0, damage: bool = True,
                formats: tuple[str, ...] = ("tif", "jpg"), label_variant: str = "dev",
-               register_extra: int = 50) -> list[dict]:
+               register_extra: int = 50, dpi: int = 300) -> list[dict]:
     """Write a batch folder; returns the truth of every page (also written to truth.jsonl)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,18 +111,20 @@ def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0
     batch_id = f"box-{box}"
     n_camera = round(pages * camera_share)
     camera_pages = set(rng.sample(range(pages), n_camera))
-    truths, persons = [], []
+    truths, persons, used_ids = [], [], set()
     for i in range(pages):
-        spec: PageSpec = random_spec(rng, label_variant=label_variant, damage=damage, camera=i in camera_pages)
+        spec = _next_spec(rng, label_variant, damage, i in camera_pages, persons, used_ids)
+        spec.dpi = dpi
+        used_ids.update(p["person_id"] for p in spec.persons)
         page = render_page(spec)
         ext = "jpg" if spec.camera else formats[i % len(formats)]
         name = f"{i + 1:04d}.{ext}"
         write_image(out / name, page.image, page.dpi)
         truth = {"source_file": name, "page_no": i + 1, **page.truth}
         truths.append(truth)
-        persons.extend(spec.persons)
+        persons.extend(p for p in spec.persons if p not in persons)
     scanner = "flatbed" if n_camera == 0 else ("camera" if n_camera == pages else "auto")
-    (out / "batch.toml").write_text(batch_toml(batch_id, scanner, 300 if n_camera == 0 else None, location, rng),
+    (out / "batch.toml").write_text(batch_toml(batch_id, scanner, dpi if n_camera == 0 else None, location, rng),
                                     encoding="utf-8")
     with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
         for t in truths:

@@ -57,11 +57,26 @@ def glyph(path_index: tuple[str, int], ch: str, size: int) -> np.ndarray:
     return np.asarray(img)
 
 
+@functools.lru_cache(maxsize=256)
+def _grid(side: int) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = np.meshgrid(np.arange(side, dtype=np.float32), np.arange(side, dtype=np.float32))
+    return xs, ys
+
+
+def _split_point(text: str) -> int:
+    """Where a clerk would break a long value: after 年/省/市/区/县 near the middle, else the middle."""
+    middle = len(text) / 2
+    breaks = [i + 1 for i, c in enumerate(text[:-1]) if c in "年月省市区县旗街路"]
+    best = min(breaks, key=lambda i: abs(i - middle), default=None)
+    return best if best is not None and abs(best - middle) <= len(text) / 4 + 1 else math.ceil(middle)
+
+
 class Sheet:
     """One page being drawn: paper size in pixels plus ink layers."""
 
-    def __init__(self, width: int, height: int, rng: random.Random, print_font, print_ink):
+    def __init__(self, width: int, height: int, rng: random.Random, print_font, print_ink, max_char: float):
         self.w, self.h, self.rng = width, height, rng
+        self.max_char = max_char  # pixels: nobody writes bigger than this, however tall the cell
         self.print_img = Image.new("L", (width, height), 0)
         self.print_draw = ImageDraw.Draw(self.print_img)
         self.print_font = print_font
@@ -129,8 +144,11 @@ class Sheet:
         return self.hand_layers[name]
 
     def write(self, text: str, x0: float, y0: float, x1: float, y1: float, style: "HandStyle",
-              align: str = "left"):
-        """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed."""
+              align: str = "left", strike: bool = False):
+        """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed.
+
+        ``strike`` crosses the text out with a pen stroke, as clerks did when a value changed.
+        """
         if not text:
             return
         self.handwritten.append(text)
@@ -138,13 +156,13 @@ class Sheet:
         rng = self.rng
         w, h = x1 - x0, y1 - y0
         ems = sum(advance(c) for c in text) * style.spacing
-        size = min(h * style.fill, w * 0.94 / ems)
+        size = min(h * style.fill, w * 0.94 / ems, self.max_char)
         lines = [text]
-        if size < h * 0.38 and len(text) > 3:
-            half = math.ceil(len(text) / 2)
+        if size < h * 0.38 and len(text) > 3 and not text.isascii():
+            half = _split_point(text)
             lines = [text[:half], text[half:]]
             ems = max(sum(advance(c) for c in ln) for ln in lines) * style.spacing
-            size = min(h * 0.46, w * 0.94 / ems)
+            size = min(h * 0.46, w * 0.94 / ems, self.max_char)
         for li, ln in enumerate(lines):
             line_w = sum(advance(c) for c in ln) * style.spacing * size
             free = w - line_w
@@ -158,6 +176,12 @@ class Sheet:
                     s = size * rng.uniform(0.88, 1.1)
                     self._char(layer, ch, cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size, s, style)
                 cx += adv * rng.uniform(0.93, 1.07)
+            if strike:
+                y_a, y_b = cy + rng.uniform(-0.15, 0.1) * size, cy + rng.uniform(-0.15, 0.1) * size
+                cv2.line(layer, (int(start - 0.1 * size), int(y_a)), (int(cx + 0.1 * size), int(y_b)), 230,
+                         max(2, int(size * 0.07)), cv2.LINE_AA)
+                cv2.line(layer, (int(start - 0.1 * size), int(y_a + 0.12 * size)),
+                         (int(cx + 0.1 * size), int(y_b + 0.12 * size)), 230, max(2, int(size * 0.07)), cv2.LINE_AA)
 
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
@@ -169,14 +193,26 @@ class Sheet:
         m[0, 1] += style.slant  # shear: the writer's slant
         m[0, 2] -= style.slant * side / 2
         g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
-        weight = style.weight + rng.choice((0, 0, 0, 1, -1))
+        g = self._wobble(g, size * 0.05)
+        weight = style.weight + (rng.choice((1, -1)) if rng.random() < 0.12 else 0)
         if weight > 0:
             g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
         elif weight < 0:
             g = cv2.erode(g, np.ones((2, 2), np.uint8))
-        g = (g.astype(np.float32) * rng.uniform(0.78, 1.0)).astype(np.uint8)
+        pressure = cv2.resize(self.np_rng.random((3, 3), np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        g = (g.astype(np.float32) * (rng.uniform(0.8, 1.0) * (0.72 + 0.28 * pressure))).astype(np.uint8)
         x0, y0 = int(cx - side / 2), int(cy - side / 2)
         self._paste_max(layer, g, x0, y0)
+
+    def _wobble(self, g: np.ndarray, amplitude: float) -> np.ndarray:
+        """Smooth random displacement so strokes bend like a hand's, not like a font's."""
+        side = g.shape[0]
+        base_x, base_y = _grid(side)
+        dx = cv2.resize(self.np_rng.normal(0, amplitude, (4, 4)).astype(np.float32), (side, side),
+                        interpolation=cv2.INTER_CUBIC)
+        dy = cv2.resize(self.np_rng.normal(0, amplitude, (4, 4)).astype(np.float32), (side, side),
+                        interpolation=cv2.INTER_CUBIC)
+        return cv2.remap(g, base_x + dx, base_y + dy, cv2.INTER_LINEAR)
 
     @staticmethod
     def _paste_max(layer: np.ndarray, g: np.ndarray, x0: int, y0: int):
@@ -218,8 +254,7 @@ class Sheet:
             py = c + text_r * math.sin(math.radians(theta)) - g.height / 2
             img.paste(255, (int(px), int(py)), g)
         if bottom_text:
-            f = font(STAMP_FONT, int(radius * 0.2))
-            d.text((c, c + radius * 0.52), bottom_text, fill=255, font=f, anchor="mm")
+            d.text((c, c + radius * 0.5), bottom_text, fill=255, font=font(STAMP_FONT, int(radius * 0.17)), anchor="mm")
         self._stamp(np.asarray(img), cx, cy)
 
     def box_stamp(self, cx: float, cy: float, text: str, size: float):
@@ -265,37 +300,44 @@ class HandStyle:
 
 
 def make_paper(rng: random.Random, width: int, height: int) -> np.ndarray:
-    """Yellowed paper, float32 BGR 0..1: tint, mottling, grain, fibres and darker, browner edges."""
+    """Yellowed paper, BGR uint8: tint, mottling, grain, fibres and darker, browner edges."""
     np_rng = np.random.default_rng(rng.randrange(2**32))
     age = rng.uniform(0.3, 1.0)
     base = np.array([0.90 - 0.22 * age, 0.94 - 0.11 * age, 0.97 - 0.04 * age], np.float32)
-    small = np_rng.normal(0, 1, (height // 96 + 2, width // 96 + 2)).astype(np.float32)
-    mottle = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC) * 0.018
-    yy = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
-    xx = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
-    edge = np.clip(np.maximum(np.abs(xx), np.abs(yy)) - 0.82, 0, None) * (0.5 * age)
-    grain = np_rng.normal(0, 0.010, (height // 2, width // 2)).astype(np.float32)
-    grain = cv2.resize(grain, (width, height), interpolation=cv2.INTER_LINEAR)
+    hw, hh = width // 2, height // 2  # built at half resolution, then scaled up once
+    small = np_rng.normal(0, 1, (height // 160 + 2, width // 160 + 2)).astype(np.float32)
+    mottle = cv2.resize(small, (hw, hh), interpolation=cv2.INTER_CUBIC) * 0.010
+    yy = np.abs(np.linspace(-1, 1, hh, dtype=np.float32))[:, None]
+    xx = np.abs(np.linspace(-1, 1, hw, dtype=np.float32))[None, :]
+    edge = np.clip(np.maximum(xx, yy) - 0.82, 0, None) * (0.5 * age)
+    grain = np_rng.normal(0, 0.008, (hh, hw)).astype(np.float32)
     shade = 1.0 + mottle + grain - edge
-    paper = base[None, None, :] * shade[:, :, None]
-    paper[:, :, 0] -= edge * 0.5 * age  # edges go brown: less blue
-    fibres = np.zeros((height, width), np.uint8)
+    half = cv2.merge([shade * base[0] - edge * (0.5 * age), shade * base[1], shade * base[2]])
+    paper = cv2.resize(cv2.convertScaleAbs(half, alpha=255.0), (width, height), interpolation=cv2.INTER_LINEAR)
+    tone = tuple(int(c * 255 * 0.93) for c in base)
     for _ in range(int(40 * age)):
         x, y = rng.randrange(width), rng.randrange(height)
-        a, L = rng.uniform(0, math.pi), rng.uniform(10, 60)
-        cv2.line(fibres, (x, y), (int(x + L * math.cos(a)), int(y + L * math.sin(a))), 255, 1)
-    paper -= (fibres.astype(np.float32) / 255 * 0.05)[:, :, None]
-    return np.clip(paper, 0, 1)
+        a, length = rng.uniform(0, math.pi), rng.uniform(10, 60)
+        cv2.line(paper, (x, y), (int(x + length * math.cos(a)), int(y + length * math.sin(a))), tone, 1)
+    return paper
+
+
+def show_through(paper: np.ndarray, sheet: Sheet, strength: float) -> np.ndarray:
+    """Thin paper: the print on the back shows faintly, mirrored and blurred."""
+    back = cv2.GaussianBlur(np.fliplr(np.asarray(sheet.print_img)), (0, 0), 2.5)
+    keep = cv2.bitwise_not(cv2.convertScaleAbs(back, alpha=strength))
+    return cv2.multiply(paper, cv2.merge([keep, keep, keep]), scale=1 / 255.0)
 
 
 def compose(paper: np.ndarray, sheet: Sheet, fade: float = 1.0) -> np.ndarray:
     """Multiply every ink layer onto the paper; ``fade`` < 1 lightens the ink (faded pages)."""
-    out = paper.copy()
-    layers = [(np.asarray(sheet.print_img), sheet.print_ink, 1.0)]
-    layers += [(layer, sheet.hand_inks[name], 1.0) for name, layer in sheet.hand_layers.items()]
-    layers.append((sheet.red, SEAL_RED, 0.85))
-    for mask, ink, strength in layers:
-        a = mask.astype(np.float32) * (strength * fade / 255.0)
-        for ch in range(3):
-            out[:, :, ch] *= 1.0 - a * (1.0 - ink[ch])
-    return out
+    names = list(sheet.hand_layers)[:2]
+    masks = [np.asarray(sheet.print_img)] + [sheet.hand_layers[n] for n in names] + [sheet.red]
+    inks = [(sheet.print_ink, 1.0)] + [(sheet.hand_inks[n], 1.0) for n in names] + [(SEAL_RED, 0.85)]
+    while len(masks) < 4:
+        masks.append(np.zeros_like(sheet.red))
+        inks.append(((1.0, 1.0, 1.0), 0.0))
+    # absorption per channel = sum over layers of coverage * (1 - ink transmission)
+    m = np.array([[strength * fade * (1.0 - ink[ch]) for ink, strength in inks] for ch in range(3)], np.float32)
+    absorb = cv2.transform(cv2.merge(masks), m)  # uint8, saturates at full absorption
+    return cv2.multiply(paper, cv2.bitwise_not(absorb), scale=1 / 255.0)

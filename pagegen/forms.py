@@ -80,13 +80,16 @@ TITLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "id_card_application": (("居民身份证申领登记表",), ("居民身份证申请登记表", "身份证申领表")),
 }
 OFFICES = ("呼和浩特市公安局新城区分局", "呼和浩特市公安局回民区分局", "呼和浩特市公安局玉泉区分局",
-           "呼和浩特市公安局", "包头市公安局昆都仑区分局", "土默特左旗公安局")
-STATIONS = ("中山路派出所", "锡林南路派出所", "通道街派出所", "大召派出所", "海拉尔路派出所", "察素齐派出所")
+           "呼和浩特市公安局", "包头市公安局", "包头市公安局昆都仑区分局", "土默特左旗公安局", "托克托县公安局",
+           "武川县公安局", "和林格尔县公安局")
+STATIONS = ("中山路派出所", "锡林南路派出所", "通道街派出所", "大召派出所", "海拉尔路派出所", "东风路派出所")
 MOVE_REASONS = ("工作调动", "投亲", "结婚", "随迁", "升学", "退休回原籍", "招工", "随夫迁移", "分配工作", "复员安置")
 MOVE_PLACES = ("北京市西城区", "包头市青山区", "集宁市", "山西省大同市", "河北省张家口市", "天津市河西区",
                "乌兰浩特市", "临河县", "土默特左旗", "托克托县")
 MOVE_STREETS = ("新华街", "解放路", "人民路", "胜利街", "建设路", "文化街", "红旗街", "东风路")
 DEATH_CAUSES = ("病故", "心脏病", "年老病故", "肺病", "脑溢血", "意外事故")
+CERTIFICATE_NOTES = ("注意事项：", "一、本证只限本人使用，涂改无效。", "二、迁入地户口登记机关凭此证办理落户手续。",
+                     "三、本证逾期作废，遗失须向原签发机关声明。")
 CLASS_ORIGINS = ("工人", "贫农", "职员", "中农", "城市贫民", "小商", "革命干部")
 
 
@@ -99,6 +102,7 @@ class Item:
     value: str
     wide: bool = False
     hand: str = "main"  # "main", "later" (a later annotation in another ink) or "stamp"
+    struck: str = ""  # an earlier value crossed out in front of this one (变更 in place)
 
 
 @dataclass
@@ -122,6 +126,7 @@ class FormContent:
     mentions: list[dict] = field(default_factory=list)
     person_id: str = ""
     cancel_stamp: str = ""
+    notes: tuple[str, ...] = ()  # small printed instructions at the foot of certificates
 
 
 def label(rng: random.Random, key: str, variant: str, doc_type: str = "") -> str:
@@ -134,10 +139,10 @@ def default_persons(rng: random.Random, doc_type: str) -> list[dict]:
     if doc_type == "household_register":
         return make_household(rng, rng.randint(3, 6))
     if doc_type == "birth_registration":
-        father = make_person(rng, sex="男", birth_date=random_date(rng, 1915, 1962))
+        baby_year = rng.randint(1951, 1988)
+        father = make_person(rng, sex="男", birth_date=random_date(rng, baby_year - 40, baby_year - 21))
         mother = make_person(rng, sex="女", address=father["address"],
-                             birth_date=random_date(rng, int(father["birth_date"][:4]) - 3, int(father["birth_date"][:4]) + 6))
-        baby_year = min(1988, int(mother["birth_date"][:4]) + rng.randint(20, 30))
+                             birth_date=random_date(rng, baby_year - 36, baby_year - 19))
         baby = make_person(rng, surname=father["name"][0], address=father["address"],
                            ethnicity=father["ethnicity"], native_place=father["native_place"],
                            birth_date=random_date(rng, baby_year, baby_year), has_id=False,
@@ -147,6 +152,12 @@ def default_persons(rng: random.Random, doc_type: str) -> list[dict]:
     if doc_type == "id_card_application":
         return [make_person(rng, birth_date=random_date(rng, 1910, 1968), has_id=True)]
     return [make_person(rng)]
+
+
+def _office_for(rng: random.Random, address: str) -> str:
+    """The issuing police office: in the city of the address, sometimes down to the station."""
+    offices = [o for o in OFFICES if o[:3] == address[:3]] or [o for o in OFFICES if not o.startswith(("呼和", "包头"))]
+    return rng.choice(offices) + ("" if rng.random() < 0.5 else rng.choice(STATIONS))
 
 
 def _later_date(rng: random.Random, after: str, start_year: int = 1955, end_year: int = 1989) -> str:
@@ -192,15 +203,21 @@ class _Builder:
                 self.add(key, value)
 
 
+PERSONS_NEEDED = {"birth_registration": 3}
+
+
 def build_content(rng: random.Random, doc_type: str, variant: str, persons: list[dict]) -> FormContent:
     """Content and truth of one form of ``doc_type`` about ``persons``."""
+    if len(persons) < PERSONS_NEEDED.get(doc_type, 1):
+        raise ValueError(f"{doc_type} needs {PERSONS_NEEDED.get(doc_type, 1)} persons, got {len(persons)}")
     b = _Builder(rng, doc_type, variant)
     p = persons[0]
     birth_year = int(p["birth_date"][:4])
-    reg_date = _later_date(rng, p["birth_date"], 1956)
+    latest_birth = max(q["birth_date"] for q in persons) if doc_type == "household_register" else p["birth_date"]
+    reg_date = _later_date(rng, latest_birth, 1956)
     reg_year = int(reg_date[:4])
     title = rng.choice(TITLES[doc_type][0 if variant == "dev" else 1])
-    office = rng.choice(OFFICES) + ("" if rng.random() < 0.5 else rng.choice(STATIONS))
+    office = _office_for(rng, p["address"])
     content = FormContent(doc_type, title, office, b.items, person_id=p["person_id"])
     mentions = []
     if doc_type == "resident_registration":
@@ -212,11 +229,17 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             b.extra(rng.choice(("家庭出身", "本人成份")), rng.choice(CLASS_ORIGINS))
         b.person(p, ("id_number", "education", "marital_status", "occupation", "employer", "address"), reg_year)
         if rng.random() < 0.5:
-            came = _later_date(rng, p["birth_date"], 1950)
+            came = random_date(rng, birth_year, int(reg_date[:4]))
             b.extra("何时由何地迁来本市", f"{notation.write_date(rng, came, 'ymd4')}由{p['native_place']}迁来", wide=True)
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
         if rng.random() < 0.2:
             content.cancel_stamp = rng.choice(("注销", "迁出", "死亡"))
+        changeable = [it for it in b.items if it.key in ("occupation", "marital_status", "education") and it.value]
+        if changeable and rng.random() < 0.2:
+            item = rng.choice(changeable)
+            item.struck = {"occupation": "学生", "marital_status": "未婚", "education": "初小"}[item.key]
+            if item.struck == item.value:
+                item.struck = ""
     elif doc_type == "household_register":
         head = p
         b.add("head_name", head["name"])
@@ -268,9 +291,12 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
         if rng.random() < 0.5:
             b.extra("有效期限", rng.choice(("三十天", "30天", "一个月")))
+        if rng.random() < 0.7:
+            content.notes = CERTIFICATE_NOTES
     elif doc_type == "birth_registration":
         father, mother = persons[1], persons[2]
-        reg_date = _later_date(rng, p["birth_date"], 1950, min(1989, birth_year + rng.choice((0, 0, 1, 3))))
+        late = rng.randint(5, 40) if rng.random() < 0.8 else rng.randint(60, 1500)  # a few are 补录 years later
+        reg_date = min(dt.date(1989, 12, 31), dt.date.fromisoformat(p["birth_date"]) + dt.timedelta(days=late)).isoformat()
         b.person(p, ("name", "sex", "birth_date", "birthplace", "ethnicity"), reg_year)
         b.add("father_name", father["name"])
         b.add("mother_name", mother["name"])
@@ -312,12 +338,13 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         b.extra("变更更正后", after)
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
     elif doc_type == "id_card_application":
-        reg_date = random_date(rng, 1984, 1989)
+        reg_date = random_date(rng, min(1989, max(1984, birth_year + 16)), 1989)
         reg_year = int(reg_date[:4])
         b.person(p, ("name", "sex", "ethnicity", "birth_date", "address", "employer"), reg_year)
-        id15 = p["id_number"][:6] + p["id_number"][8:17]
-        written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
-        b.add("id_number", p["id_number"], written_id)
+        if p["id_number"]:
+            id15 = p["id_number"][:6] + p["id_number"][8:17]
+            written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
+            b.add("id_number", p["id_number"], written_id)
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
     else:
         raise ValueError(f"unknown doc_type {doc_type!r}")

@@ -44,6 +44,12 @@ class Context:
         if item.hand == "stamp":
             size = min((y1 - y0) * 0.6, (x1 - x0) / max(1, len(item.value) * 0.6))
             self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
+        elif item.struck:
+            # old value crossed out, new value after it, a small correction seal on top
+            split = x0 + (x1 - x0) * 0.45
+            self.sheet.write(item.struck, x0, y0, split, y1, self.style(item), strike=True)
+            self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
+            self.sheet.box_stamp(split, (y0 + y1) / 2, self.rng.choice(("更正", "变更")), 3.2 * self.mm)
         else:
             self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
 
@@ -111,7 +117,7 @@ def layout_grid(ctx: Context, content: FormContent, top: float, bottom: float, p
     margin = s.w * 0.08
     x0, x1 = margin, s.w - margin
     rows = _rows_pairs(_body_items(content), per_row)
-    row_h = min((bottom - top) / len(rows), (26 if vertical_labels else 14) * mm)
+    row_h = min((bottom - top) / len(rows), (28 if vertical_labels else 20) * mm)
     label_size = min(4.2 * mm, row_h * 0.42)
     longest = max(len(it.label) for row in rows for it in row)
     label_w = (row_h * 0.5 if vertical_labels else min(longest * label_size + 4 * mm, (x1 - x0) * 0.22))
@@ -140,7 +146,7 @@ def layout_lines(ctx: Context, content: FormContent, top: float, bottom: float):
     margin = s.w * 0.09
     x0, x1 = margin, s.w - margin
     rows = _rows_pairs(_body_items(content), 2)
-    row_h = min((bottom - top) / len(rows), 13 * mm)
+    row_h = min((bottom - top) / len(rows), 19 * mm)
     size = min(4.2 * mm, row_h * 0.38)
     colon = rng.choice(("：", "", "："))
     y = top
@@ -154,7 +160,7 @@ def layout_lines(ctx: Context, content: FormContent, top: float, bottom: float):
             s.text(cx0, base - size * 0.55, text, size)
             vx0 = cx0 + lw + 1 * mm
             s.line(vx0, base, cx0 + width - 4 * mm, base, max(1, ctx.rule - 1))
-            ctx.value(it, vx0 + 1 * mm, y + row_h * 0.12, cx0 + width - 4 * mm, base - 0.5 * mm)
+            ctx.value(it, vx0 + 1 * mm, max(y, base - 11 * mm), cx0 + width - 4 * mm, base + 0.5 * mm)
         y += row_h
     s.rect(x0 - 4 * mm, top - 4 * mm, x1 + 2 * mm, y + 4 * mm, ctx.rule)
     return y + 4 * mm
@@ -171,7 +177,7 @@ def layout_card2(ctx: Context, content: FormContent, top: float, bottom: float):
     half = (len(narrow) + 1) // 2
     columns = [narrow[:half], narrow[half:]]
     n_rows = half + len(wide)
-    row_h = min((bottom - top - 6 * mm) / max(1, n_rows), 13 * mm)
+    row_h = min((bottom - top - 6 * mm) / max(1, n_rows), 17 * mm)
     size = min(4.0 * mm, row_h * 0.38)
     col_w = (x1 - x0) / 2
     s.rect(x0 - 3 * mm, top - 3 * mm, x1 + 3 * mm, top + n_rows * row_h + 3 * mm, ctx.rule + 2)
@@ -272,6 +278,13 @@ def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
         end = layout_card2(ctx, content, body_top, bottom)
     else:
         raise ValueError(f"unknown layout {layout!r}")
-    footer(ctx, content, min(end + 12 * mm, s.h - 22 * mm))
+    footer_y = min(end + 12 * mm, s.h - 22 * mm)
+    footer(ctx, content, footer_y)
+    if content.notes and s.h - footer_y > 45 * mm:
+        notes_size = 3.0 * mm
+        y = footer_y + 24 * mm
+        for line in content.notes:
+            s.text(s.w * 0.08, y, line, notes_size)
+            y += notes_size * 1.6
     if content.cancel_stamp:
         s.box_stamp(s.w * ctx.rng.uniform(0.35, 0.65), (body_top + end) / 2, content.cancel_stamp, 14 * mm)

@@ -44,6 +44,7 @@ class PageSpec:
     camera: bool = False
     dpi: int = 300
     paper: str = "A4"
+    scan_margin_mm: float = 0.0  # flatbed: scanner background around the paper on every side
 
 
 @dataclass
@@ -70,7 +71,8 @@ def random_spec(rng: random.Random, doc_type: str | None = None, label_variant: 
     return PageSpec(seed=seed, doc_type=doc_type, layout=rng.choice(layouts), label_variant=label_variant,
                     persons=default_persons(random.Random(seed ^ 0x5EED), doc_type), degradations=degradations,
                     rotation=rotation, skew_deg=skew, camera=camera,
-                    paper=rng.choice(PAPER_BY_DOC[doc_type]))
+                    paper=rng.choice(PAPER_BY_DOC[doc_type]),
+                    scan_margin_mm=0.0 if rng.random() < 0.6 else round(rng.uniform(2, 20), 1))
 
 
 def render_page(spec: PageSpec) -> GeneratedPage:
@@ -87,20 +89,23 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     if spec.layout in LANDSCAPE_LAYOUTS:
         w_mm, h_mm = h_mm, w_mm
     width, height = int(round(w_mm * mm)), int(round(h_mm * mm))
-    sheet = draw.Sheet(width, height, rng, rng.choice(draw.PRINT_FONTS), rng.choice(draw.PRINT_INKS))
+    sheet = draw.Sheet(width, height, rng, rng.choice(draw.PRINT_FONTS), rng.choice(draw.PRINT_INKS),
+                       max_char=rng.uniform(7, 10) * mm)
     draw_form(Context(sheet, rng, mm), content, spec.layout)
 
     damage_rng = random.Random(spec.seed * 7919 + 17)
     paper = draw.make_paper(damage_rng, width, height)
-    background = damage_rng.choice(((0.12, 0.12, 0.13), (0.18, 0.17, 0.16), (0.93, 0.93, 0.92)))
+    # what shows through holes and where paper is missing: scanner lid, or the desk under a camera
+    background = (42, 36, 30) if spec.camera else damage_rng.choice(((30, 30, 33), (46, 43, 41), (237, 237, 235)))
+    if damage_rng.random() < 0.3:
+        paper = draw.show_through(paper, sheet, damage_rng.uniform(0.04, 0.09))
     fade = damage_rng.uniform(0.35, 0.55) if "faded" in spec.degradations else 1.0
     page = draw.compose(paper, sheet, fade)
     regions = {"faded": (0, 0, width, height)} if fade < 1 else {}
-    for kind in spec.degradations:
-        if kind != "faded":
-            regions[kind] = DAMAGERS[kind](damage_rng, page, mm, background)
+    for kind in DAMAGE_KINDS:  # fixed order; each kind has its own random stream
+        if kind in spec.degradations and kind != "faded":
+            regions[kind] = DAMAGERS[kind](random.Random(f"{spec.seed}:{kind}"), page, mm, background)
     image, matrix, skew = _scan_geometry(damage_rng, page, spec, background)
-    image = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
 
     truth = {
         "doc_type": spec.doc_type,
@@ -119,12 +124,15 @@ def render_page(spec: PageSpec) -> GeneratedPage:
         "handwritten_values": sheet.handwritten,
         "stamps": ["seal"] + ([content.cancel_stamp] if content.cancel_stamp else []),
     }
+    struck = {it.key: it.struck for it in content.items if it.struck}
+    if struck:
+        truth["struck"] = struck  # crossed-out earlier values; ``fields`` hold the current ones
     if content.mentions:
         truth["mentions"] = [{k: m[k] for k in ("role", "person_id", "fields", "written")} for m in content.mentions]
     return GeneratedPage(image=image, dpi=None if spec.camera else spec.dpi, truth=truth)
 
 
-# -- degradations (on the upright page, float BGR 0..1, in place) ----------------------------
+# -- degradations (on the upright page, BGR uint8, in place) ----------------------------
 
 def _blob(np_rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Irregular soft-edged blotch mask, 0..1."""
@@ -146,29 +154,35 @@ def _stain(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple
     tint = np.array(rng.choice(((0.62, 0.80, 0.93), (0.80, 0.86, 0.92), (0.55, 0.70, 0.85))), np.float32)
     strength = (cv2.GaussianBlur(soft, (0, 0), 6) * rng.uniform(0.5, 0.9) + rim * 0.6)[:, :, None]
     region = page[y0:y0 + bh, x0:x0 + bw]
-    region *= 1 - strength * (1 - tint)
+    region[:] = cv2.convertScaleAbs(region * (1 - strength * (1 - tint)))
     return (x0, y0, x0 + bw, y0 + bh)
 
 
 def _crease(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+    """A fold: shadow on one side, a little light on the other, a dark line along the fold."""
     h, w = page.shape[:2]
     horizontal = rng.random() < 0.7
-    length = h if not horizontal else w
-    across = w if not horizontal else h
-    pos = int(across * rng.uniform(0.35, 0.65))
+    length, across = (w, h) if horizontal else (h, w)
+    pos = across * rng.uniform(0.35, 0.65)
     tilt = rng.uniform(-0.02, 0.02)
-    coords = np.arange(across, dtype=np.float32)[:, None] - (pos + tilt * np.arange(length, dtype=np.float32)[None, :])
     sigma = rng.uniform(4, 9) * mm
-    shade = 1 - 0.13 * np.exp(-np.clip(coords, 0, None) / sigma) * (coords > 0)
-    shade += 0.05 * np.exp(-np.clip(-coords, 0, None) / (sigma * 0.5)) * (coords <= 0)
-    shade -= 0.22 * np.exp(-(coords / 3.0) ** 2)  # the fold line itself
+    f = 4  # the shading is smooth: compute it at quarter resolution
+    coords = (np.arange(across // f + 1, dtype=np.float32)[:, None] * f
+              - (pos + tilt * np.arange(length // f + 1, dtype=np.float32)[None, :] * f))
+    shade = np.where(coords > 0, 1 - 0.13 * np.exp(-np.abs(coords) / sigma),
+                     1 + 0.05 * np.exp(-np.abs(coords) / (sigma * 0.5))).astype(np.float32)
     shade = shade if horizontal else shade.T
-    page *= shade.astype(np.float32)[:, :, None]
+    shade = cv2.resize(shade, (w, h), interpolation=cv2.INTER_LINEAR)
+    p0, p1 = (0, pos), (length, pos + tilt * length)
+    if not horizontal:
+        p0, p1 = p0[::-1], p1[::-1]
+    cv2.line(shade, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 0.8, max(2, int(0.25 * mm)), cv2.LINE_AA)
+    page[:] = cv2.multiply(page, cv2.merge([shade, shade, shade]), dtype=cv2.CV_8U)
     band = int(3 * sigma)
-    end = pos + abs(tilt) * length
+    lo, hi = min(p0[1 if horizontal else 0], p1[1 if horizontal else 0]), max(p0[1 if horizontal else 0], p1[1 if horizontal else 0])
     if horizontal:
-        return (0, max(0, int(pos - band - abs(tilt) * length)), w, min(h, int(end + band)))
-    return (max(0, int(pos - band - abs(tilt) * length)), 0, min(w, int(end + band)), h)
+        return (0, max(0, int(lo - band)), w, min(h, int(hi + band)))
+    return (max(0, int(lo - band)), 0, min(w, int(hi + band)), h)
 
 
 def _hole(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
@@ -186,7 +200,7 @@ def _hole(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
             centres.append((w // 2 + k * gap // 2, offset))
     for c in centres:
         cv2.circle(mask, c, radius, 255, -1, lineType=cv2.LINE_AA)
-        cv2.circle(page, c, radius + 3, (0.55, 0.6, 0.65), 2, lineType=cv2.LINE_AA)  # crushed fibre rim
+        cv2.circle(page, c, radius + 3, (140, 153, 166), 2, lineType=cv2.LINE_AA)  # crushed fibre rim
     _fill(page, mask, background)
     xs, ys = [c[0] for c in centres], [c[1] for c in centres]
     return (min(xs) - radius - 4, min(ys) - radius - 4, max(xs) + radius + 5, max(ys) + radius + 5)
@@ -241,9 +255,7 @@ def _tear(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
     else:
         poly = [(w - 1 - y, x) for x, y in pts]
     poly = np.array(poly, np.int32)
-    rim = np.zeros((h, w), np.uint8)
-    cv2.polylines(rim, [poly], False, 255, max(3, int(0.6 * mm)))
-    page[rim > 0] = np.clip(page[rim > 0] * 1.08 + 0.04, 0, 1)
+    cv2.polylines(page, [poly], False, (237, 242, 245), max(3, int(0.6 * mm)), cv2.LINE_AA)  # torn fibres
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [poly], 255)
     _fill(page, mask, background)
@@ -257,7 +269,10 @@ def _blur(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
 
 
 def _fill(page: np.ndarray, mask: np.ndarray, background) -> None:
-    page[mask > 0] = np.array(background, np.float32)
+    """Paint the scanner background where the paper is gone (only inside the mask's bounding box)."""
+    x, y, bw, bh = cv2.boundingRect(mask)
+    roi, m = page[y:y + bh, x:x + bw], mask[y:y + bh, x:x + bw]
+    roi[m > 0] = np.array(background, np.uint8)
 
 
 DAMAGERS = {"stain": _stain, "crease": _crease, "hole": _hole, "missing_corner": _missing_corner, "tear": _tear,
@@ -270,9 +285,13 @@ def _scan_geometry(rng: random.Random, page: np.ndarray, spec: PageSpec, backgro
     """Tilt by skew (CCW positive), turn by -rotation, or photograph on a desk; returns the 3x3 map too."""
     if spec.camera:
         return _camera_shot(rng, page, spec)
-    h, w = page.shape[:2]
     matrix = np.eye(3)
     image = page
+    if spec.scan_margin_mm:
+        pad = int(round(spec.scan_margin_mm * spec.dpi / 25.4))
+        image = cv2.copyMakeBorder(page, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=background)
+        matrix = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], float)
+    h, w = image.shape[:2]
     if spec.skew_deg:
         rad = math.radians(abs(spec.skew_deg))
         nw = int(math.ceil(w * math.cos(rad) + h * math.sin(rad))) + 8
@@ -280,9 +299,9 @@ def _scan_geometry(rng: random.Random, page: np.ndarray, spec: PageSpec, backgro
         m = cv2.getRotationMatrix2D((w / 2, h / 2), spec.skew_deg, 1.0)
         m[0, 2] += nw / 2 - w / 2
         m[1, 2] += nh / 2 - h / 2
-        image = cv2.warpAffine(page, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=tuple(float(c) for c in background))
-        matrix = np.vstack([m, [0, 0, 1]])
+        image = cv2.warpAffine(image, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=background)
+        matrix = np.vstack([m, [0, 0, 1]]) @ matrix
     for _ in range(spec.rotation // 90):
         hh, ww = image.shape[:2]
         image = np.rot90(image)
@@ -297,34 +316,37 @@ def _camera_shot(rng: random.Random, page: np.ndarray, spec: PageSpec):
     turned = spec.rotation in (90, 270)
     page_landscape = (w > h) != turned
     fw, fh = (3264, 2448) if page_landscape else (2448, 3264)
-    desk_small = np_rng.normal(0, 1, (fh // 64, fw // 64)).astype(np.float32)
-    desk_tone = cv2.resize(desk_small, (fw, fh), interpolation=cv2.INTER_CUBIC) * 0.02
-    desk_color = np.array(rng.choice(((0.10, 0.13, 0.18), (0.16, 0.16, 0.16), (0.08, 0.10, 0.09))), np.float32)
-    frame = desk_color[None, None, :] * (1 + desk_tone[:, :, None] * 10)
+    desk_color = np.array(rng.choice(((0.10, 0.13, 0.18), (0.16, 0.15, 0.14), (0.08, 0.10, 0.09))), np.float32)
+    desk = np_rng.normal(1, 0.15, (fh // 16, fw // 16)).astype(np.float32)[:, :, None] * desk_color * 255
+    desk = cv2.GaussianBlur(desk, (0, 0), 1.5)
+    frame = cv2.resize(np.clip(desk, 0, 255).astype(np.uint8), (fw, fh), interpolation=cv2.INTER_LINEAR)
     angle = math.radians(spec.rotation + spec.skew_deg)  # counter-clockwise in the image
     pw, ph = (h, w) if turned else (w, h)
     scale = min(fw / pw, fh / ph) * rng.uniform(0.78, 0.88)
     corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], float) - [w / 2, h / 2]
     rot = np.array([[math.cos(angle), math.sin(angle)], [-math.sin(angle), math.cos(angle)]])
     dst = corners @ rot.T * scale + [fw / 2 + rng.uniform(-0.04, 0.04) * fw, fh / 2 + rng.uniform(-0.04, 0.04) * fh]
-    dst += np.array([[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(4)]) * 0.025 * min(fw, fh)
+    dst += np.array([[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(4)]) * 0.02 * min(fw, fh)
     src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-    warped = cv2.warpPerspective(page, matrix, (fw, fh), flags=cv2.INTER_AREA)
-    cover = cv2.warpPerspective(np.ones((h, w), np.float32), matrix, (fw, fh), flags=cv2.INTER_LINEAR)
-    image = frame * (1 - cover[:, :, None]) + warped * cover[:, :, None]
-    yy, xx = np.mgrid[0:fh, 0:fw].astype(np.float32)
+    image = cv2.warpPerspective(page, matrix, (fw, fh), dst=frame, flags=cv2.INTER_AREA,
+                                borderMode=cv2.BORDER_TRANSPARENT)
+    # uneven light: a tilted plane times a vignette, computed small and scaled up
+    yy, xx = np.mgrid[0:1:complex(0, 48), 0:1:complex(0, 64)].astype(np.float32)
     gx, gy = rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)
-    light = 1.0 + gx * (xx / fw - 0.5) + gy * (yy / fh - 0.5)
-    vignette = 1 - 0.25 * (((xx / fw - 0.5) ** 2 + (yy / fh - 0.5) ** 2) / 0.5)
-    image *= (light * vignette * rng.uniform(0.9, 1.05))[:, :, None]
+    light = (1.0 + gx * (xx - 0.5) + gy * (yy - 0.5)) * (1 - 0.5 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2))
+    light = cv2.resize(light * rng.uniform(0.9, 1.05), (fw, fh), interpolation=cv2.INTER_LINEAR)
+    image = cv2.multiply(image, cv2.merge([light, light, light]), dtype=cv2.CV_8U)
     image = cv2.GaussianBlur(image, (0, 0), 0.7)
-    image += np_rng.normal(0, 0.012, image.shape).astype(np.float32)
+    noise = np.empty(image.shape, np.int16)
+    cv2.setRNGSeed(rng.randrange(2**31))
+    cv2.randn(noise, 0, 3)
+    image = cv2.add(image, noise, dtype=cv2.CV_8U)
     # the measurable skew: direction of the page's top edge relative to the intended turn
     top = dst[1] - dst[0]
     measured = -math.degrees(math.atan2(top[1], top[0])) - spec.rotation
     measured = (measured + 180) % 360 - 180
-    return image.astype(np.float32), matrix, round(measured, 2)
+    return image, matrix, round(measured, 2)
 
 
 def _box_through(matrix: np.ndarray, box: tuple, shape) -> list[int]:
