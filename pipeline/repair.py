@@ -120,6 +120,22 @@ def _paper_colour(image: np.ndarray) -> tuple[float, ...]:
     return tuple(float(np.median(sample[:, :, ch][bright])) for ch in range(sample.shape[2]))
 
 
+def scanner_background(image: np.ndarray) -> tuple[float, ...] | None:
+    """Colour of the scanner bed or desk when it shows around the page (a ring clearly darker than the paper)."""
+    h, w = image.shape[:2]
+    band = max(2, int(0.01 * min(h, w)))
+    ring = np.concatenate(
+        [image[:band].reshape(-1, *image.shape[2:]), image[-band:].reshape(-1, *image.shape[2:]),
+         image[:, :band].reshape(-1, *image.shape[2:]), image[:, -band:].reshape(-1, *image.shape[2:])]
+    )
+    ring_colour = np.median(ring, axis=0)
+    ring_gray = float(np.mean(ring_colour))
+    paper = _paper_colour(image)
+    if ring_gray < 0.6 * float(np.mean(paper)):
+        return tuple(float(v) for v in np.atleast_1d(ring_colour))
+    return None
+
+
 def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Affine matrix turning content by angle (ccw positive) onto a canvas grown to keep every corner."""
     h, w = shape[:2]
@@ -221,8 +237,9 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         size = (min(size[0] - x0, int(round(w))), min(size[1] - y0, int(round(h))))
         matrix[0, 2] -= x0
         matrix[1, 2] -= y0
+    background = scanner_background(image)
     if abs(skew.angle) >= 0.05 or box is not None:
-        image = warp(image, matrix, size, _paper_colour(image))
+        image = warp(image, matrix, size, background or _paper_colour(image))
     if abs(skew.angle) >= 0.05:
         operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
     if box is not None:
@@ -253,7 +270,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     residual = residual_skew(ink_mask(analysis))
     if residual > options.max_residual_skew:
         reasons.append(f"page is curled or folded: {residual:.1f}° of skew remains after deskew (页面弯曲)")
-    damage = detect_damage(image, dpi=dpi)
+    damage = detect_damage(image, dpi=dpi, background=background)
     if any(f.kind == "blur" for f in damage):
         reasons.append("image is blurred (图像模糊)")
 
