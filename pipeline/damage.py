@@ -34,7 +34,7 @@ THRESHOLDS = {
 }
 
 REGION_DPI = 50.0  # paper, stains, creases and missing paper are looked at this coarsely
-INK_DPI = 150.0  # ink contrast and edge sharpness at this resolution
+SHARPNESS_DPI = 200.0  # edge sharpness is judged at the lowest resolution the archive accepts
 
 
 @dataclass(frozen=True)
@@ -84,20 +84,25 @@ def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | Non
 
 
 def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndarray:
-    """Where the scanner background shows instead of paper: far from paper, near the background."""
+    """Where the scanner background shows instead of paper: much nearer the bed's colour than the paper's."""
+    h, w = gray.shape
     if background is None:
-        ring = np.concatenate([colour[:2].reshape(-1, 3), colour[-2:].reshape(-1, 3), colour[:, :2].reshape(-1, 3), colour[:, -2:].reshape(-1, 3)])
-        ring_gray = ring @ np.array([0.114, 0.587, 0.299], np.float32)
-        background = tuple(np.median(ring, axis=0)) if np.median(ring_gray) < 0.6 * level else None
+        band = max(2, int(0.01 * min(h, w)))
+        ring = np.concatenate([colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)])
+        ring_colour = np.median(ring, axis=0)
+        if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) >= 0.6:
+            background = tuple(ring_colour)
+    near_bg = None
     if background is not None:
-        bg = np.array(background[:3] if len(background) >= 3 else background * 3, np.float32)
-        bg_gray = float(bg @ np.array([0.114, 0.587, 0.299], np.float32))
-        if abs(bg_gray - level) < 40:
-            background = None  # background like the paper: it cannot show through anyway
-    if background is not None:
-        near_bg = np.linalg.norm(colour - bg, axis=2) < 0.5 * abs(level - bg_gray)
-    else:
-        near_bg = gray < 0.35 * level  # unknown background: only a black bed can be told from paper
+        bg = np.array(background[:3], np.float32)
+        centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+        centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+        paper_colour = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+        separation = float(np.linalg.norm(paper_colour - bg))
+        if separation >= 30:
+            near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
+    if near_bg is None:
+        near_bg = gray < 0.35 * level  # bed unknown or paper-coloured: only a black bed can be told from paper
     # Ink strokes are thin; background through a hole or a lost corner is thick.
     thick = cv2.morphologyEx(near_bg.astype(np.uint8), cv2.MORPH_OPEN, _disk(2.0 * px_per_mm))
     return thick.astype(bool)
@@ -242,34 +247,51 @@ def crease_score(pm: PaperMap) -> tuple[float, str]:
     return best
 
 
-def faded_score(gray: np.ndarray, dpi: float) -> tuple[float, str]:
+def paper_area(pm: PaperMap, shape: tuple[int, int], margin_mm: float = 3.0) -> np.ndarray:
+    """The page's own paper at another resolution: inside its rectangle, away from edges and gaps."""
+    x0, y0, x1, y1 = pm.page_box
+    m = int(round(margin_mm * pm.px_per_mm))
+    valid = np.zeros(pm.missing.shape, np.uint8)
+    valid[y0 + m : y1 - m, x0 + m : x1 - m] = 1
+    valid[cv2.dilate(pm.missing.astype(np.uint8), _disk(2 * margin_mm * pm.px_per_mm)) > 0] = 0
+    return cv2.resize(valid, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
     """Ink barely darker than the paper: the darkest strokes reach less than half-way to black."""
     small = _resize(gray, dpi, 100.0)
-    paper = float(np.percentile(small, 75))
-    block = max(15, (min(small.shape) // 30) | 1)
-    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 10) > 0
-    if ink.mean() < 0.002 or paper < 60:
+    valid = paper_area(pm, small.shape)
+    if valid.sum() < 1000:
         return 0.0, ""
-    values = small[ink]
-    dark = float(np.percentile(values, 10))
+    paper = float(np.percentile(small[valid], 75))
+    block = max(15, (min(small.shape) // 30) | 1)
+    ink = (cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 10) > 0) & valid
+    if ink.sum() < 0.002 * valid.sum() or paper < 60:
+        return 0.0, ""
+    dark = float(np.percentile(small[ink], 10))
     contrast = (paper - dark) / paper  # 1: black ink; 0: no ink
-    score = float(np.clip((0.62 - contrast) / 0.2, 0, 1))
+    score = float(np.clip((0.62 - contrast) / 0.24, 0, 1))  # 0.5 at contrast 0.5
     return score, f"darkest ink {dark:.0f} on paper {paper:.0f} (contrast {contrast:.2f})"
 
 
-def blur_score(gray: np.ndarray, dpi: float) -> tuple[float, str]:
-    """0 sharp … 1 blurred: the steepest ink edges at 150 dpi, against the ink/paper contrast."""
-    small = _resize(gray, dpi, INK_DPI) if dpi > INK_DPI else gray
-    contrast = float(np.percentile(small, 95)) - float(np.percentile(small, 2))
+def blur_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
+    """0 sharp … 1 blurred: the steepest ink edges at 200 dpi, against the ink/paper contrast."""
+    small = _resize(gray, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else gray
+    valid = paper_area(pm, small.shape)
+    if valid.sum() < 1000:
+        return 0.0, ""
+    values = small[valid]
+    contrast = float(np.percentile(values, 90)) - float(np.percentile(values, 1))
     if contrast < 20:
         return 0.0, ""
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3) / 4
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3) / 4
-    mag = np.hypot(gx, gy)
+    mag = np.hypot(gx, gy)[valid]
     strong = float(np.percentile(mag, 99.7))
-    # A crisp edge at 150 dpi crosses most of the contrast in about one pixel.
+    # A crisp edge crosses nearly all of the contrast within one pixel (Sobel/4 ≈ contrast);
+    # a blur spreading it over ~2 px at 200 dpi (0.25 mm) halves that.
     sharpness = strong / contrast
-    score = float(np.clip((0.55 - sharpness) / 0.25, 0, 1))
+    score = float(np.clip((0.9 - sharpness) / 0.2, 0, 1))
     return score, f"edge sharpness {sharpness:.2f} of contrast per pixel"
 
 
@@ -280,8 +302,8 @@ def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...
     scores = missing_paper_scores(pm)
     scores["stain"] = stain_score(pm)
     scores["crease"] = crease_score(pm)
-    scores["faded"] = faded_score(gray, dpi)
-    scores["blur"] = blur_score(gray, dpi)
+    scores["faded"] = faded_score(gray, dpi, pm)
+    scores["blur"] = blur_score(gray, dpi, pm)
     return scores
 
 

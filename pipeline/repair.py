@@ -120,20 +120,53 @@ def _paper_colour(image: np.ndarray) -> tuple[float, ...]:
     return tuple(float(np.median(sample[:, :, ch][bright])) for ch in range(sample.shape[2]))
 
 
-def scanner_background(image: np.ndarray) -> tuple[float, ...] | None:
-    """Colour of the scanner bed or desk when it shows around the page (a ring clearly darker than the paper)."""
-    h, w = image.shape[:2]
+def _as_colour(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+
+
+def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
+    """BGR colour of the scanner bed or desk when it shows around the page, else None.
+
+    The outer ring of the frame is the bed when it is uniform and of another colour
+    than the paper in the middle of the frame (a dark bed, or a grey lid around
+    yellowed paper).
+    """
+    colour = _as_colour(image).astype(np.float32)
+    h, w = colour.shape[:2]
     band = max(2, int(0.01 * min(h, w)))
     ring = np.concatenate(
-        [image[:band].reshape(-1, *image.shape[2:]), image[-band:].reshape(-1, *image.shape[2:]),
-         image[:, :band].reshape(-1, *image.shape[2:]), image[:, -band:].reshape(-1, *image.shape[2:])]
+        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
     )
     ring_colour = np.median(ring, axis=0)
-    ring_gray = float(np.mean(ring_colour))
-    paper = _paper_colour(image)
-    if ring_gray < 0.6 * float(np.mean(paper)):
-        return tuple(float(v) for v in np.atleast_1d(ring_colour))
-    return None
+    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
+        return None  # a busy ring: content or a page running off the frame, not a bed
+    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+    if np.linalg.norm(paper - ring_colour) < 45:
+        return None
+    return tuple(float(v) for v in ring_colour)
+
+
+def find_page_box(colour: np.ndarray, background: tuple[float, float, float] | None) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of the paper in a deskewed colour copy, when the bed shows around it."""
+    if background is None:
+        return None
+    h, w = colour.shape[:2]
+    distance = np.linalg.norm(colour.astype(np.float32) - np.array(background, np.float32), axis=2)
+    centre = distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    paper_distance = float(np.percentile(centre, 50))
+    mask = (distance > 0.5 * paper_distance).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if n < 2:
+        return None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[i])
+    if area < 0.2 * h * w or (bw >= w - 2 and bh >= h - 2):
+        return None
+    return x, y, bw, bh
 
 
 def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -155,25 +188,6 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tup
 def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
     codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     return cv2.rotate(image, codes[degrees]) if degrees in codes else image
-
-
-def find_page_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x, y, w, h) of the paper when a darker scanner background shows around it, else None."""
-    h, w = gray.shape
-    _, mask = cv2.threshold(cv2.GaussianBlur(gray, (5, 5), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15)))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
-    if n < 2:
-        return None
-    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, area = stats[i]
-    if area < 0.3 * h * w or (bw >= w - 2 and bh >= h - 2):
-        return None
-    paper = float(np.median(gray[labels == i]))
-    outside = gray[labels != i]
-    if outside.size == 0 or paper - float(np.median(outside)) < 40:
-        return None
-    return int(x), int(y), int(bw), int(bh)
 
 
 def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -219,14 +233,17 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         dpi = round(max(image.shape[:2]) / (A4_LONG_MM / 25.4), 1)
         operations.append(Operation("assume_dpi", {"dpi": dpi, "basis": "long side taken as A4 297 mm"}))
 
-    analysis, scale = _scale_to(to_gray(image), dpi, ANALYSIS_DPI)
-    skew = estimate_skew(ink_mask(analysis))
-    small_matrix, small_size = rotation_matrix(analysis.shape, -skew.angle)
-    analysis = warp(analysis, small_matrix, small_size, (float(np.median(analysis)),))
-    box = find_page_box(analysis)
+    small, scale = _scale_to(_as_colour(image), dpi, ANALYSIS_DPI)
+    background = scanner_background(small)
+    fill = background or _paper_colour(small)
+    skew = estimate_skew(ink_mask(to_gray(small)))
+    small_matrix, small_size = rotation_matrix(small.shape, -skew.angle)
+    small = warp(small, small_matrix, small_size, fill)
+    box = find_page_box(small, background)
     if box is not None:
         x, y, w, h = box
-        analysis = analysis[y : y + h, x : x + w]
+        small = small[y : y + h, x : x + w]
+    analysis = to_gray(small)
     orientation = estimate_orientation(analysis)
 
     # One resampling of the full image: deskew and crop together.
@@ -237,9 +254,8 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         size = (min(size[0] - x0, int(round(w))), min(size[1] - y0, int(round(h))))
         matrix[0, 2] -= x0
         matrix[1, 2] -= y0
-    background = scanner_background(image)
     if abs(skew.angle) >= 0.05 or box is not None:
-        image = warp(image, matrix, size, background or _paper_colour(image))
+        image = warp(image, matrix, size, fill if image.ndim == 3 else (float(np.mean(fill)),))
     if abs(skew.angle) >= 0.05:
         operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
     if box is not None:
