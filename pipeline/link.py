@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class PairScore:
 
 
 def _check_char(body17: str) -> str:
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(map(operator.mul, map(int, body17), _ID_WEIGHTS)) % 11]
 
 
 def upgrade_id(number: str) -> str:
@@ -134,9 +135,10 @@ def upgrade_id(number: str) -> str:
     raise InvalidIdNumber(f"not a resident ID number: {mask_id(text)}")
 
 
-def id_hmac(id18: str, key: bytes) -> str:
-    """Keyed hash of the normalised 18-digit number: equality search without plaintext."""
-    return hmac.new(key, upgrade_id(id18).encode("ascii"), hashlib.sha256).hexdigest()
+def id_hmac(id_number: str, key: bytes) -> str:
+    """Keyed hash of the normalised 18-digit number (a 15-digit number is upgraded first,
+    so both forms of one number hash alike): equality search without plaintext."""
+    return hmac.new(key, upgrade_id(id_number).encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def mask_id(number: str) -> str:
@@ -231,6 +233,7 @@ def date_level(a: str | None, b: str | None) -> str:
     return "else"
 
 
+@lru_cache(maxsize=131072)
 def _norm_text(text: str | None) -> str:
     return normalize_name(text) if text else ""
 

@@ -33,16 +33,22 @@ class NameKeyData:
 
 
 @dataclass(frozen=True)
-class NameKeys:
-    """All keys of one name, for blocking and for comparison levels."""
+class BlockingKeys:
+    """The keys a register row is indexed by: cheap enough for millions of rows."""
 
     norm: str  # NFKC, t2s match key, noise removed
     surname: str
     given: str
     variant: str  # surname folded to its variant class
     skeleton: str  # every character folded to its visual-confusion class
+    pinyin_canonical: str  # one reading (surname-aware)
+
+
+@dataclass(frozen=True)
+class NameKeys(BlockingKeys):
+    """All keys of one name, for comparison levels and clerk search."""
+
     pinyin: tuple[str, ...]  # every heteronym reading, capped
-    pinyin_canonical: str  # one reading (surname-aware): the register's blocking key
     four_corner: str
     masked: tuple[str, ...]
 
@@ -171,20 +177,21 @@ def variant_name(norm: str) -> str:
 
 
 @lru_cache(maxsize=262144)
-def name_keys(raw: str) -> NameKeys:
+def blocking_keys(raw: str) -> BlockingKeys:
     norm = normalize_name(raw)
     surname, given = split_surname(norm)
     variant = surname_class(surname) + given
+    return BlockingKeys(norm, surname, given, variant, skeleton(variant), pinyin_canonical(variant))
+
+
+@lru_cache(maxsize=262144)
+def name_keys(raw: str) -> NameKeys:
+    b = blocking_keys(raw)
     return NameKeys(
-        norm=norm,
-        surname=surname,
-        given=given,
-        variant=variant,
-        skeleton=skeleton(variant),
-        pinyin=pinyin_keys(variant),
-        pinyin_canonical=pinyin_canonical(variant),
-        four_corner=four_corner(norm),
-        masked=masked_keys(norm),
+        b.norm, b.surname, b.given, b.variant, b.skeleton, b.pinyin_canonical,
+        pinyin=pinyin_keys(b.variant),
+        four_corner=four_corner(b.norm),
+        masked=masked_keys(b.norm),
     )
 
 

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, Index, Integer, String, Text, func, select, update
+from sqlalchemy import Engine, Index, Integer, String, Text, bindparam, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipeline.db.base import Base
@@ -37,7 +37,7 @@ from pipeline.link import (
     mask_id,
     upgrade_id,
 )
-from pipeline.namekeys import name_keys
+from pipeline.namekeys import blocking_keys, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -124,7 +124,7 @@ def _row_values(row: dict[str, str], *, hmac_key: bytes, fernet: Fernet) -> tupl
     if not name:
         raise ValueError("no name")
     birth_date = normalize_birth_date(row.get("birth_date") or "")
-    keys = name_keys(name)
+    keys = blocking_keys(name)
     warning = None
     raw_id = (row.get("id_number") or "").strip()
     hashed = encrypted = masked = None
@@ -241,54 +241,60 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
 
 # --- candidates ------------------------------------------------------------------------
 
+_RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
+_BLOCKING_RULES = (
+    "id_hmac = :id_hmac",
+    "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
+    "birth_date = :dob AND given_norm IN :givens",  # the surname misread
+    "name_skel IN :skels AND birth_year BETWEEN :y0 AND :y1",  # birth date misread, shape confusions
+    "name_py IN :pys AND birth_year BETWEEN :y0 AND :y1",  # homophones
+    ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
+    ":no_year = 1 AND name_skel IN :skels",
+)
 
-def _query_keys(query: MentionQuery):
-    names = [n for n in (query.name, *query.name_alternatives) if n]
-    keys = [name_keys(n) for n in names]
-    keys = [k for k in keys if k.norm]
-    return keys
+
+def _candidate_statement():
+    """One round trip: the union of indexed lookups, each capped by itself."""
+    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(_BLOCKING_RULES)]
+    expanding = [bindparam(n, expanding=True) for n in ("surnames", "givens", "skels", "pys", "norms")]
+    return text(" UNION ".join(branches)).bindparams(*expanding)
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 200) -> list[PersonRecord]:
+_CANDIDATES = _candidate_statement()
+_NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
+
+
+def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100) -> list[PersonRecord]:
     """Register persons worth comparing with the mention: the union of blocking rules
-    (hukou-domain.md §3.5), each an indexed lookup:
-    ID hash; birth date + surname class; birth date + given name (surname misread);
-    name skeleton + birth year ±1 (birth date misread); pinyin + birth year ±1 (homophone);
-    without a birth year, the exact name or skeleton."""
-    rules = []
+    (hukou-domain.md §3.5), each an indexed lookup: ID hash; birth date + surname class;
+    birth date + given name; name skeleton + birth year ±1; pinyin + birth year ±1;
+    without a birth year, the exact name or skeleton. The OCR's alternative readings of
+    the name join every name rule."""
+    query_hash = None
     if query.id_number:
         try:
-            rules.append(RegisterPerson.id_hmac == id_hmac(query.id_number, key))
+            query_hash = id_hmac(query.id_number, key)
         except InvalidIdNumber:
             pass
-    keys = _query_keys(query)
+    keys = [k for k in (name_keys(n) for n in (query.name, *query.name_alternatives) if n) if k.norm]
     dob = query.birth_date if query.birth_date and len(query.birth_date) == 10 else None
     year = int(query.birth_date[:4]) if query.birth_date and query.birth_date[:4].isdigit() else None
-    if keys:
-        surnames = {k.variant[: len(k.surname)] for k in keys}
-        givens = {k.given for k in keys if k.given}
-        skels = {k.skeleton for k in keys}
-        pys = {p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}
-        if dob:
-            rules.append((RegisterPerson.birth_date == dob) & RegisterPerson.surname_class.in_(surnames))
-            if givens:
-                rules.append((RegisterPerson.birth_date == dob) & RegisterPerson.given_norm.in_(givens))
-        if year is not None:
-            years = RegisterPerson.birth_year.between(year - 1, year + 1)
-            rules.append(RegisterPerson.name_skel.in_(skels) & years)
-            rules.append(RegisterPerson.name_py.in_(pys) & years)
-        else:
-            rules.append(RegisterPerson.name_norm.in_({k.norm for k in keys}))
-            rules.append(RegisterPerson.name_skel.in_(skels))
-    if not rules:
+    if query_hash is None and not keys:
         return []
-    found: dict[str, PersonRecord] = {}
-    for rule in rules:  # one indexed query per rule: the planner of either database uses the index
-        for person in session.scalars(select(RegisterPerson).where(rule).limit(limit)):
-            found.setdefault(person.person_id, person.record())
-            if len(found) >= limit:
-                return list(found.values())
-    return list(found.values())
+    params = {
+        "id_hmac": query_hash,
+        "dob": dob,
+        "surnames": sorted({k.variant[: len(k.surname)] for k in keys}),
+        "givens": sorted({k.given for k in keys if k.given}),
+        "skels": sorted({k.skeleton for k in keys}),
+        "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
+        "norms": sorted({k.norm for k in keys}),
+        "y0": year - 1 if year is not None else None,
+        "y1": year + 1 if year is not None else None,
+        "no_year": 1 if year is None else 0,
+        "limit": limit,
+    }
+    return [PersonRecord(*row) for row in session.execute(_CANDIDATES, params)]
 
 
 def register_size(session: Session) -> int:
@@ -303,8 +309,7 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     size = register_size(session)
     share = None
     if query.name:
-        norm = name_keys(query.name).norm
-        count = session.scalar(select(func.count()).select_from(RegisterPerson).where(RegisterPerson.name_norm == norm)) or 0
+        count = session.scalar(_NAME_COUNT, {"norm": name_keys(query.name).norm}) or 0
         share = max(count, 1) / max(size, 1)
     return RegisterContext(register_size=max(size, 1), name_share=share)
 
@@ -352,7 +357,7 @@ def registry_duplicates(
 
     def name_share(norm: str) -> float:
         if norm not in shares:
-            count = session.scalar(select(func.count()).select_from(RegisterPerson).where(RegisterPerson.name_norm == norm)) or 1
+            count = session.scalar(_NAME_COUNT, {"norm": norm}) or 1
             shares[norm] = count / size
         return shares[norm]
 
