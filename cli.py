@@ -20,7 +20,7 @@ from rich.table import Table
 from pipeline.errors import ExitCode, HukouError
 from pipeline.settings import ConfigError, load_settings
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 

@@ -59,7 +59,8 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
         update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
     outcomes = [f.result(raise_on_failure=False) for f in futures]
     seconds = time.perf_counter() - started
-    finish_batch(rt, manifest.batch_id, seconds)
+    processed = sum(1 for o in outcomes if isinstance(o, dict) and not o["skipped"])
+    finish_batch(rt, manifest.batch_id, seconds, processed)
     with session_scope(rt.sessions) as session:
         summary = batch_summary(session, manifest.batch_id)
     create_markdown_artifact(report_markdown(summary), key=_key(manifest.batch_id, "report"),

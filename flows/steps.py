@@ -443,10 +443,13 @@ def _save_results(session: Session, rt: Runtime, page: Page, repaired: Any, ocr:
               sha256=stored.sha256, bytes=stored.size)
 
 
-def finish_batch(rt: Runtime, batch_id: str, seconds: float) -> None:
+def finish_batch(rt: Runtime, batch_id: str, seconds: float, processed: int) -> None:
+    """Close the run; its speed is kept only when it processed pages (a resume that skips all says nothing)."""
     with session_scope(rt.sessions) as session:
         batch = session.get(Batch, batch_id)
         assert batch is not None
         pages = list(session.scalars(select(Page).where(Page.batch_id == batch_id, Page.status != "superseded")))
         batch.status = "done" if all(p.status == "done" for p in pages) else "incomplete"
-        batch.seconds = seconds
+        if processed:
+            batch.seconds = seconds
+            batch.pages_processed = processed

@@ -14,7 +14,7 @@ status=$?
 set -e
 echo
 echo "One page as a clerk sees it:"
-first=$($HUKOU export --batch box-demo | head -1 | .venv/bin/python -c 'import json,sys; print(json.loads(sys.stdin.read())["page_id"])')
+first=$($HUKOU export --batch box-demo | .venv/bin/python -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[0])["page_id"])')
 $HUKOU show "$first"
 home=$(.venv/bin/python -c 'from pipeline.settings import load_settings as l; s=l(); print(s.home_path)')
 echo

@@ -37,7 +37,8 @@ class Batch(Base):
     status: Mapped[str] = mapped_column(String(20), default="registered")  # registered | running | done | failed
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # wall time of the last run
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # wall time of the last run that processed pages
+    pages_processed: Mapped[int] = mapped_column(Integer, default=0)  # pages that run processed
 
     pages: Mapped[list[Page]] = relationship(back_populates="batch", order_by="Page.page_no")
 

@@ -143,7 +143,7 @@ def batch_summary(session: Session, batch_id: str) -> dict[str, Any]:
         "needs_rescan": sum(1 for p in pages if p.needs_rescan),
         "archived": sum(1 for p in pages if p.archive is not None),
         "seconds": batch.seconds,
-        "pages_per_minute": (60.0 * done / batch.seconds) if batch.seconds else 0.0,
+        "pages_per_minute": (60.0 * batch.pages_processed / batch.seconds) if batch.seconds else 0.0,
         "damage": dict(damage),
         "links": dict(links),
         "fields": {k: {"count": len(v), "mean_confidence": sum(v) / len(v)} for k, v in fields.items()},

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: fa7ece2898e2
+Revision ID: e8b8627e67a1
 Revises: 
-Create Date: 2026-11-27 08:41:09.616326
+Create Date: 2026-11-27 08:59:50.639875
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'fa7ece2898e2'
+revision = 'e8b8627e67a1'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -36,6 +36,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('seconds', sa.Float(), nullable=False),
+    sa.Column('pages_processed', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch'))
     )
     op.create_table('event',
