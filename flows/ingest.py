@@ -47,6 +47,7 @@ from pipeline.ingest import read_manifest
 
 EnvItems = tuple[tuple[str, str], ...]
 
+
 def hukou_env(**overrides: str) -> EnvItems:
     """The HUKOU_* settings a worker process needs to build the same Runtime."""
     env = {k: v for k, v in os.environ.items() if k.startswith("HUKOU_")}
@@ -177,16 +178,21 @@ def shared_prefect_api() -> Iterator[None]:
         yield
 
 
+def run_env(workers: int, dask_address: str) -> EnvItems:
+    """The settings a run's tasks get: this process's HUKOU_* plus the worker count the run really uses,
+    from which each worker sizes its OCR threads. A remote cluster's machines are unknown here: one OCR
+    thread per worker unless HUKOU_OCR_THREADS says otherwise."""
+    overrides = {"HUKOU_PIPELINE_WORKERS": str(max(1, workers))}
+    if dask_address and not os.environ.get("HUKOU_OCR_THREADS"):
+        overrides["HUKOU_OCR_THREADS"] = "1"
+    return hukou_env(**overrides)
+
+
 def run_ingest(batch_dir: str, *, batch_id: str | None = None, options: dict[str, Any] | None = None,
                workers: int = 1, dask_address: str = "", force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for (the CLI's entry point)."""
     runner = task_runner_for(workers, dask_address)
-    # Workers size their OCR threads from the worker count this run really uses. A remote cluster's
-    # machines are unknown here: one OCR thread per worker unless HUKOU_OCR_THREADS says otherwise.
-    overrides = {"HUKOU_PIPELINE_WORKERS": str(max(1, workers))}
-    if dask_address and not os.environ.get("HUKOU_OCR_THREADS"):
-        overrides["HUKOU_OCR_THREADS"] = "1"
-    env_items = hukou_env(**overrides)
+    env_items = run_env(workers, dask_address)
     with shared_prefect_api() if (workers > 1 or dask_address) else contextlib.nullcontext():
         return ingest_batch_flow.with_options(task_runner=runner)(
             batch_dir=batch_dir, batch_id=batch_id, options=options, env_items=env_items, force=force

@@ -160,6 +160,7 @@ def test_report_artifact_and_status_show_the_batch(resumed: dict[str, Any]) -> N
 
 def test_done_pages_are_skipped_and_rerun_under_a_new_model(env: dict[str, str], prefect_harness: None,
                                                            tmp_path: Path) -> None:
+    from flows.ingest import run_env
     from flows.runtime import runtime_for
 
     batch = tiny_batch(tmp_path / "box-version", 1, "VERSION")
@@ -169,7 +170,7 @@ def test_done_pages_are_skipped_and_rerun_under_a_new_model(env: dict[str, str],
     assert (again["processed"], again["skipped"]) == (0, 1)
     assert page_rows("box-version")["ocr_events"] == [1]
 
-    rt = runtime_for()
+    rt = runtime_for(run_env(1, ""))  # the Runtime the flow's tasks use
     old_model = rt.model_identity
     rt.model_identity = "0123456789abcdef"  # as if the model files had been replaced
     try:
@@ -185,44 +186,49 @@ def test_done_pages_are_skipped_and_rerun_under_a_new_model(env: dict[str, str],
 
 
 class FlakyStore:
-    """The real store, except that the first `fail` PDF writes raise a StorageError (a dropped connection)."""
+    """The real store, except that the first `fail` PDF writes raise `error` (e.g. a dropped connection)."""
 
-    def __init__(self, store: Any, fail: int) -> None:
-        self.store, self.fail, self.pdf_puts = store, fail, 0
+    def __init__(self, store: Any, fail: int, error: type[Exception]) -> None:
+        self.store, self.fail, self.error, self.pdf_puts = store, fail, error, 0
 
     def put(self, key: str, data: bytes, **kwargs: Any) -> Any:
-        from pipeline.storage import StorageError
-
         if key.endswith(".pdf"):
             self.pdf_puts += 1
             if self.pdf_puts <= self.fail:
-                raise StorageError(f"{key}: connection reset by peer")
+                raise self.error(f"{key}: connection reset by peer")
         return self.store.put(key, data, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
 
-@pytest.mark.parametrize(("fail", "status", "failed_tasks"), [(1, "done", 0), (3, "registered", 1)])
-def test_storage_errors_are_retried_then_given_up(env: dict[str, str], prefect_harness: None, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch, fail: int, status: str,
-                                                  failed_tasks: int) -> None:
+@pytest.mark.parametrize(("error", "fail", "tries", "status", "failed_tasks"), [
+    ("StorageError", 1, 2, "done", 0),  # retried, then stored
+    ("StorageError", 3, 3, "registered", 1),  # given up after three tries: the page stays to do
+    ("ValueError", 1, 1, "failed", 0),  # not an infrastructure error: recorded on the page, never retried
+])
+def test_only_storage_errors_are_retried(env: dict[str, str], prefect_harness: None, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, error: str, fail: int, tries: int,
+                                        status: str, failed_tasks: int) -> None:
     from flows.runtime import runtime_for
+    from pipeline.storage import StorageError
 
     monkeypatch.setenv("HUKOU_PIPELINE_RETRY_DELAY_SECONDS", "0.1")  # retries=2: three tries in all
-    name = f"box-flaky-{fail}"
-    batch = tiny_batch(tmp_path / name, 1, f"FLAKY {fail}")
-    from flows.ingest import hukou_env
+    name = f"box-flaky-{error.lower()}-{fail}"
+    batch = tiny_batch(tmp_path / name, 1, f"FLAKY {error} {fail}")
+    from flows.ingest import run_env
 
-    rt = runtime_for(hukou_env(HUKOU_PIPELINE_WORKERS="1"))  # the Runtime the flow's tasks will use
-    flaky = FlakyStore(rt.store, fail)
+    rt = runtime_for(run_env(1, ""))  # the Runtime the flow's tasks will use
+    flaky = FlakyStore(rt.store, fail, {"StorageError": StorageError, "ValueError": ValueError}[error])
     monkeypatch.setattr(rt, "store", flaky)
     result = run(batch)
     rows = page_rows(name)
-    assert flaky.pdf_puts == min(fail, 2) + (1 if fail <= 2 else 0)
+    assert flaky.pdf_puts == tries
     assert rows["status"] == [status] and result["failed_tasks"] == failed_tasks
     if failed_tasks:
         assert "StorageError" in result["task_errors"][0]
+    if status == "failed":
+        assert "ValueError" in result["summary"]["attention"][0]["reasons"][0]
     assert rows["archives"] == (1 if status == "done" else 0)
 
 
