@@ -156,7 +156,7 @@ def task_runner_for(workers: int, dask_address: str) -> Any:
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                              "dashboard_address": None})
+                                              "dashboard_address": ":0"})
     return ThreadPoolTaskRunner(max_workers=1)
 
 
