@@ -123,9 +123,10 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
     finish_batch(rt, manifest.batch_id, seconds, processed)
     with session_scope(rt.sessions) as session:
         summary = batch_summary(session, manifest.batch_id)
-    create_markdown_artifact(report_markdown(summary), key=artifact_key(manifest.batch_id, "report"),
+    failed_tasks = [f"{type(o).__name__}: {str(o).splitlines()[0] if str(o) else ''}" for o in outcomes
+                    if not isinstance(o, dict)]
+    create_markdown_artifact(report_markdown(summary, failed_tasks), key=artifact_key(manifest.batch_id, "report"),
                              description=f"Quality report for batch {manifest.batch_id}")
-    failed_tasks = [f"{type(o).__name__}: {o}" for o in outcomes if not isinstance(o, dict)]
     return {"batch_id": manifest.batch_id, "registered": asdict(registered), "summary": summary,
             "processed": processed, "skipped": sum(1 for o in outcomes if isinstance(o, dict) and o["skipped"]),
             "failed_tasks": len(failed_tasks), "task_errors": failed_tasks, "seconds": seconds}
@@ -191,6 +192,9 @@ def run_env(workers: int, dask_address: str) -> EnvItems:
 def run_ingest(batch_dir: str, *, batch_id: str | None = None, options: dict[str, Any] | None = None,
                workers: int = 1, dask_address: str = "", force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for (the CLI's entry point)."""
+    if batch_id is None:  # named now, so the flow run carries the batch's name on the dashboard
+        opts = dict(options or {})
+        batch_id = read_manifest(Path(batch_dir), location=opts.pop("location", None), **opts).batch_id
     runner = task_runner_for(workers, dask_address)
     env_items = run_env(workers, dask_address)
     with shared_prefect_api() if (workers > 1 or dask_address) else contextlib.nullcontext():

@@ -8,8 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def report_markdown(summary: dict[str, Any]) -> str:
-    """Progress, re-scan list (box and page), damage, fields, links and speed of one batch summary."""
+def report_markdown(summary: dict[str, Any], task_errors: list[str] | tuple[str, ...] = ()) -> str:
+    """Progress, re-scan list (box and page), damage, fields, links and speed of one batch summary.
+
+    `task_errors`: why page tasks gave up (storage or database still failing after the
+    retries); those pages stay "not processed" and the next run picks them up.
+    """
     s = summary
     loc = s["location"]
     lines = [
@@ -17,10 +21,10 @@ def report_markdown(summary: dict[str, Any]) -> str:
         "",
         f"Box {loc.get('box', '')} · fonds {loc.get('fonds', '')} · volume {loc.get('volume', '')} · status {s['status']}",
         "",
-        "| pages | done | quarantined | failed | needs re-scan | archived | pages/minute |",
-        "|---|---|---|---|---|---|---|",
-        f"| {s['pages']} | {s['done']} | {s['quarantined']} | {s['failed']} | {s['needs_rescan']} | {s['archived']} "
-        f"| {s['pages_per_minute']:.1f} |",
+        "| pages | done | not processed | quarantined | failed | needs re-scan | archived | pages/minute |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {s['pages']} | {s['done']} | {s['registered']} | {s['quarantined']} | {s['failed']} | {s['needs_rescan']} "
+        f"| {s['archived']} | {s['pages_per_minute']:.1f} |",
         "",
         "## Pages needing re-scan or attention",
         "",
@@ -31,6 +35,9 @@ def report_markdown(summary: dict[str, Any]) -> str:
                   for p in s["attention"]]
     else:
         lines.append("None.")
+    if task_errors:
+        lines += ["", "## Page tasks that gave up (re-run the batch once storage and database answer)", ""]
+        lines += [f"- {_cell(e)}" for e in task_errors]
     lines += ["", "## Damage", "", "| kind | pages |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(s["damage"].items())]
     lines += ["", "## Links", "", "| status | mentions |", "|---|---|"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -78,6 +79,7 @@ def prefect_server(host: str, port: int, timeout: float = 180.0) -> Iterator[str
 def serve_dashboard(*, host: str = "127.0.0.1", port: int = 4200, watch_root: Path | None = None,
                     settle_seconds: float = 30.0, poll_seconds: float = 5.0) -> None:
     """Register the deployment, optionally watch ROOT, and run flow runs until interrupted."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a service manager's stop also stops our Prefect server
     with prefect_server(host, port) as api_url:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -95,6 +97,10 @@ def serve_dashboard(*, host: str = "127.0.0.1", port: int = 4200, watch_root: Pa
                 prefect_serve(deployment, limit=1, print_starting_message=False)
             finally:
                 stop.set()
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def start_run(folder: Path) -> None:

@@ -227,6 +227,7 @@ def test_only_storage_errors_are_retried(env: dict[str, str], prefect_harness: N
     assert rows["status"] == [status] and result["failed_tasks"] == failed_tasks
     if failed_tasks:
         assert "StorageError" in result["task_errors"][0]
+        assert result["summary"]["registered"] == 1  # shown as "not processed"; the next run picks it up
     if status == "failed":
         assert "ValueError" in result["summary"]["attention"][0]["reasons"][0]
     assert rows["archives"] == (1 if status == "done" else 0)
