@@ -101,6 +101,7 @@ def resumed(env: dict[str, str], prefect_harness: None, tmp_path_factory: pytest
     return {"batch": batch, "before": before, "after": page_rows(registered.batch_id), "result": result}
 
 
+@pytest.mark.slow
 def test_resume_processes_only_the_rest(resumed: dict[str, Any]) -> None:
     before, after, result = resumed["before"], resumed["after"], resumed["result"]
     assert before["status"] == ["done", "registered"]
@@ -111,6 +112,7 @@ def test_resume_processes_only_the_rest(resumed: dict[str, Any]) -> None:
     assert after["archives"] == 2
 
 
+@pytest.mark.slow
 def test_report_artifact_and_status_show_the_batch(resumed: dict[str, Any]) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
