@@ -139,7 +139,12 @@ def upgrade_id(number: str) -> str:
 def id_hmac(id_number: str, key: bytes) -> str:
     """Keyed hash of the normalised 18-digit number (a 15-digit number is upgraded first,
     so both forms of one number hash alike): equality search without plaintext."""
-    return hmac.new(key, upgrade_id(id_number).encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac_of_upgraded(upgrade_id(id_number), key)
+
+
+def hmac_of_upgraded(id18: str, key: bytes) -> str:
+    """id_hmac for a number `upgrade_id` has already normalised."""
+    return hmac.new(key, id18.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def mask_id(number: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
 from pipeline.db.base import Base
@@ -106,11 +106,25 @@ def test_import_upserts_by_person_id(engine, tmp_path):
         assert len(session.scalars(select(RegisterPerson.person_id)).all()) == 4
 
 
-def test_import_refuses_a_file_without_the_key_columns(engine, tmp_path):
+def _index_names(engine) -> set[str]:
+    return {ix["name"] for ix in inspect(engine).get_indexes("register_person")}
+
+
+def test_import_refuses_a_file_without_the_key_columns_and_keeps_the_indexes(engine, tmp_path):
+    expected = {ix.name for ix in RegisterPerson.__table__.indexes}
     path = tmp_path / "bad.csv"
     path.write_text("id,xingming\n1,王\n", encoding="utf-8")
     with pytest.raises(RegisterFileError):
         import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    assert _index_names(engine) >= expected
+    path.write_bytes("person_id,name\nP1,王\n".encode("gbk"))
+    with pytest.raises(RegisterFileError):
+        import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+
+
+def test_first_load_rebuilds_the_blocking_indexes(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY, batch_size=2)
+    assert _index_names(engine) >= {ix.name for ix in RegisterPerson.__table__.indexes}
 
 
 def test_candidates_and_linkage_on_the_register(engine, tmp_path):
