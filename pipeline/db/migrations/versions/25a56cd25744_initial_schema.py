@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e8b8627e67a1
+Revision ID: 25a56cd25744
 Revises: 
-Create Date: 2026-11-27 08:59:50.639875
+Create Date: 2026-11-27 09:00:44.726794
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'e8b8627e67a1'
+revision = '25a56cd25744'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -198,6 +198,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_link_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_link_status'), ['status'], unique=False)
 
+    op.create_table('name_key',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('page_id', sa.String(length=40), nullable=False),
+    sa.Column('mention', sa.Integer(), nullable=True),
+    sa.Column('field_key', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['page_id'], ['page.id'], name=op.f('fk_name_key_page_id_page'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_name_key'))
+    )
+    with op.batch_alter_table('name_key', schema=None) as batch_op:
+        batch_op.create_index('ix_name_key_kind_key', ['kind', 'key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_name_key_page_id'), ['page_id'], unique=False)
+
     op.create_table('ocr_line',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('page_id', sa.String(length=40), nullable=False),
@@ -226,6 +240,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ocr_line_page_id'))
 
     op.drop_table('ocr_line')
+    with op.batch_alter_table('name_key', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_name_key_page_id'))
+        batch_op.drop_index('ix_name_key_kind_key')
+
+    op.drop_table('name_key')
     with op.batch_alter_table('link', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_link_status'))
         batch_op.drop_index(batch_op.f('ix_link_person_id'))
