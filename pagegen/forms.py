@@ -330,12 +330,19 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         before = {"出生日期": notation.write_date(rng, random_date(rng, birth_year - 2, birth_year + 2)),
                   "民族": "汉族" if p["ethnicity"] != "汉族" else "满族",
                   "姓名": p["former_name"] or p["name"][0] + "小" + p["name"][-1],
-                  "文化程度": "小学"}[item]
+                  "文化程度": "文盲" if p["education"] == "小学" else "小学"}[item]
         after = {"出生日期": b.written["birth_date"], "民族": p["ethnicity"], "姓名": p["name"],
                  "文化程度": p["education"]}[item]
         b.extra("变更更正项目", item)
         b.extra("变更更正前", before)
         b.extra("变更更正后", after)
+        # the page states the current value of the changed item, and an old name is a former name
+        changed_key = {"出生日期": "birth_date", "民族": "ethnicity", "姓名": "name", "文化程度": "education"}[item]
+        if changed_key not in b.fields and after:
+            b.fields[changed_key] = {"民族": p["ethnicity"], "文化程度": p["education"]}[item]
+            b.written[changed_key] = after
+        if item == "姓名":
+            b.fields["former_name"] = b.written["former_name"] = before
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
     elif doc_type == "id_card_application":
         reg_date = random_date(rng, min(1989, max(1984, birth_year + 16)), 1989)
@@ -345,6 +352,10 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             id15 = p["id_number"][:6] + p["id_number"][8:17]
             written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
             b.add("id_number", p["id_number"], written_id)
+        b.extra("签发机关", content.office[: content.office.index("局") + 1] if "局" in content.office else "")
+        if rng.random() < 0.6:
+            b.extra("有效期限", rng.choice(("十年", "二十年", "长期")))
+        b.extra("相片", "")
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
     else:
         raise ValueError(f"unknown doc_type {doc_type!r}")
