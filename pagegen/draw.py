@@ -257,6 +257,10 @@ class Sheet:
             d.text((c, c + radius * 0.5), bottom_text, fill=255, font=font(STAMP_FONT, int(radius * 0.17)), anchor="mm")
         self._stamp(np.asarray(img), cx, cy)
 
+    def strike_red(self, x0: float, y0: float, x1: float, y1: float):
+        """A red-ink line drawn across a cancelled entry."""
+        cv2.line(self.red, (int(x0), int(y0)), (int(x1), int(y1)), 200, max(3, int((x1 - x0) / 600)), cv2.LINE_AA)
+
     def box_stamp(self, cx: float, cy: float, text: str, size: float):
         """Rectangular rubber stamp such as 注销 / 迁出, often askew."""
         pad = size * 0.35

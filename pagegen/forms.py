@@ -111,6 +111,8 @@ class Table:
 
     header: list[tuple[str | None, str]]
     rows: list[list[str]]
+    cancelled: list[str] = field(default_factory=list)  # per row: "" or the stamp that struck it (迁出, 死亡)
+    vertical_header: bool = False
 
 
 @dataclass
@@ -249,7 +251,7 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             keys.append("id_number")
         header = [(k, label(rng, k, variant, doc_type)) for k in keys]
         ditto_mark = rng.choice(("〃", "同上", "〃"))
-        rows, prev = [], None
+        rows, cancelled, prev = [], [], None
         for i, member in enumerate(persons):
             row, mfields, mwritten = [], {}, {}
             for k in keys:
@@ -271,10 +273,14 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             mfields["address"], mwritten["address"] = head["address"], b.written["address"]
             mfields["head_name"], mwritten["head_name"] = head["name"], b.written["head_name"]
             rows.append(row)
-            mentions.append({"role": "head" if i == 0 else "household_member", "person_id": member["person_id"],
-                             "fields": mfields, "written": mwritten})
+            mention = {"role": "head" if i == 0 else "household_member", "person_id": member["person_id"],
+                       "fields": mfields, "written": mwritten}
+            cancelled.append(rng.choice(("迁出", "死亡", "注销")) if i > 0 and rng.random() < 0.15 else "")
+            if cancelled[-1]:
+                mention["cancelled"] = cancelled[-1]  # struck through in red: no longer in the household
+            mentions.append(mention)
             prev = member
-        content.table = Table(header, rows)
+        content.table = Table(header, rows, cancelled, vertical_header=variant == "holdout" and rng.random() < 0.6)
         b.fields.update(mentions[0]["fields"])
         b.written.update(mentions[0]["written"])
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))

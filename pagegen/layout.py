@@ -228,13 +228,16 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
     xs = [x0]
     for wgt in weights:
         xs.append(xs[-1] + (x1 - x0) * wgt / total)
-    head_h = 14 * mm
+    head_h = (26 if table.vertical_header else 14) * mm
     n_rows = max(len(table.rows) + rng.randint(0, 2), 4)
     row_h = min((bottom - y - head_h - 16 * mm) / n_rows, 16 * mm)
     s.rect(x0, y, x1, y + head_h + n_rows * row_h, ctx.rule + 1)
     for i, (_, lab) in enumerate(table.header):
-        s.label_fit((xs[i] + xs[i + 1]) / 2, y + head_h / 2, lab, min(3.8 * mm, head_h * 0.4),
-                    xs[i + 1] - xs[i] - 2 * mm, anchor="mm")
+        if table.vertical_header:
+            s.vtext((xs[i] + xs[i + 1]) / 2, y + 1.5 * mm, y + head_h - 1.5 * mm, lab, 4.2 * mm)
+        else:
+            s.label_fit((xs[i] + xs[i + 1]) / 2, y + head_h / 2, lab, min(3.8 * mm, head_h * 0.4),
+                        xs[i + 1] - xs[i] - 2 * mm, anchor="mm")
         if i:
             s.line(xs[i], y, xs[i], y + head_h + n_rows * row_h, ctx.rule)
     y += head_h
@@ -246,6 +249,9 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
                 hand = ctx.later if key == "id_number" else ctx.main
                 s.write(value, xs[i] + 1 * mm, y + row_h * 0.1, xs[i + 1] - 1 * mm, y + row_h * 0.92, hand,
                         align="center")
+            if table.cancelled[r]:
+                s.strike_red(x0 + 2 * mm, y + row_h * 0.8, x1 - 2 * mm, y + row_h * 0.2)
+                s.box_stamp(x0 + (x1 - x0) * rng.uniform(0.55, 0.8), y + row_h / 2, table.cancelled[r], 7 * mm)
         y += row_h
         s.line(x0, y, x1, y, max(1, ctx.rule - 1))
     registration = next((it for it in content.items if it.key == "registration_date"), None)

@@ -128,7 +128,7 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     if struck:
         truth["struck"] = struck  # crossed-out earlier values; ``fields`` hold the current ones
     if content.mentions:
-        truth["mentions"] = [{k: m[k] for k in ("role", "person_id", "fields", "written")} for m in content.mentions]
+        truth["mentions"] = content.mentions
     return GeneratedPage(image=image, dpi=None if spec.camera else spec.dpi, truth=truth)
 
 

@@ -106,6 +106,8 @@ def test_household_register_resolves_ditto_marks_and_lists_every_member():
                     dittos += 1
                     assert m["fields"][key] not in ("〃", "同上")
     assert dittos > 0
+    cancelled = [m["cancelled"] for t in truths for m in t["mentions"] if "cancelled" in m]
+    assert set(cancelled) <= {"迁出", "死亡", "注销"}
 
 
 def test_birth_registration_names_both_parents():
