@@ -13,17 +13,9 @@ from dataclasses import dataclass, field
 
 from pagegen import notation
 from pagegen.people import make_household, make_person, random_date, upgrade_id15
+from pipeline import records
 
-DOC_TYPES = (
-    "resident_registration",
-    "household_register",
-    "migration_certificate",
-    "move_in_permit",
-    "birth_registration",
-    "death_deregistration",
-    "change_correction",
-    "id_card_application",
-)
+DOC_TYPES = tuple(t for t in records.DOC_TYPES if t != "other")  # every form the generator can draw
 
 # key -> (dev wordings, holdout wordings); both sets are disjoint.
 LABELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

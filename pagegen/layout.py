@@ -13,7 +13,6 @@ import random
 from pagegen.draw import HandStyle, Sheet, advance
 from pagegen.forms import FormContent, Item
 
-DEV_LAYOUTS = ("grid1", "grid2", "lines", "columns")
 HOLDOUT_LAYOUTS = ("vertical", "card2")
 
 LAYOUTS_BY_DOC = {
@@ -59,15 +58,17 @@ def header(ctx: Context, content: FormContent, top: float) -> float:
     s, mm, rng = ctx.sheet, ctx.mm, ctx.rng
     margin = s.w * 0.08
     title_size = min(9.5 * mm, (s.w - 2 * margin) / (len(content.title) * 1.5))
-    s.text(margin, top + 3 * mm, content.office, 3.6 * mm)
+    right = s.w - margin - 45 * mm  # the serial number's corner
+    s.label_fit(margin, top + 3 * mm, content.office, 3.6 * mm, right - margin - 3 * mm)
     y = top + 8 * mm + title_size / 2
     s.text(s.w / 2, y, content.title, title_size, anchor="mm", bold=True,
            spacing=title_size * rng.uniform(0.15, 0.6))
     serial = next((it for it in content.items if it.key == "serial_no"), None)
     if serial is not None:
-        x = s.w - margin - 45 * mm
-        s.text(x, top + 3 * mm, serial.label + "：", 3.6 * mm)
-        ctx.value(serial, x + (len(serial.label) + 1) * 3.6 * mm, top - 1 * mm, s.w - margin, top + 7 * mm)
+        text = serial.label if serial.label.endswith(".") else serial.label + "："
+        s.text(right, top + 3 * mm, text, 3.6 * mm)
+        x = right + sum(advance(c) for c in text) * 3.6 * mm
+        ctx.value(serial, x, top - 1 * mm, s.w - margin, top + 7 * mm)
     else:
         s.text(s.w - margin, top + 3 * mm, "第　　　号", 3.6 * mm, anchor="rm")
     return y + title_size / 2 + 6 * mm
@@ -80,9 +81,9 @@ def footer(ctx: Context, content: FormContent, y: float):
     size = 3.8 * mm
     officer, date = content.footer
     s.text(margin, y, officer.label + "：", size)
-    s.write(officer.value, margin + (len(officer.label) + 1) * size, y - 4 * mm, margin + 45 * mm, y + 4 * mm, ctx.main)
-    s.text(s.w - margin - 70 * mm, y, "（盖章）", size)
-    s.write(date.value, s.w - margin - 55 * mm, y + 3 * mm, s.w - margin, y + 12 * mm, ctx.main)
+    s.write(officer.value, margin + (len(officer.label) + 1) * size, y - 4 * mm, s.w * 0.45, y + 4 * mm, ctx.main)
+    s.text(s.w * 0.55, y, "（盖章）", size)
+    s.write(date.value, s.w * 0.6, y + 3 * mm, s.w - margin, y + 12 * mm, ctx.main)
     radius = ctx.rng.uniform(17, 21) * mm
     arc = content.office[: content.office.index("局") + 1] if "局" in content.office else content.office
     s.seal(s.w - margin - 35 * mm + ctx.rng.uniform(-8, 8) * mm, y + ctx.rng.uniform(-10, 2) * mm, radius,

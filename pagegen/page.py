@@ -12,8 +12,7 @@ import numpy as np
 from pagegen import draw
 from pagegen.forms import DOC_TYPES, build_content, default_persons
 from pagegen.layout import LAYOUTS_BY_DOC, Context, draw_form
-
-DAMAGE_KINDS = ("stain", "faded", "crease", "hole", "missing_corner", "tear", "blur")
+from pipeline.records import DAMAGE_KINDS
 
 PAPER_MM = {"A4": (210, 297), "B5": (176, 250), "16K": (184, 260), "32K": (130, 184)}
 PAPER_BY_DOC = {
