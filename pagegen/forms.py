@@ -331,16 +331,18 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
                   "文化程度": "文盲" if p["education"] == "小学" else "小学"}[item]
         after = {"出生日期": b.written["birth_date"], "民族": p["ethnicity"], "姓名": p["name"],
                  "文化程度": p["education"]}[item]
-        b.extra("变更更正项目", item)
-        b.extra("变更更正前", before)
-        b.extra("变更更正后", after)
         # the page states the current value of the changed item, and an old name is a former name
         changed_key = {"出生日期": "birth_date", "民族": "ethnicity", "姓名": "name", "文化程度": "education"}[item]
-        if changed_key not in b.fields and after:
-            b.fields[changed_key] = {"民族": p["ethnicity"], "文化程度": p["education"]}[item]
-            b.written[changed_key] = after
-        if item == "姓名":
-            b.fields["former_name"] = b.written["former_name"] = before
+        after_key = changed_key if changed_key not in b.fields and after else None
+        before_key = "former_name" if item == "姓名" else None
+        b.extra("变更更正项目", item)
+        b.items.append(Item(before_key, "变更更正前", before))
+        b.items.append(Item(after_key, "变更更正后", after))
+        if after_key:
+            b.fields[after_key] = {"民族": p["ethnicity"], "文化程度": p["education"]}[item]
+            b.written[after_key] = after
+        if before_key:
+            b.fields[before_key] = b.written[before_key] = before
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
     elif doc_type == "id_card_application":
         reg_date = random_date(rng, min(1989, max(1984, birth_year + 16)), 1989)

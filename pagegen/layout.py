@@ -35,6 +35,7 @@ class Context:
         self.main = HandStyle(rng, "main")
         self.later = HandStyle(rng, "later", ink="blue" if self.main.ink != "blue" else "black")
         self.rule = max(2, int(mm * rng.uniform(0.2, 0.35)))
+        self.boxes: dict[str, tuple[int, int, int, int]] = {}  # field key -> where its value was written
 
     def style(self, item: Item) -> HandStyle:
         return self.later if item.hand == "later" else self.main
@@ -42,15 +43,20 @@ class Context:
     def value(self, item: Item, x0, y0, x1, y1, align="left"):
         if item.hand == "stamp":
             size = min((y1 - y0) * 0.6, (x1 - x0) / max(1, len(item.value) * 0.6))
-            self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
+            box = self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
         elif item.struck:
             # old value crossed out, new value after it, a small correction seal on top
             split = x0 + (x1 - x0) * 0.45
             self.sheet.write(item.struck, x0, y0, split, y1, self.style(item), strike=True)
-            self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
+            box = self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
             self.sheet.box_stamp(split, (y0 + y1) / 2, self.rng.choice(("更正", "变更")), 3.2 * self.mm)
         else:
-            self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
+            box = self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
+        self.record(item.key, box)
+
+    def record(self, key: str | None, box) -> None:
+        if key and box and key not in self.boxes:
+            self.boxes[key] = box
 
 
 def header(ctx: Context, content: FormContent, top: float) -> float:
@@ -248,8 +254,10 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
             for i, value in enumerate(table.rows[r]):
                 key = table.header[i][0]
                 hand = ctx.later if key == "id_number" else ctx.main
-                s.write(value, xs[i] + 1 * mm, y + row_h * 0.1, xs[i + 1] - 1 * mm, y + row_h * 0.92, hand,
-                        align="center")
+                box = s.write(value, xs[i] + 1 * mm, y + row_h * 0.1, xs[i + 1] - 1 * mm, y + row_h * 0.92, hand,
+                              align="center")
+                if r == 0:  # the principal person's values
+                    ctx.record(key, box)
             if table.cancelled[r]:
                 s.strike_red(x0 + 2 * mm, y + row_h * 0.8, x1 - 2 * mm, y + row_h * 0.2)
                 s.box_stamp(x0 + (x1 - x0) * rng.uniform(0.55, 0.8), y + row_h / 2, table.cancelled[r], 7 * mm)

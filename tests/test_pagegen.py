@@ -256,3 +256,15 @@ def test_batch_people_are_distinct_unless_the_same_person_recurs(tmp_path):
         for m in t.get("mentions") or [{"person_id": t["person_id"], "fields": t["fields"]}]:
             by_id.setdefault(m["person_id"], set()).add(m["fields"].get("name"))
     assert all(len(names) == 1 for names in by_id.values())
+
+
+def test_value_boxes_point_at_ink_in_the_delivered_image():
+    import cv2
+
+    page = pagegen.render_page(_spec("household_register", rotation=90, skew_deg=-2.0))
+    gray = cv2.cvtColor(page.image, cv2.COLOR_BGR2GRAY)
+    truth = page.truth
+    assert set(truth["boxes"]) == set(truth["fields"]) and truth["occluded"] == []
+    for key, (x0, y0, x1, y1) in truth["boxes"].items():
+        assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0], key
+        assert (gray[y0:y1, x0:x1] < 140).mean() > 0.02, key
