@@ -12,7 +12,7 @@ import cv2
 from PIL import Image
 
 from pagegen.page import PageSpec, random_spec, render_page
-from pagegen.people import id15_of, make_person
+from pagegen.people import id15_of, make_address, make_person
 
 REGISTER_COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace",
                     "native_place", "address")
@@ -63,6 +63,10 @@ def _distractors(rng: random.Random, persons: list[dict], count: int) -> list[di
     return out
 
 
+ID15_SHARE = 0.2  # register rows still holding the first-generation 15-digit number
+MOVED_SHARE = 0.15  # register rows whose current address is no longer the one on the old page
+
+
 def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[dict]:
     rows, seen = [], set()
     for p in persons + _distractors(rng, persons, extra):
@@ -70,8 +74,10 @@ def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[d
             continue
         seen.add(p["person_id"])
         row = {k: p.get(k, "") for k in REGISTER_COLUMNS}
-        if row["id_number"] and rng.random() < 0.2:
+        if row["id_number"] and rng.random() < ID15_SHARE:
             row["id_number"] = id15_of(row["id_number"])
+        if rng.random() < MOVED_SHARE:
+            row["address"] = make_address(rng)
         rows.append(row)
     rng.shuffle(rows)
     return rows
