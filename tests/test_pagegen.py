@@ -268,3 +268,19 @@ def test_value_boxes_point_at_ink_in_the_delivered_image():
     for key, (x0, y0, x1, y1) in truth["boxes"].items():
         assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0], key
         assert (gray[y0:y1, x0:x1] < 140).mean() > 0.02, key
+
+
+def test_register_duplicates_are_listed_and_point_at_page_people(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=2, seed=6, damage=False, register_extra=5, dpi=LOW_DPI,
+                                register_duplicates=2)
+    pairs = [json.loads(line)["person_ids"] for line in (tmp_path / "duplicates.jsonl").read_text().splitlines()]
+    assert len(pairs) == 2
+    with open(tmp_path / "register.csv", encoding="utf-8", newline="") as f:
+        rows = {r["person_id"]: r for r in csv.DictReader(f)}
+    for original, twin in pairs:
+        assert original != twin and {original, twin} <= set(rows)
+        assert rows[original]["birth_date"] == rows[twin]["birth_date"]
+        assert rows[original]["name"][1:] == rows[twin]["name"][1:]
+    flagged = {d for t in truths for d in t.get("register_duplicates", [])}
+    principals = {t["person_id"] for t in truths}
+    assert flagged == {twin for original, twin in pairs if original in principals}
