@@ -99,7 +99,7 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     background = (42, 36, 30) if spec.camera else damage_rng.choice(((30, 30, 33), (46, 43, 41), (237, 237, 235)))
     if damage_rng.random() < 0.3:
         paper = draw.show_through(paper, sheet, damage_rng.uniform(0.04, 0.09))
-    fade = damage_rng.uniform(0.35, 0.55) if "faded" in spec.degradations else 1.0
+    fade = damage_rng.uniform(0.45, 0.65) if "faded" in spec.degradations else 1.0
     page = draw.compose(paper, sheet, fade)
     regions = {"faded": (0, 0, width, height)} if fade < 1 else {}
     removed = np.zeros((height, width), np.uint8)  # where holes, tears and lost corners took the paper away
@@ -155,7 +155,7 @@ def _stain(rng: random.Random, page: np.ndarray, mm: float, background, removed:
     mask = _blob(np_rng, bh, bw)
     soft = (mask > 0.05).astype(np.float32)
     rim = cv2.GaussianBlur(soft - cv2.erode(soft, np.ones((9, 9), np.uint8)), (0, 0), 3)
-    tint = np.array(rng.choice(((0.62, 0.80, 0.93), (0.80, 0.86, 0.92), (0.55, 0.70, 0.85))), np.float32)
+    tint = np.array(rng.choice(((0.68, 0.80, 0.90), (0.80, 0.86, 0.92), (0.62, 0.72, 0.82))), np.float32)
     strength = (cv2.GaussianBlur(soft, (0, 0), 6) * rng.uniform(0.5, 0.9) + rim * 0.6)[:, :, None]
     region = page[y0:y0 + bh, x0:x0 + bw]
     region[:] = cv2.convertScaleAbs(region * (1 - strength * (1 - tint)))
