@@ -64,6 +64,35 @@ def _disk(diameter_px: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
+def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
+    """BGR colour of the scanner bed or desk when it shows around the page, else None.
+
+    The outer ring of the frame is the bed when it is uniform and of another colour
+    than the paper in the middle of the frame (a dark bed, or a grey lid around
+    yellowed paper) — but not when it is merely a darker shade of the same paper,
+    which is how browned edges of an old sheet that fills the frame look.
+    """
+    colour = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    h, w = colour.shape[:2]
+    band = max(2, int(0.01 * min(h, w)))
+    ring = np.concatenate(
+        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
+    )
+    ring_colour = np.median(ring, axis=0)
+    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
+        return None  # a busy ring: content or a page running off the frame, not a bed
+    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+    if np.linalg.norm(paper - ring_colour) < 30:
+        return None
+    ratio = float(np.linalg.norm(ring_colour) / max(1e-3, np.linalg.norm(paper)))
+    cosine = float(ring_colour @ paper / max(1e-3, np.linalg.norm(ring_colour) * np.linalg.norm(paper)))
+    if 0.6 < ratio < 0.97 and cosine > 0.995:
+        return None  # the same paper, only darker: browned edges, not a bed
+    return tuple(float(v) for v in ring_colour)
+
+
 def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | None = None) -> PaperMap:
     small = _resize(image, dpi, REGION_DPI)
     colour = small.astype(np.float32) if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR).astype(np.float32)
@@ -71,7 +100,7 @@ def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | Non
     px_per_mm = REGION_DPI / 25.4
     paper = cv2.dilate(gray, _disk(2.0 * px_per_mm)).astype(np.float32)  # lighter-of-neighbourhood: ink gone
     level = float(np.percentile(paper, 60))
-    missing = _missing_paper(colour, gray, paper, level, background, px_per_mm)
+    missing = _missing_paper(colour, gray, paper, level, background or scanner_background(small), px_per_mm)
     return PaperMap(colour, paper, missing, _page_rectangle(~missing), px_per_mm)
 
 
@@ -82,22 +111,27 @@ def _page_rectangle(page: np.ndarray) -> tuple[int, int, int, int]:
     a tear, which takes far less than half a row or column, stays inside it.
     """
     h, w = page.shape
-    cols = np.nonzero(page.mean(axis=0) >= 0.5)[0]
-    rows = np.nonzero(page.mean(axis=1) >= 0.5)[0]
-    if len(cols) == 0 or len(rows) == 0:
+    cols = _longest_run(page.mean(axis=0) >= 0.5)
+    rows = _longest_run(page.mean(axis=1) >= 0.5)
+    if cols is None or rows is None:
         return (0, 0, w, h)
-    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    return (cols[0], rows[0], cols[1], rows[1])
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """[start, end) of the longest run of True (a stray edge line of the frame is not the sheet)."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    if len(edges) == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2]
+    i = int(np.argmax(ends - starts))
+    return int(starts[i]), int(ends[i])
 
 
 def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndarray:
     """Where the scanner background shows instead of paper: much nearer the bed's colour than the paper's."""
     h, w = gray.shape
-    if background is None:
-        band = max(2, int(0.01 * min(h, w)))
-        ring = np.concatenate([colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)])
-        ring_colour = np.median(ring, axis=0)
-        if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) >= 0.6:
-            background = tuple(ring_colour)
     near_bg = None
     if background is not None:
         bg = np.array(background[:3], np.float32)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.damage import detect_damage
+from pipeline.damage import detect_damage, scanner_background
 from pipeline.orientation import estimate_orientation
 from pipeline.records import Master, Operation, Repaired
 
@@ -111,30 +111,6 @@ def _scale_to(image: np.ndarray, dpi: float, target_dpi: float) -> tuple[np.ndar
 
 def _as_colour(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-
-
-def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
-    """BGR colour of the scanner bed or desk when it shows around the page, else None.
-
-    The outer ring of the frame is the bed when it is uniform and of another colour
-    than the paper in the middle of the frame (a dark bed, or a grey lid around
-    yellowed paper).
-    """
-    colour = _as_colour(image).astype(np.float32)
-    h, w = colour.shape[:2]
-    band = max(2, int(0.01 * min(h, w)))
-    ring = np.concatenate(
-        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
-    )
-    ring_colour = np.median(ring, axis=0)
-    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
-        return None  # a busy ring: content or a page running off the frame, not a bed
-    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
-    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
-    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
-    if np.linalg.norm(paper - ring_colour) < 30:
-        return None
-    return tuple(float(v) for v in ring_colour)
 
 
 def find_page_box(colour: np.ndarray, background: tuple[float, float, float] | None) -> tuple[int, int, int, int] | None:
