@@ -129,6 +129,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                     takes_label=entry.get("takes_label", False),
                 ),
             )
+    printed = set(labels)  # wordings from the table; role compounds below only match exactly
     # 父亲民族, 户主身份证号 …: role prefix + any label of a person field.
     person_words = [d for d in list(labels.values()) if d.key in PERSON_KEYS and not d.person]
     for role in data.get("role", []):
@@ -141,7 +142,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                 labels[word] = LabelDef(word=word, key=top_key, person=role["person"], person_key=base.key)
     by_char: dict[str, list[LabelDef]] = {}
     for d in labels.values():
-        if len(d.word) >= 3:
+        if len(d.word) >= 3 and d.word in printed:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
@@ -336,7 +337,7 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
     for ch in text[i : i + 3]:
         candidates.update(table.by_char.get(ch, ()))
     best: _Hit | None = None
-    for label in candidates:
+    for label in sorted(candidates, key=lambda d: d.word):
         length = len(label.word)
         allowed = _allowed_errors(length)
         for span in (length, length - 1, length + 1):
@@ -453,7 +454,10 @@ def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
 
 
 def _is_title(text: str, table: LabelTable) -> bool:
-    """A form title is never cut into labels, though it may hold label words (出生登记表)."""
+    """A form title is never cut into labels, though it may hold label words (出生登记表);
+    a label that holds a title word (变更更正项目) stays a label."""
+    if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
+        return False
     return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
 
 
@@ -612,22 +616,26 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
 
 
 def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """The nearest label to the left whose row the value shares; of labels about as near, the one
+    it overlaps most (a value written over two lines may reach into the row below)."""
     if value.vertical:
         return None
     box = value.box
-    best: _Segment | None = None
+    candidates = []
     for s in segs:
         if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or not _same_row(lb, box):
+        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
-        if best is None or lb[2] > best.box[2]:
-            best = s
-    if best is None:
+        overlap = _y_overlap(lb, box)
+        if overlap >= 0.25:
+            candidates.append((lb[2], overlap, s))
+    if not candidates:
         return None
-    # A value further right than the next label's value belongs to that label, already picked as nearest.
-    return best, "right"
+    nearest = max(c[0] for c in candidates)
+    close = [c for c in candidates if c[0] >= nearest - _height(box)]
+    return max(close, key=lambda c: c[1])[2], "right"
 
 
 def _owner_above(
@@ -1197,7 +1205,7 @@ def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> 
         id(v)
         for p in pairs.values()
         if p.label.label is not None and (p.label.label.key or p.label.label.person)
-        for v in p.right + p.below
+        for v in (p.right or p.below)
     }
     loose = [s for s in layout.segments if s.label is None and not s.title and id(s) not in owned]
     best: Field | None = None
