@@ -1,0 +1,80 @@
+"""Scanner adapters: one source file as received → its page images (Masters).
+
+Each device kind has its own adapter (`flatbed`, `camera`, `pdf`). They only
+read the source file; its bytes are never modified, so the SHA-256 taken at
+ingest stays the identity of the page. A file that cannot be decoded raises
+`UnreadableSource` with a reason a clerk can act on; the page is quarantined.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.records import Master, SourceFile
+
+
+class UnreadableSource(Exception):
+    """The source file cannot give a page image (zero-byte, truncated, unsupported, undecodable)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+_MAGIC = (
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+)
+
+
+def sniff_format(path: Path) -> str:
+    """The file's format from its magic bytes, never from its name."""
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if b"%PDF-" in head:
+        return "pdf"
+    return "unknown"
+
+
+def read_source(
+    source: SourceFile,
+    *,
+    scanner: str = "auto",
+    batch_dpi: int | None = None,
+    first_page_no: int = 1,
+) -> list[Master]:
+    """Decode every page of one source file.
+
+    `scanner` is the batch's device kind: "flatbed", "camera" or "auto". With
+    "auto" each image decides for itself: a photo without a resolution that shows
+    a page lying in perspective on a background is treated as a camera capture,
+    everything else as a flatbed scan.
+    """
+    from scanners import camera, flatbed, pdf
+
+    path = Path(source.path)
+    if not path.is_file():
+        raise UnreadableSource(f"file not found: {source.name}")
+    if path.stat().st_size == 0:
+        raise UnreadableSource(f"zero-byte file: {source.name}")
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        masters = pdf.read_pdf(source, batch_dpi=batch_dpi, first_page_no=first_page_no)
+    elif fmt in ("tiff", "jpeg", "png"):
+        masters = flatbed.read_image(source, batch_dpi=batch_dpi, first_page_no=first_page_no)
+    else:
+        raise UnreadableSource(f"unsupported file format (not TIFF, JPEG, PNG or PDF): {source.name}")
+    if scanner == "flatbed":
+        return masters
+    if scanner == "camera":
+        return [camera.flatten_master(m) for m in masters]
+    if scanner != "auto":
+        raise ValueError(f"unknown scanner kind {scanner!r}")
+    return [camera.flatten_master(m) if camera.looks_like_camera_capture(m) else m for m in masters]

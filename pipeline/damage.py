@@ -1,0 +1,376 @@
+"""Physical damage on a page, from general image cues.
+
+Each kind gets a score in 0..1 from what the damage physically does to a scan,
+not from how any one generator draws it:
+- hole, missing_corner, tear: the scanner background shows where paper should
+  be — enclosed by paper (hole), at a corner of the page's rectangle
+  (missing_corner), or entering from one edge (tear);
+- stain: a large, smooth patch where the paper itself (ink removed) is darker
+  or more coloured than the paper around it;
+- crease: a long straight line across the paper along which the paper's shade
+  steps or ridges (the fold catches the light), not an inked rule;
+- faded: the ink is barely darker than the paper;
+- blur: the steepest ink edges are soft.
+Findings whose score reaches the kind's threshold are returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.records import DamageFinding
+
+THRESHOLDS = {
+    "stain": 0.5,
+    "faded": 0.5,
+    "crease": 0.5,
+    "hole": 0.5,
+    "missing_corner": 0.5,
+    "tear": 0.5,
+    "blur": 0.5,
+}
+
+REGION_DPI = 50.0  # paper, stains, creases and missing paper are looked at this coarsely
+SHARPNESS_DPI = 200.0  # edge sharpness is judged at the lowest resolution the archive accepts
+
+
+@dataclass(frozen=True)
+class PaperMap:
+    """The page at REGION_DPI: colour, ink-free paper shade, and where paper is missing."""
+
+    colour: np.ndarray  # BGR float32
+    paper: np.ndarray  # gray float32 with ink strokes closed over
+    missing: np.ndarray  # bool: background shows here
+    page_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of the page's rectangle (exclusive)
+    px_per_mm: float
+
+
+def _resize(image: np.ndarray, dpi: float, target: float) -> np.ndarray:
+    scale = target / dpi
+    if abs(scale - 1.0) < 1e-3:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _disk(diameter_px: float) -> np.ndarray:
+    d = max(3, int(round(diameter_px)) | 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
+def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
+    """BGR colour of the scanner bed or desk when it shows around the page, else None.
+
+    The outer ring of the frame is the bed when it is uniform and of another colour
+    than the paper in the middle of the frame (a dark bed, or a grey lid around
+    yellowed paper) — but not when it is merely a darker shade of the same paper,
+    which is how browned edges of an old sheet that fills the frame look.
+    """
+    colour = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    h, w = colour.shape[:2]
+    band = max(2, int(0.01 * min(h, w)))
+    ring = np.concatenate(
+        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
+    )
+    ring_colour = np.median(ring, axis=0)
+    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
+        return None  # a busy ring: content or a page running off the frame, not a bed
+    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+    if np.linalg.norm(paper - ring_colour) < 30:
+        return None
+    ratio = float(np.linalg.norm(ring_colour) / max(1e-3, np.linalg.norm(paper)))
+    cosine = float(ring_colour @ paper / max(1e-3, np.linalg.norm(ring_colour) * np.linalg.norm(paper)))
+    if 0.6 < ratio < 0.97 and cosine > 0.995:
+        return None  # the same paper, only darker: browned edges, not a bed
+    return tuple(float(v) for v in ring_colour)
+
+
+def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | None = None) -> PaperMap:
+    small = _resize(image, dpi, REGION_DPI)
+    colour = small.astype(np.float32) if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR).astype(np.float32)
+    gray = _gray(small)
+    px_per_mm = REGION_DPI / 25.4
+    paper = cv2.dilate(gray, _disk(2.0 * px_per_mm)).astype(np.float32)  # lighter-of-neighbourhood: ink gone
+    level = float(np.percentile(paper, 60))
+    missing = _missing_paper(colour, gray, paper, level, background or scanner_background(small), px_per_mm)
+    return PaperMap(colour, paper, missing, _page_rectangle(~missing), px_per_mm)
+
+
+def _page_rectangle(page: np.ndarray) -> tuple[int, int, int, int]:
+    """The sheet's rectangle: rows and columns at least half covered by paper.
+
+    Ragged or worn edges then straddle the rectangle's sides, while a lost corner or
+    a tear, which takes far less than half a row or column, stays inside it.
+    """
+    h, w = page.shape
+    cols = _longest_run(page.mean(axis=0) >= 0.5)
+    rows = _longest_run(page.mean(axis=1) >= 0.5)
+    if cols is None or rows is None:
+        return (0, 0, w, h)
+    return (cols[0], rows[0], cols[1], rows[1])
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """[start, end) of the longest run of True (a stray edge line of the frame is not the sheet)."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    if len(edges) == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2]
+    i = int(np.argmax(ends - starts))
+    return int(starts[i]), int(ends[i])
+
+
+def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndarray:
+    """Where the scanner background shows instead of paper: much nearer the bed's colour than the paper's."""
+    h, w = gray.shape
+    near_bg = None
+    if background is not None:
+        bg = np.array(background[:3], np.float32)
+        centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+        centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+        paper_colour = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+        separation = float(np.linalg.norm(paper_colour - bg))
+        if separation >= 30:
+            near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
+    if near_bg is None:
+        # Bed unseen: a black bed shows as near-black, a white lid as paper-white that is
+        # clearly whiter and greyer than this (aged, tinted) paper.
+        saturation = colour.max(axis=2) - colour.min(axis=2)
+        paper_saturation = float(np.percentile(saturation, 50))
+        near_bg = (gray < 0.35 * level) | ((gray > level + 12) & (saturation < paper_saturation - 25))
+    # Ink strokes are thin; background through a hole or a lost corner is thick.
+    return _opened(near_bg, 2.0 * px_per_mm)
+
+
+def _opened(mask: np.ndarray, diameter_px: float) -> np.ndarray:
+    """Morphological opening that treats the frame's edge like its neighbours (no border artefacts)."""
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disk(diameter_px), borderType=cv2.BORDER_REPLICATE).astype(bool)
+
+
+def _components(mask: np.ndarray):
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return [(labels == i, stats[i]) for i in range(1, n)]
+
+
+def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
+    """hole / missing_corner / tear from background showing inside the sheet's rectangle."""
+    x0, y0, x1, y1 = pm.page_box
+    mm = pm.px_per_mm
+    inside = np.zeros_like(pm.missing)
+    inside[y0:y1, x0:x1] = True
+    # Worn, ragged edges leave slivers a few mm deep along the sides: not damage.
+    gaps = _opened(pm.missing & inside, 3 * mm)
+    best = {"hole": (0.0, ""), "missing_corner": (0.0, ""), "tear": (0.0, "")}
+    tol = max(2, int(round(2 * mm)))
+    for mask, stat in _components(gaps):
+        bx, by, bw, bh, area = (int(v) for v in stat)
+        area_mm2 = area / mm**2
+        left, right = bx <= x0 + tol, bx + bw >= x1 - tol
+        top, bottom = by <= y0 + tol, by + bh >= y1 - tol
+        if not (left or right or top or bottom):
+            points = np.argwhere(mask)[:, ::-1].astype(np.int32)
+            solidity = area / max(1.0, cv2.contourArea(cv2.convexHull(points)))
+            score = float(np.clip(area_mm2 / 12.0, 0, 1) * np.clip(solidity / 0.7, 0, 1))
+            if score > best["hole"][0]:
+                best["hole"] = (score, f"{area_mm2:.0f} mm² of background showing through at ({bx / mm:.0f}, {by / mm:.0f}) mm")
+            continue
+        legs = [
+            _corner_legs(mask, cx, cy, sx, sy)
+            for (cx, cy, sx, sy, hit) in (
+                (x0, y0, 1, 1, left and top),
+                (x1 - 1, y0, -1, 1, right and top),
+                (x0, y1 - 1, 1, -1, left and bottom),
+                (x1 - 1, y1 - 1, -1, -1, right and bottom),
+            )
+            if hit
+        ]
+        corner_leg = max((min(a, b) for a, b in legs), default=0) / mm
+        if corner_leg > 0:
+            score = float(np.clip((corner_leg - 3.0) / 8.0, 0, 1))  # 0.5 for a corner lost 7 mm along both edges
+            if score > best["missing_corner"][0]:
+                best["missing_corner"] = (score, f"corner lost {corner_leg:.0f} mm along both edges")
+            continue
+        depth = max(bw if (left or right) and not (top or bottom) else 0, bh if (top or bottom) and not (left or right) else 0)
+        if (left or right) and (top or bottom):
+            depth = min(bw, bh)
+        depth_mm = depth / mm
+        score = float(np.clip((depth_mm - 3.0) / 8.0, 0, 1))  # 0.5 for paper lost 7 mm in from an edge
+        if score > best["tear"][0]:
+            best["tear"] = (score, f"paper torn away {depth_mm:.0f} mm in from the edge")
+    return best
+
+
+def _corner_legs(mask: np.ndarray, cx: int, cy: int, sx: int, sy: int) -> tuple[int, int]:
+    """How far the gap runs from a corner along its two sides (0 if it does not hold the corner)."""
+    h, w = mask.shape
+    probe = 2
+    row = min(max(cy + sy * probe, 0), h - 1)
+    col = min(max(cx + sx * probe, 0), w - 1)
+    if not mask[row, col]:
+        return (0, 0)
+    along_x = mask[row, cx::sx] if sx > 0 else mask[row, cx::-1]
+    along_y = mask[cy::sy, col] if sy > 0 else mask[cy::-1, col]
+    run_x = int(np.argmin(along_x)) if not along_x.all() else len(along_x)
+    run_y = int(np.argmin(along_y)) if not along_y.all() else len(along_y)
+    return (run_x, run_y)
+
+
+def _smooth_trend(values: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing that ignores invalid pixels (normalised convolution)."""
+    w = valid.astype(np.float32)
+    num = cv2.GaussianBlur(values * w, (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    return num / np.maximum(den, 1e-3)
+
+
+def stain_score(pm: PaperMap) -> tuple[float, str]:
+    """A patch ≥ ~1.5 cm² where the ink-free paper is clearly darker or more coloured than around it."""
+    x0, y0, x1, y1 = pm.page_box
+    valid = ~cv2.dilate(pm.missing.astype(np.uint8), _disk(4 * pm.px_per_mm)).astype(bool)
+    margin = int(round(4 * pm.px_per_mm))
+    valid[: y0 + margin] = False
+    valid[y1 - margin :] = False
+    valid[:, : x0 + margin] = False
+    valid[:, x1 - margin :] = False
+    if valid.sum() < 100:
+        return 0.0, ""
+    colour = cv2.dilate(pm.colour, _disk(2.0 * pm.px_per_mm))  # ink closed over, per channel
+    sigma = 25 * pm.px_per_mm  # trend: light fall-off and overall ageing, far wider than a stain
+    trend = np.dstack([_smooth_trend(colour[:, :, c], valid, sigma) for c in range(3)])
+    # Darkening, weighted to blue: stains (water, tea, rust, grease) are brown/yellow.
+    diff = trend - colour
+    darker = 0.5 * diff[:, :, 0] + 0.3 * diff[:, :, 1] + 0.2 * diff[:, :, 2]
+    darker = cv2.GaussianBlur(darker, (0, 0), 1.0)
+    darker[~valid] = 0
+    mask = darker > 12.0
+    mask = _opened(mask, 3 * pm.px_per_mm)
+    best = (0.0, "")
+    mm2 = pm.px_per_mm**2
+    for region, stat in _components(mask):
+        area_mm2 = stat[cv2.CC_STAT_AREA] / mm2
+        strength = float(np.percentile(darker[region], 75))
+        score = float(np.clip(area_mm2 / 300.0, 0, 1) ** 0.5 * np.clip((strength - 8) / 17.0, 0, 1))
+        if score > best[0]:
+            best = (score, f"{area_mm2 / 100:.1f} cm² of paper {strength:.0f} levels darker than around it")
+    return best
+
+
+def crease_score(pm: PaperMap) -> tuple[float, str]:
+    """A long straight line across the paper where its shade steps or ridges."""
+    x0, y0, x1, y1 = pm.page_box
+    paper = pm.paper.copy()
+    valid = ~cv2.dilate(pm.missing.astype(np.uint8), _disk(3 * pm.px_per_mm)).astype(bool)
+    margin = int(round(3 * pm.px_per_mm))
+    valid[: y0 + margin] = False
+    valid[y1 - margin :] = False
+    valid[:, : x0 + margin] = False
+    valid[:, x1 - margin :] = False
+    if valid.sum() < 100:
+        return 0.0, ""
+    paper = cv2.GaussianBlur(paper, (0, 0), 0.8)
+    gx = cv2.Sobel(paper, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(paper, cv2.CV_32F, 0, 1, ksize=3) / 8
+    grad = np.hypot(gx, gy)
+    grad[~valid] = 0
+    edges = (grad > 2.0).astype(np.uint8) * 255
+    span = min(x1 - x0, y1 - y0)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=int(0.3 * span), minLineLength=int(0.45 * span), maxLineGap=int(0.04 * span))
+    if lines is None:
+        return 0.0, ""
+    best = (0.0, "")
+    for xa, ya, xb, yb in lines.reshape(-1, 4):
+        length = float(np.hypot(xb - xa, yb - ya))
+        n = int(length)
+        xs = np.linspace(xa, xb, n).astype(int)
+        ys = np.linspace(ya, yb, n).astype(int)
+        along = grad[ys, xs]
+        support = float(np.mean(along > 2.0))
+        strength = float(np.median(along))
+        score = float(np.clip(length / (0.6 * span), 0, 1) * np.clip(support / 0.7, 0, 1) * np.clip(strength / 3.0, 0, 1))
+        if score > best[0]:
+            angle = float(np.degrees(np.arctan2(yb - ya, xb - xa)))
+            best = (score, f"straight fold line {length / pm.px_per_mm:.0f} mm long at {angle:.0f}°")
+    return best
+
+
+def paper_area(pm: PaperMap, shape: tuple[int, int], margin_mm: float = 3.0) -> np.ndarray:
+    """The page's own paper at another resolution: inside its rectangle, away from edges and gaps."""
+    x0, y0, x1, y1 = pm.page_box
+    m = int(round(margin_mm * pm.px_per_mm))
+    valid = np.zeros(pm.missing.shape, np.uint8)
+    valid[y0 + m : y1 - m, x0 + m : x1 - m] = 1
+    valid[cv2.dilate(pm.missing.astype(np.uint8), _disk(2 * margin_mm * pm.px_per_mm)) > 0] = 0
+    return cv2.resize(valid, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
+    """Ink barely darker than the paper: the darkest strokes reach less than half-way to black."""
+    small = _resize(gray, dpi, 100.0)
+    valid = paper_area(pm, small.shape)
+    if valid.sum() < 1000:
+        return 0.0, ""
+    paper = float(np.percentile(small[valid], 75))
+    block = max(15, (min(small.shape) // 30) | 1)
+    ink = (cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 10) > 0) & valid
+    if ink.sum() < 0.002 * valid.sum() or paper < 60:
+        return 0.0, ""
+    dark = float(np.percentile(small[ink], 10))
+    contrast = (paper - dark) / paper  # 1: black ink; 0: no ink
+    score = float(np.clip((0.62 - contrast) / 0.24, 0, 1))  # 0.5 at contrast 0.5
+    return score, f"darkest ink {dark:.0f} on paper {paper:.0f} (contrast {contrast:.2f})"
+
+
+def blur_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
+    """0 sharp … 1 blurred: the steepest ink edges at 200 dpi, against the ink/paper contrast."""
+    small = _resize(gray, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else gray
+    valid = paper_area(pm, small.shape)
+    if valid.sum() < 1000:
+        return 0.0, ""
+    values = small[valid]
+    contrast = float(np.percentile(values, 90)) - float(np.percentile(values, 1))
+    if contrast < 20:
+        return 0.0, ""
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3) / 4
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3) / 4
+    mag = np.hypot(gx, gy)[valid]
+    strong = float(np.percentile(mag, 99.7))
+    # A crisp edge crosses nearly all of the contrast within one pixel (Sobel/4 ≈ contrast);
+    # a blur spreading it over ~2 px at 200 dpi (0.25 mm) halves that.
+    sharpness = strong / contrast
+    score = float(np.clip((0.9 - sharpness) / 0.2, 0, 1))
+    return score, f"edge sharpness {sharpness:.2f} of contrast per pixel"
+
+
+def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> dict[str, tuple[float, str]]:
+    """Every kind's score and a short description of the evidence."""
+    gray = _gray(image)
+    pm = paper_map(image, dpi, background)
+    scores = missing_paper_scores(pm)
+    scores["stain"] = stain_score(pm)
+    scores["crease"] = crease_score(pm)
+    scores["faded"] = faded_score(gray, dpi, pm)
+    scores["blur"] = blur_score(gray, dpi, pm)
+    return scores
+
+
+def detect_damage(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> list[DamageFinding]:
+    """Damage kinds whose score reaches its threshold, with the evidence.
+
+    `background` is the scanner bed's colour (BGR) when the caller saw it around the
+    page; without it the border of the image, or failing that a black bed, is assumed.
+    """
+    scores = damage_scores(image, dpi=dpi, background=background)
+    return [
+        DamageFinding(kind, round(score, 3), detail)
+        for kind, (score, detail) in scores.items()
+        if score >= THRESHOLDS[kind]
+    ]

@@ -1,0 +1,270 @@
+"""Page repair: derivatives of a master that a reader and an OCR engine can use.
+
+The master is never touched. `repair` returns two derivatives:
+- `image`, the archival image: turned upright, deskewed and cropped to the page,
+  colour and tone otherwise exactly as scanned (an archive copy is evidence; its
+  look must not be "improved");
+- `ocr_image`, what the OCR engine reads: gray, red seal ink lifted out, uneven
+  light and yellowed paper flattened to white, speckle removed.
+Every step is logged as an Operation so the page's history can be replayed.
+Pages a clerk must scan again are flagged with readable reasons, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.damage import detect_damage, scanner_background
+from pipeline.orientation import estimate_orientation
+from pipeline.records import Master, Operation, Repaired
+
+ANALYSIS_DPI = 150  # skew, orientation and page finding work on a copy at this resolution
+MAX_SKEW_DEG = 45.0
+A4_LONG_MM = 297.0
+
+
+@dataclass(frozen=True)
+class RepairOptions:
+    min_dpi: int = 200
+    max_residual_skew: float = 3.0
+    suppress_seals: bool = True
+
+
+@dataclass(frozen=True)
+class SkewEstimate:
+    angle: float  # degrees, counter-clockwise positive: the tilt of the content
+    confidence: float  # 0..1: how much sharper the best angle is than no correction at all
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Dark marks against their local background (text, rules, handwriting), as 0/255."""
+    block = max(15, (min(gray.shape) // 40) | 1)
+    return cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
+
+
+def _profile_score(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray, size: int) -> np.ndarray:
+    """Sharpness of row and column projections of the ink after undoing each candidate tilt.
+
+    A line tilted counter-clockwise by a satisfies y*cos(a) + x*sin(a) = const, so
+    at the right angle all its ink falls into one bin and the sum of squared bin
+    counts peaks. Rows and columns both count, which makes ruled tables a strong
+    cue and the measure indifferent to quarter turns.
+    """
+    scores = np.empty(len(angles_deg))
+    for i, a in enumerate(np.deg2rad(angles_deg)):
+        c, s = np.cos(a), np.sin(a)
+        rows = np.rint(ys * c + xs * s).astype(np.int64) + size
+        cols = np.rint(xs * c - ys * s).astype(np.int64) + size
+        hr = np.bincount(rows, minlength=3 * size).astype(np.float64)
+        hc = np.bincount(cols, minlength=3 * size).astype(np.float64)
+        scores[i] = hr @ hr + hc @ hc
+    return scores
+
+
+def estimate_skew(ink: np.ndarray, *, max_points: int = 60_000, search: float = MAX_SKEW_DEG) -> SkewEstimate:
+    """The content's tilt in degrees (ccw positive) from an ink mask, by projection profiles.
+
+    Coarse-to-fine: a 1° (or 0.25° for small searches) sweep on a sample of the ink,
+    then 0.1° and 0.02° sweeps around the best angle on more of it.
+    """
+    ys, xs = np.nonzero(ink)
+    if len(xs) < 200:
+        return SkewEstimate(0.0, 0.0)
+    rng = np.random.default_rng(0)
+    if len(xs) > max_points:
+        pick = rng.choice(len(xs), max_points, replace=False)
+        xs, ys = xs[pick], ys[pick]
+    # Spread each pixel over its own square: unjittered integer coordinates would
+    # project perfectly at exactly 0° and fake a sharp profile there.
+    xs = xs + rng.uniform(-0.5, 0.5, len(xs)) - ink.shape[1] / 2
+    ys = ys + rng.uniform(-0.5, 0.5, len(ys)) - ink.shape[0] / 2
+    size = int(max(ink.shape))
+    coarse_step = 1.0 if search > 5 else 0.25
+    few = slice(0, max_points // 4)
+    grid = np.arange(-search, search, coarse_step)
+    scores = _profile_score(xs[few], ys[few], grid, size)
+    best = float(grid[int(np.argmax(scores))])
+    for step, span in ((0.1, coarse_step), (0.02, 0.1)):
+        grid = np.arange(best - span, best + span + step / 2, step)
+        scores = _profile_score(xs, ys, grid, size)
+        best = float(grid[int(np.argmax(scores))])
+    best_score = float(scores.max())
+    flat = float(_profile_score(xs, ys, np.array([best + 45.0 / 2]), size)[0])
+    confidence = 1.0 - flat / best_score if best_score > 0 else 0.0
+    angle = (best + 45.0) % 90.0 - 45.0
+    return SkewEstimate(round(angle, 3), round(max(0.0, confidence), 3))
+
+
+def _scale_to(image: np.ndarray, dpi: float, target_dpi: float) -> tuple[np.ndarray, float]:
+    scale = min(1.0, target_dpi / dpi)
+    if scale >= 1.0:
+        return image, 1.0
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
+
+
+def _as_colour(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+
+
+def find_page_box(colour: np.ndarray, background: tuple[float, float, float] | None) -> tuple[int, int, int, int] | None:
+    """(x, y, w, h) of the paper in a deskewed colour copy, when the bed shows around it."""
+    if background is None:
+        return None
+    h, w = colour.shape[:2]
+    distance = np.linalg.norm(colour.astype(np.float32) - np.array(background, np.float32), axis=2)
+    centre = distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    paper_distance = float(np.percentile(centre, 50))
+    mask = (distance > 0.5 * paper_distance).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+    if n < 2:
+        return None
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[i])
+    if area < 0.2 * h * w or (bw >= w - 2 and bh >= h - 2):
+        return None
+    return x, y, bw, bh
+
+
+def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Affine matrix turning content by angle (ccw positive) onto a canvas grown to keep every corner."""
+    h, w = shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle_ccw, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    nw, nh = int(np.ceil(w * cos + h * sin)), int(np.ceil(h * cos + w * sin))
+    matrix[0, 2] += nw / 2 - w / 2
+    matrix[1, 2] += nh / 2 - h / 2
+    return matrix, (nw, nh)
+
+
+def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...] | None) -> np.ndarray:
+    """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen."""
+    if fill is None:
+        return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    border = fill if image.ndim == 3 else float(np.mean(fill))
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(image, codes[degrees]) if degrees in codes else image
+
+
+def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """Gray image where red/orange seal ink reads as paper; returns it and the seal-ink fraction."""
+    if image.ndim == 2:
+        return image.copy(), 0.0
+    b, g, r = cv2.split(image)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    red = (cv2.subtract(r, cv2.max(g, b)) > 40) & (r > 90)
+    np.copyto(gray, r, where=red)  # in the red channel a red seal is as bright as paper
+    return gray, float(np.count_nonzero(red)) / red.size
+
+
+def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
+    """Divide out the paper's own shade (yellowing, stains' halo, camera light fall-off)."""
+    small, scale = _scale_to(gray, dpi, 50.0)
+    k = max(3, int(round(50.0 * min(1.0, scale * dpi / 50.0) * 0.25)) | 1)  # ~ 6 mm: wider than a stroke
+    background = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    background = cv2.medianBlur(background, k if k <= 255 else 255)
+    background = cv2.resize(background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return cv2.divide(gray, np.maximum(background, 1), scale=255)
+
+
+def residual_skew(ink: np.ndarray) -> float:
+    """Largest tilt left in either half of a deskewed page: a curled or folded page keeps one."""
+    h, w = ink.shape
+    halves = (ink[:, : w // 2], ink[:, w // 2 :]) if w >= h else (ink[: h // 2], ink[h // 2 :])
+    worst = 0.0
+    for half in halves:
+        est = estimate_skew(half, max_points=20_000, search=6.0)
+        if est.confidence > 0.05:
+            worst = max(worst, abs(est.angle))
+    return round(worst, 3)
+
+
+def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired:
+    """Orient, deskew, crop and clean one master into its archival and OCR derivatives."""
+    operations: list[Operation] = []
+    reasons: list[str] = []
+    image = master.image
+    dpi = master.dpi
+    if not dpi:
+        dpi = round(max(image.shape[:2]) / (A4_LONG_MM / 25.4), 1)
+        operations.append(Operation("assume_dpi", {"dpi": dpi, "basis": "long side taken as A4 297 mm"}))
+
+    small, scale = _scale_to(_as_colour(image), dpi, ANALYSIS_DPI)
+    background = scanner_background(small)
+    skew = estimate_skew(ink_mask(to_gray(small)))
+    small_matrix, small_size = rotation_matrix(small.shape, -skew.angle)
+    small = warp(small, small_matrix, small_size, background)
+    box = find_page_box(small, background)
+    if box is not None:
+        x, y, w, h = box
+        small = small[y : y + h, x : x + w]
+    analysis = to_gray(small)
+    orientation = estimate_orientation(analysis)
+
+    # One resampling of the full image: deskew and crop together.
+    matrix, size = rotation_matrix(image.shape, -skew.angle)
+    if box is not None:
+        x, y, w, h = (v / scale for v in box)
+        x0, y0 = int(round(x)), int(round(y))
+        size = (min(size[0] - x0, int(round(w))), min(size[1] - y0, int(round(h))))
+        matrix[0, 2] -= x0
+        matrix[1, 2] -= y0
+    if abs(skew.angle) >= 0.05 or box is not None:
+        image = warp(image, matrix, size, background)
+    if abs(skew.angle) >= 0.05:
+        operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
+    if box is not None:
+        operations.append(Operation("crop_to_page", {"box": [x0, y0, size[0], size[1]], "in": "deskewed image"}))
+    if orientation.rotation:
+        image = turn_clockwise(image, orientation.rotation)
+        analysis = turn_clockwise(analysis, orientation.rotation)
+    operations.append(
+        Operation(
+            "orient",
+            {"rotation": orientation.rotation, "confidence": orientation.confidence, "text_lines": orientation.lines},
+        )
+    )
+    image = np.ascontiguousarray(image)
+
+    if options.suppress_seals:
+        ocr_gray, seal_fraction = suppress_red_ink(image)
+        operations.append(Operation("suppress_seals", {"red_ink_fraction": round(seal_fraction, 5)}))
+    else:
+        ocr_gray = to_gray(image).copy()
+    ocr_image = flatten_background(ocr_gray, dpi)
+    operations.append(Operation("flatten_background", {"window_mm": 6}))
+    ocr_image = cv2.medianBlur(ocr_image, 3)
+    operations.append(Operation("denoise", {"method": "median", "ksize": 3}))
+
+    if dpi < options.min_dpi:
+        reasons.append(f"resolution {dpi:.0f} dpi is below the {options.min_dpi} dpi minimum (分辨率不足)")
+    residual = residual_skew(ink_mask(analysis))
+    if residual > options.max_residual_skew:
+        reasons.append(f"page is curled or folded: {residual:.1f}° of skew remains after deskew (页面弯曲)")
+    damage = detect_damage(image, dpi=dpi, background=background)
+    if any(f.kind == "blur" for f in damage):
+        reasons.append("image is blurred (图像模糊)")
+
+    return Repaired(
+        image=image,
+        ocr_image=ocr_image,
+        dpi=float(dpi),
+        rotation=orientation.rotation,
+        skew_deg=skew.angle,
+        operations=operations,
+        damage=damage,
+        needs_rescan=bool(reasons),
+        rescan_reasons=reasons,
+    )

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.records import Master, SourceFile
+from pipeline.repair import RepairOptions, estimate_skew, ink_mask, repair, to_gray
+from scanners import read_source, sniff_format
+from tests.synthetic import form_page, on_desk, tilt
+
+TESTDATA = Path("/work/shared/testdata")
+
+
+def master_of(image: np.ndarray, dpi: float | None = 200) -> Master:
+    source = SourceFile("p.png", "/nonexistent/p.png", "0" * 64, 0, "png")
+    return Master(source, 0, 1, image, dpi, "flatbed", {})
+
+
+def source_of(path: Path) -> SourceFile:
+    data = path.read_bytes()
+    return SourceFile(path.name, str(path), hashlib.sha256(data).hexdigest(), len(data), sniff_format(path))
+
+
+@pytest.fixture(scope="module")
+def page200() -> np.ndarray:
+    return form_page(200)
+
+
+def _ink_box(image: np.ndarray) -> np.ndarray:
+    ink = 255 - to_gray(image)
+    ys, xs = np.nonzero(ink > 100)
+    return ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def upright_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two pages' ink, each cut to its ink's extent, at a common small size."""
+    size = (200, 280)
+    ia = cv2.resize(_ink_box(a), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    ib = cv2.resize(_ink_box(b), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    ia -= ia.mean()
+    ib -= ib.mean()
+    return float((ia * ib).sum() / np.sqrt((ia * ia).sum() * (ib * ib).sum()))
+
+
+@pytest.mark.parametrize("angle", [2.3, -0.7, -8.4])
+def test_skew_measured_and_removed(page200, angle):
+    result = repair(master_of(tilt(page200, angle)))
+    assert result.skew_deg == pytest.approx(angle, abs=0.15)
+    assert result.rotation == 0
+    left = estimate_skew(ink_mask(to_gray(result.image)), search=3.0)
+    assert abs(left.angle) < 0.15
+    assert any(op.name == "deskew" and op.params["angle_deg"] == result.skew_deg for op in result.operations)
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_quarter_turned_page_comes_out_upright(page200, turn):
+    # The scan lies turned counter-clockwise by `turn`; it must be turned clockwise by `turn` back.
+    codes = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
+    scan = cv2.rotate(tilt(page200, 1.2), codes[turn])
+    result = repair(master_of(scan))
+    assert result.rotation == turn
+    assert result.skew_deg == pytest.approx(1.2, abs=0.15)
+    reference = repair(master_of(page200)).image
+    assert upright_similarity(result.image, reference) > 0.8
+
+
+def test_real_scans_skew_within_two_tenths():
+    (skew,) = read_source(source_of(TESTDATA / "ocrmypdf" / "skew.pdf"), scanner="flatbed")
+    result = repair(skew)
+    assert result.skew_deg == pytest.approx(-1.865, abs=0.2)
+    assert result.rotation == 0
+    (rotated,) = read_source(source_of(TESTDATA / "ocrmypdf" / "rotated_skew.pdf"), scanner="flatbed")
+    result = repair(rotated)
+    assert result.skew_deg == pytest.approx(2.79, abs=0.2)
+    assert result.rotation == 0
+
+
+def test_cardinal_pages_all_come_out_upright():
+    pages = read_source(source_of(TESTDATA / "ocrmypdf" / "cardinal.pdf"), scanner="flatbed")
+    repaired = [repair(p) for p in pages]
+    assert sorted(r.rotation for r in repaired) == [0, 90, 180, 270]
+    for r in repaired[1:]:
+        assert upright_similarity(r.image, repaired[0].image) > 0.9
+
+
+def test_seal_suppressed_for_ocr_only(page200):
+    result = repair(master_of(page200))
+    red = (result.image[:, :, 2].astype(int) - result.image[:, :, 1] > 80)
+    assert red.sum() > 500  # the archival image keeps the seal in colour
+    assert np.percentile(result.ocr_image[red], 10) > 200  # the OCR image reads it as paper
+    ops = [op.name for op in result.operations]
+    assert {"orient", "suppress_seals", "flatten_background", "denoise"} <= set(ops)
+
+
+def test_seal_kept_when_not_asked_to_suppress(page200):
+    result = repair(master_of(page200), RepairOptions(suppress_seals=False))
+    red = (result.image[:, :, 2].astype(int) - result.image[:, :, 1] > 80)
+    assert np.median(result.ocr_image[red]) < 160
+
+
+def test_yellowed_unevenly_lit_paper_becomes_white_for_ocr(page200):
+    h, w = page200.shape[:2]
+    light = np.linspace(1.0, 0.6, w, dtype=np.float32)[None, :, None]
+    yellow = np.array([0.70, 0.88, 1.0], np.float32)[None, None, :]
+    aged = (page200.astype(np.float32) * light * yellow).astype(np.uint8)
+    result = repair(master_of(aged))
+    gray = result.ocr_image
+    paper = gray > np.percentile(gray, 30)
+    right = gray[:, -w // 6 :][paper[:, -w // 6 :]]
+    assert np.median(right) > 235
+    ink = to_gray(aged) < 90
+    assert ink.sum() > 0
+    assert np.median(result.image[:, :, 0]) < 200  # the archival image keeps its yellow tone
+
+
+def test_master_is_never_modified(tmp_path, page200):
+    path = tmp_path / "scan.png"
+    Image.fromarray(tilt(page200, 3.0)[:, :, ::-1]).save(path, dpi=(200, 200))
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    (master,) = read_source(source_of(path), scanner="flatbed")
+    pixels = hashlib.sha256(master.image.tobytes()).hexdigest()
+    repair(master)
+    assert hashlib.sha256(master.image.tobytes()).hexdigest() == pixels
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_low_resolution_needs_rescan(page200):
+    small = cv2.resize(page200, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    result = repair(master_of(small, dpi=120))
+    assert result.needs_rescan
+    assert any("120 dpi" in reason for reason in result.rescan_reasons)
+    assert not repair(master_of(page200)).needs_rescan
+
+
+def test_blurred_scan_needs_rescan(page200):
+    blurred = cv2.GaussianBlur(page200, (0, 0), 4)
+    result = repair(master_of(blurred))
+    assert result.needs_rescan
+    assert any("blur" in reason for reason in result.rescan_reasons)
+
+
+def test_dark_scanner_bed_is_cropped_away(page200):
+    h, w = page200.shape[:2]
+    bed = np.full((h + 240, w + 300, 3), 25, np.uint8)
+    bed[100 : 100 + h, 140 : 140 + w] = page200
+    result = repair(master_of(bed))
+    rh, rw = result.image.shape[:2]
+    assert abs(rh - h) < 12 and abs(rw - w) < 12
+    assert any(op.name == "crop_to_page" for op in result.operations)
+
+
+def test_camera_photo_comes_out_flat_and_upright(tmp_path):
+    page = form_page(150)
+    photo, _ = on_desk(page, size=(2000, 1500))
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo[:, :, ::-1]).save(path, quality=92)
+    (master,) = read_source(source_of(path), scanner="camera")
+    result = repair(master)
+    assert result.rotation == 0
+    assert abs(result.skew_deg) < 0.5
+    assert upright_similarity(result.image, page) > 0.8
