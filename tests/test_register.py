@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from pipeline.db.base import Base
 from pipeline.db.register import (
-    RegisterFileError,
     RegisterPerson,
     candidates_for,
     import_register_csv,
     link_to_register,
     registry_duplicates,
 )
+from pipeline.errors import RegisterError
 from pipeline.link import LinkOptions, MentionQuery, id_hmac
 
 HMAC_KEY = b"register-test-key"
@@ -46,29 +45,12 @@ def write_csv(path: Path, rows) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"hukou_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         eng = create_engine(f"sqlite:///{tmp_path / 'register.sqlite3'}")
     else:
-        eng = create_engine(request.getfixturevalue("postgres_url"))
+        eng = create_engine(request.getfixturevalue("pg_url"))
     Base.metadata.drop_all(eng, tables=[RegisterPerson.__table__])
     Base.metadata.create_all(eng, tables=[RegisterPerson.__table__])
     yield eng
@@ -114,11 +96,11 @@ def test_import_refuses_a_file_without_the_key_columns_and_keeps_the_indexes(eng
     expected = {ix.name for ix in RegisterPerson.__table__.indexes}
     path = tmp_path / "bad.csv"
     path.write_text("id,xingming\n1,王\n", encoding="utf-8")
-    with pytest.raises(RegisterFileError):
+    with pytest.raises(RegisterError):
         import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
     assert _index_names(engine) >= expected
     path.write_bytes("person_id,name\nP1,王\n".encode("gbk"))
-    with pytest.raises(RegisterFileError):
+    with pytest.raises(RegisterError):
         import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
 
 

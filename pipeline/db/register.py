@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Index, Integer, String, Text, bindparam, func, se
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipeline.db.base import Base
+from pipeline.errors import RegisterError
 from pipeline.link import (
     DuplicateFinding,
     InvalidIdNumber,
@@ -36,17 +37,13 @@ from pipeline.link import (
     judge_blocks,
     link_mention,
     load_model,
-    mask_id,
     upgrade_id,
 )
+from pipeline.normalize import mask_id, normalize_sex
 from pipeline.namekeys import MASK, blocking_keys, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
-
-
-class RegisterFileError(ValueError):
-    """The register CSV cannot be read at all (not UTF-8, no header, no person_id/name column)."""
 
 
 class RegisterPerson(Base):
@@ -120,11 +117,6 @@ def normalize_birth_date(text: str) -> str | None:
     if len(parts) == 1 and len(value) == 4 and value.isdigit():
         return value
     raise ValueError(f"not a date: {text!r}")
-
-
-def normalize_sex(text: str) -> str | None:
-    value = text.strip()
-    return {"男": "男", "女": "女", "M": "男", "F": "女", "m": "男", "f": "女", "1": "男", "2": "女"}.get(value, value or None)
 
 
 @lru_cache(maxsize=262144)
@@ -235,10 +227,10 @@ def import_register_csv(
             try:
                 header = reader.fieldnames or []
             except UnicodeDecodeError as exc:
-                raise RegisterFileError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
+                raise RegisterError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
             missing = [c for c in ("person_id", "name") if c not in header]
             if missing:
-                raise RegisterFileError(f"{path.name}: no column {', '.join(missing)} in the header")
+                raise RegisterError(f"{path.name}: no column {', '.join(missing)} in the header")
             extra_columns = [c for c in header if c not in COLUMNS]
             batch: dict[str, dict[str, object]] = {}
             try:
@@ -260,7 +252,7 @@ def import_register_csv(
                         if progress:
                             progress(report.rows)
             except UnicodeDecodeError as exc:
-                raise RegisterFileError(f"{path.name}: not UTF-8 near line {reader.line_num + 1} ({exc.reason})") from exc
+                raise RegisterError(f"{path.name}: not UTF-8 near line {reader.line_num + 1} ({exc.reason})") from exc
             if batch:
                 _upsert(session, list(batch.values()), report)
             session.commit() if owned else session.flush()
