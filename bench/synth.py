@@ -119,7 +119,7 @@ class Synth:
         return date(year, 1, 1) + timedelta(days=self.rng.randrange(365))
 
     def id_number(self, code: str, born: date, sex: str) -> str:
-        seq = self.rng.randrange(1, 499) * 2 + (1 if sex == "男" else 0)
+        seq = self.rng.randrange(1, 497) * 2 + (1 if sex == "男" else 0)  # 996–999 were kept for centenarians
         body = f"{code}{born:%Y%m%d}{seq:03d}"
         return body + id_check_char(body)
 

@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.namekeys import name_keys, normalize_name
+from pipeline.namekeys import blocking_keys, name_keys, normalize_name
 from pipeline.normalize import mask_id, normalize_id
 from pipeline.records import LinkResult
 
@@ -173,12 +173,26 @@ def name_level(a: str | None, b: str | None) -> str:
         return "four_corner"
     if set(ka.pinyin) & set(kb.pinyin):
         return "pinyin"
+    if _one_lookalike_apart(ka.norm, kb.norm, ka.four_corner, kb.four_corner):
+        return "shape1"
     if Levenshtein.distance(ka.variant, kb.variant) == 1:
         return "edit1"
     return "else"
 
 
-_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "edit1", "else", "null")
+_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else", "null")
+
+
+def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
+    """Exactly one character differs and the two look alike: four-corner codes at most one
+    digit apart (王/玉, 桂/柱, 国/图) — the shape signal hukou-domain.md §3.2 seeds with."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(differ) != 1:
+        return False
+    code_a, code_b = fc_a.split("-")[differ[0]], fc_b.split("-")[differ[0]]
+    return "?" not in code_a + code_b and sum(x != y for x, y in zip(code_a, code_b)) <= 1
 
 
 def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
@@ -369,19 +383,46 @@ def _query_hmac(id_number: str | None, key: bytes) -> str | None:
 # --- duplicates in the register -------------------------------------------------------
 
 
-def duplicate_blocks(person: PersonRecord) -> list[tuple[str, ...]]:
-    """Blocking keys for pairs of register persons: same ID hash; same birth date and
-    surname class; same birth date and given name; same name skeleton and birth year."""
-    keys = name_keys(person.name)
-    out: list[tuple[str, ...]] = []
+@dataclass(frozen=True)
+class BlockMember:
+    """A register person with the name keys its blocks were formed by."""
+
+    person: PersonRecord
+    variant: str
+    skeleton: str
+    pinyin: str  # the canonical reading
+
+    @classmethod
+    def of(cls, person: PersonRecord) -> BlockMember:
+        keys = blocking_keys(person.name)
+        return cls(person, keys.variant, keys.skeleton, keys.pinyin_canonical)
+
+
+def duplicate_blocks(person: PersonRecord) -> dict[str, tuple[str, ...]]:
+    """Blocking keys for pairs of register persons: the same ID hash; birth date and
+    surname class; given name and birth date (surname misread); skeleton and birth year
+    (date misread); skeleton, month and day (year misread)."""
+    keys = blocking_keys(person.name)
+    out: dict[str, tuple[str, ...]] = {}
     if person.id_hmac:
-        out.append(("id", person.id_hmac))
-    if person.birth_date:
-        out.append(("dob_sur", person.birth_date, keys.variant[: len(keys.surname)]))
+        out["id"] = (person.id_hmac,)
+    dob = person.birth_date
+    if dob:
+        out["dob_surname"] = (dob, keys.variant[: len(keys.surname)])
         if keys.given:
-            out.append(("dob_given", person.birth_date, keys.given))
-        out.append(("skel_year", keys.skeleton, person.birth_date[:4]))
+            out["given_dob"] = (keys.given, dob)
+        out["skeleton_year"] = (keys.skeleton, dob[:4])
+        if len(dob) == 10:
+            out["skeleton_md"] = (keys.skeleton, dob[5:])
     return out
+
+
+def _worth_comparing(a: BlockMember, b: BlockMember) -> bool:
+    """Cheap filter before the full comparison: a shared ID number, or names that are
+    alike in shape or sound or at most one character apart."""
+    if a.person.id_hmac and a.person.id_hmac == b.person.id_hmac:
+        return True
+    return a.skeleton == b.skeleton or a.pinyin == b.pinyin or Levenshtein.distance(a.variant, b.variant) <= 1
 
 
 def judge_pair(a: PersonRecord, b: PersonRecord, model: LinkModel, register_size: int, name_share: float | None = None) -> DuplicateFinding:
@@ -415,30 +456,39 @@ def find_duplicates(
     Holds every person in memory: for the whole register use
     pipeline.db.register.registry_duplicates, which streams block by block."""
     model = model or load_model()
-    people = list(persons)
-    blocks: dict[tuple[str, ...], list[PersonRecord]] = defaultdict(list)
+    people = [BlockMember.of(p) for p in persons]
+    blocks: dict[tuple[str, ...], list[BlockMember]] = defaultdict(list)
     name_counts: dict[str, int] = defaultdict(int)
-    for person in people:
-        name_counts[name_keys(person.name).norm] += 1
-        for block in duplicate_blocks(person):
-            blocks[block].append(person)
+    for member in people:
+        name_counts[blocking_keys(member.person.name).norm] += 1
+        for kind, key in duplicate_blocks(member.person).items():
+            blocks[(kind, *key)].append(member)
     size = register_size or len(people)
     return judge_blocks(blocks.values(), model, size, threshold, max_block, lambda n: name_counts[n] / size)
 
 
-def judge_blocks(blocks, model: LinkModel, register_size: int, threshold: float, max_block: int, name_share) -> list[DuplicateFinding]:
-    seen: dict[tuple[str, ...], DuplicateFinding] = {}
+def judge_blocks(
+    blocks: Iterable[list[BlockMember]],
+    model: LinkModel,
+    register_size: int,
+    threshold: float,
+    max_block: int,
+    name_share: Callable[[str], float],
+) -> list[DuplicateFinding]:
+    """Every pair inside each block that scores at least `threshold`; a block larger than
+    `max_block` is skipped (a blocking key that common says nothing)."""
+    found: dict[tuple[str, ...], DuplicateFinding] = {}
     for members in blocks:
         if len(members) < 2 or len(members) > max_block:
             continue
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                if a.person_id == b.person_id:
+                if a.person.person_id == b.person.person_id or not _worth_comparing(a, b):
                     continue
-                pair_key = tuple(sorted((a.person_id, b.person_id)))
-                if pair_key in seen:
+                pair_key = tuple(sorted((a.person.person_id, b.person.person_id)))
+                if pair_key in found:
                     continue
-                finding = judge_pair(a, b, model, register_size, name_share(name_keys(a.name).norm))
+                finding = judge_pair(a.person, b.person, model, register_size, name_share(blocking_keys(a.person.name).norm))
                 if finding.score >= threshold:
-                    seen[pair_key] = finding
-    return sorted(seen.values(), key=lambda f: (-f.score, f.person_ids))
+                    found[pair_key] = finding
+    return sorted(found.values(), key=lambda f: (-f.score, f.person_ids))

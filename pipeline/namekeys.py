@@ -163,9 +163,10 @@ def pinyin_canonical(norm: str) -> str:
 
 
 def four_corner(norm: str) -> str:
-    """Four-corner codes joined by '-': a coarse shape key ('?' where a character has none)."""
+    """Four-corner codes (5 digits each) joined by '-': a coarse shape key; '?????' where a
+    character has none."""
     table = _four_corner()
-    return "-".join(table.query(ch) or "?" for ch in norm)
+    return "-".join(table.query(ch) or "?????" for ch in norm)
 
 
 def masked_keys(norm: str) -> tuple[str, ...]:

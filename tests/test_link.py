@@ -63,6 +63,7 @@ def test_name_levels():
     assert name_level("肖建国", "萧建国") == "variant"
     assert name_level("李己明", "李已明") == "skeleton"
     assert name_level("张伟", "章玮") == "pinyin"
+    assert name_level("陈文革", "陈田革") == "shape1"
     assert name_level("王桂兰", "王桂英") == "edit1"
     assert name_level("王桂兰", "刘德华") == "else"
     assert name_level(None, "刘德华") == "null"

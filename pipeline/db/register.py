@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from pipeline.db.base import Base
 from pipeline.errors import RegisterError
 from pipeline.link import (
+    BlockMember,
     DuplicateFinding,
     InvalidIdNumber,
     LinkModel,
@@ -31,7 +32,6 @@ from pipeline.link import (
     MentionQuery,
     PersonRecord,
     RegisterContext,
-    duplicate_blocks,
     hmac_of_upgraded,
     id_hmac,
     judge_blocks,
@@ -391,21 +391,43 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
 # --- duplicates ------------------------------------------------------------------------
 
 
-def _stream_blocks(session: Session, order: tuple, kind: str, batch: int = 5000) -> Iterator[list[PersonRecord]]:
-    """Consecutive register persons sharing one blocking key, streamed in key order."""
+_DUPLICATE_PASSES = {  # blocking key of pipeline.link.duplicate_blocks -> the index-ordered columns that form it
+    "id": ("id_hmac",),
+    "dob_surname": ("birth_date", "surname_class"),
+    "given_dob": ("given_norm", "birth_date"),
+    "skeleton_year": ("name_skel", "birth_date"),  # grouped by skeleton and year
+    "skeleton_md": ("name_skel", "birth_md"),
+}
+
+
+def _stream_blocks(session: Session, kind: str, batch: int = 5000) -> Iterator[list[BlockMember]]:
+    """Consecutive register persons sharing one blocking key, streamed in index order:
+    one block in memory at a time. Block keys come from the stored key columns."""
+    order = _DUPLICATE_PASSES[kind]
+    P = RegisterPerson
+    columns = (P.person_id, P.name, P.sex, P.ethnicity, P.birth_date, P.id_hmac, P.birthplace, P.native_place, P.address,
+               P.surname_class, P.given_norm, P.name_skel, P.name_py, P.birth_md)
+    first = getattr(P, order[0])
+    stmt = select(*columns).where(first.is_not(None)).order_by(*(getattr(P, c) for c in order))
     current: tuple | None = None
-    members: list[PersonRecord] = []
-    stmt = select(RegisterPerson).order_by(*order, RegisterPerson.person_id).execution_options(yield_per=batch)
-    for person in session.scalars(stmt):
-        record = person.record()
-        block = next((b for b in duplicate_blocks(record) if b[0] == kind), None)
-        if block != current:
+    members: list[BlockMember] = []
+    for row in session.execute(stmt.execution_options(yield_per=batch)):
+        record = PersonRecord(*row[:9])
+        surname, given, skeleton, pinyin, md = row[9:]
+        key = {
+            "id": (record.id_hmac,),
+            "dob_surname": (record.birth_date, surname),
+            "given_dob": (given, record.birth_date),
+            "skeleton_year": (skeleton, (record.birth_date or "")[:4]),
+            "skeleton_md": (skeleton, md),
+        }[kind]
+        if None in key or "" in key:
+            continue
+        if key != current:
             if len(members) > 1:
                 yield members
-            current, members = block, []
-        if block is not None:
-            members.append(record)
-        session.expunge(person)
+            current, members = key, []
+        members.append(BlockMember(record, surname + given, skeleton, pinyin))
     if len(members) > 1:
         yield members
 
@@ -418,28 +440,16 @@ def registry_duplicates(
     max_block: int = 200,
 ) -> list[DuplicateFinding]:
     """Suspected double registrations (重户) and shared ID numbers (重号) in the whole
-    register, one streamed pass per blocking key: memory holds one block at a time."""
+    register: one streamed pass per blocking key, one block in memory at a time."""
     model = model or load_model()
     size = max(register_size(session), 1)
-    shares: dict[str, float] = {}
 
+    @lru_cache(maxsize=65536)
     def name_share(norm: str) -> float:
-        if norm not in shares:
-            count = session.scalar(_NAME_COUNT, {"norm": norm}) or 1
-            shares[norm] = count / size
-        return shares[norm]
+        return (session.scalar(_NAME_COUNT, {"norm": norm}) or 1) / size
 
-    P = RegisterPerson
-    passes = {
-        "id": (P.id_hmac,),
-        "dob_sur": (P.birth_date, P.surname_class),
-        "dob_given": (P.birth_date, P.given_norm),
-        "skel_year": (P.name_skel, P.birth_date),
-    }
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
-    for kind, order in passes.items():
-        for finding in judge_blocks(_stream_blocks(session, order, kind), model, size, threshold, max_block, name_share):
-            key = tuple(finding.person_ids)
-            if key not in findings or finding.score > findings[key].score:
-                findings[key] = finding
+    for kind in _DUPLICATE_PASSES:
+        for finding in judge_blocks(_stream_blocks(session, kind), model, size, threshold, max_block, name_share):
+            findings.setdefault(tuple(finding.person_ids), finding)
     return sorted(findings.values(), key=lambda f: (-f.score, f.person_ids))
