@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
@@ -75,6 +75,15 @@ class LinkModel:
     register_size: int  # used when the caller does not give the real size
     duplicate_share: float  # prior: how often a register person has a second registration
     source: str = ""
+
+    @cached_property
+    def weights(self) -> dict[str, dict[str, float]]:
+        """log2(m/u) of every level: the evidence each outcome adds."""
+        return {c: {lv: math.log2(p.m / p.u) for lv, p in levels.items()} for c, levels in self.comparisons.items()}
+
+    @cached_property
+    def best_weights(self) -> dict[str, float]:
+        return {c: max(0.0, *w.values()) for c, w in self.weights.items()}
 
 
 @dataclass(frozen=True)
@@ -273,36 +282,50 @@ def place_level(a: str | None, b: str | None) -> str:
     return "else"
 
 
+_SCREEN_FIRST = ("name", "birth_date", "id")
+
+
 def compare(
     query: MentionQuery,
     query_id_hmac: str | None,
     person: PersonRecord,
     model: LinkModel,
     name_share: float | None = None,
+    floor: float | None = None,
 ) -> PairScore:
+    """Comparison levels and the summed match weight of one page person and one register
+    person. With `floor`, a pair whose name, birth date and ID already rule it out (even
+    perfect agreement on the rest could not lift it to `floor`) is not compared further:
+    its weight is then that upper bound."""
     names = [n for n in (query.name, *query.name_alternatives) if n]
-    name_lv = min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null")
     levels = {
-        "name": name_lv,
+        "name": min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null"),
         "birth_date": date_level(query.birth_date, person.birth_date),
+        "id": exact_level(query_id_hmac, person.id_hmac),
+    }
+    if floor is not None:
+        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
+        bound += sum(w for c, w in model.best_weights.items() if c not in _SCREEN_FIRST)
+        if bound < floor:
+            return PairScore(levels, bound, False, False)
+    levels.update({
         "sex": exact_level(query.sex, person.sex),
         "ethnicity": exact_level(ethnicity_key(query.ethnicity), ethnicity_key(person.ethnicity)),
         "birthplace": place_level(query.birthplace, person.birthplace),
         "native_place": place_level(query.native_place, person.native_place),
         "address": place_level(query.address, person.address),
-        "id": exact_level(query_id_hmac, person.id_hmac),
-    }
-    weight = 0.0
-    for comparison, level in levels.items():
-        if level == "null":
-            continue
-        params = model.comparisons[comparison][level]
-        u = params.u
-        if comparison == "name" and level == "exact" and name_share:
-            u = max(name_share, 1e-9)
-        weight += math.log2(params.m / u)
+    })
+    weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
     id_agrees = levels["id"] == "exact"
     return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
+
+
+def _level_weight(model: LinkModel, comparison: str, level: str, name_share: float | None) -> float:
+    if level == "null":
+        return 0.0
+    if comparison == "name" and level == "exact" and name_share:  # term-frequency adjustment
+        return math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
+    return model.weights[comparison][level]
 
 
 def _probability(log2_odds: float) -> float:
@@ -317,6 +340,9 @@ def _reasons(score: PairScore) -> list[str]:
     if score.id_name_mismatch:
         out.append("same ID number but the name differs")
     return out
+
+
+_SCREEN_LOG2_ODDS = -20.0  # candidates that cannot reach odds of 1 : 10^6 are not compared in full
 
 
 def link_mention(
@@ -340,9 +366,10 @@ def link_mention(
     prior = math.log2(model.registered_share / max(size, 1))
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
+    floor = _SCREEN_LOG2_ODDS - prior
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = compare(query, query_hmac, person, model, share)
+        pair = compare(query, query_hmac, person, model, share, floor)
         scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
