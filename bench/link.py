@@ -93,6 +93,11 @@ def main() -> None:
                 outcome["conflict_correct"] += 1
             elif result.status == "review" and registered and truth_of.get(result.person_id) == m.truth:
                 outcome["review_correct"] += 1
+            if registered:
+                bucket = f"errors{min(len(m.errors), 2)}"
+                outcome[bucket] += 1
+                if result.status == "linked" and truth_of.get(result.person_id) == m.truth:
+                    outcome[bucket + "_linked"] += 1
             if registered and result.status in ("new", "review"):
                 for err in m.errors or ("none",):
                     outcome[f"miss:{err}"] += 1
@@ -103,6 +108,8 @@ def main() -> None:
     print(f"  linked precision {outcome['linked_correct'] / max(linked, 1):.4f}  (target ≥ 0.995)")
     print(f"  linked recall    {outcome['linked_correct'] / max(outcome['registered'], 1):.4f}  (target ≥ 0.97);"
           f" + conflict holding the person {(outcome['linked_correct'] + outcome['conflict_correct']) / max(outcome['registered'], 1):.4f}")
+    print("  linked recall by page errors per mention: " + ", ".join(
+        f"{k[-1]}{'+' if k[-1] == '2' else ''}: {outcome[k + '_linked'] / max(outcome[k], 1):.4f} of {outcome[k]}" for k in ("errors0", "errors1", "errors2")))
     print(f"  review share     {outcome['review'] / n:.4f}  (target ≤ 0.05); review with the right person on top {outcome['review_correct']}")
     print(f"  unregistered linked to someone {outcome['linked_unregistered'] / max(outcome['unregistered'], 1):.4f}  (target ≤ 0.005)")
     print(f"  statuses {dict((k, outcome[k]) for k in ('linked', 'review', 'new', 'conflict'))}")
