@@ -16,7 +16,6 @@ import json
 import random
 import time
 from collections import Counter
-from pathlib import Path
 
 import pyarrow as pa
 import splink.comparison_level_library as cll

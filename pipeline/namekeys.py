@@ -177,11 +177,6 @@ def masked_keys(norm: str) -> tuple[str, ...]:
     return tuple(norm[:i] + MASK + norm[i + 1:] for i in range(len(norm)))
 
 
-def variant_name(norm: str) -> str:
-    surname, given = split_surname(norm)
-    return surname_class(surname) + given
-
-
 @lru_cache(maxsize=262144)
 def blocking_keys(raw: str) -> BlockingKeys:
     norm = normalize_name(raw)
