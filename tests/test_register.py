@@ -102,6 +102,9 @@ def test_import_refuses_a_file_without_the_key_columns_and_keeps_the_indexes(eng
     path.write_bytes("person_id,name\nP1,王\n".encode("gbk"))
     with pytest.raises(RegisterError):
         import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with pytest.raises(RegisterError):
+        import_register_csv(engine, tmp_path / "missing.csv", hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    assert _index_names(engine) >= expected
 
 
 def test_first_load_rebuilds_the_blocking_indexes(engine, tmp_path):

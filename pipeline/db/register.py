@@ -208,7 +208,11 @@ def import_register_csv(
                 for index in secondary:
                     index.drop(session.connection())
                 session.commit()
-        with open(path, encoding="utf-8-sig", newline="") as handle:
+        try:
+            handle = open(path, encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            raise RegisterError(f"{path}: cannot be read ({exc.strerror})") from exc
+        with handle:
             reader = csv.DictReader(handle)
             try:
                 header = reader.fieldnames or []
