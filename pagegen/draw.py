@@ -80,6 +80,7 @@ class Sheet:
         self.print_img = Image.new("L", (width, height), 0)
         self.print_draw = ImageDraw.Draw(self.print_img)
         self.print_font = print_font
+        self.title_font = TITLE_FONTS[1] if "Sans" in print_font[0] else TITLE_FONTS[0]
         self.print_ink = print_ink
         self.hand_layers: dict[str, np.ndarray] = {}
         self.hand_inks: dict[str, tuple[float, float, float]] = {}
@@ -90,7 +91,7 @@ class Sheet:
     # -- printed matter -------------------------------------------------
     def text(self, x: float, y: float, s: str, size: float, anchor: str = "lm", bold: bool = False,
              spacing: float = 0.0):
-        f = font(TITLE_FONTS[0] if bold else self.print_font, int(size))
+        f = font(self.title_font if bold else self.print_font, int(size))
         if spacing <= 0:
             self.print_draw.text((x, y), s, fill=255, font=f, anchor=anchor)
             return
