@@ -284,3 +284,39 @@ def test_register_duplicates_are_listed_and_point_at_page_people(tmp_path):
     flagged = {d for t in truths for d in t.get("register_duplicates", [])}
     principals = {t["person_id"] for t in truths}
     assert flagged == {twin for original, twin in pairs if original in principals}
+
+
+def _decode_date(text: str) -> str:
+    """Reference reading of the notations the generator writes (independent of the pipeline's parser)."""
+    import re
+
+    digits = {c: str(i) for i, c in enumerate("零一二三四五六七八九")} | {"〇": "0", "○": "0"}
+
+    def cn_small(s: str) -> int:  # 1..99 in 十 notation, or 元
+        if s == "元":
+            return 1
+        if "十" in s:
+            tens, _, ones = s.partition("十")
+            return int(digits[tens] if tens else 1) * 10 + (int(digits[ones]) if ones else 0)
+        return int(digits[s])
+
+    if text.startswith("民国"):
+        y, m, d = re.fullmatch(r"民国(.+)年(.+)月(.+)日", text).groups()
+        return f"{1911 + cn_small(y)}-{cn_small(m):02d}-{cn_small(d):02d}"
+    if m := re.fullmatch(r"([一二三四五六七八九〇○零]{4})年(.+)月(.+)日", text):
+        y = int("".join(digits[c] for c in m.group(1)))
+        return f"{y}-{cn_small(m.group(2)):02d}-{cn_small(m.group(3)):02d}"
+    y, mo, d = (int(p) for p in re.fullmatch(r"(\d{2,4})[.年](\d{1,2})[.月](\d{1,2})[日号]?", text).groups())
+    return f"{y + 1900 if y < 100 else y}-{mo:02d}-{d:02d}"
+
+
+def test_every_date_notation_reads_back_to_the_iso_truth():
+    from pagegen.notation import DATE_STYLES, write_date
+
+    rng = random.Random(5)
+    for iso in ("1958-04-12", "1960-01-31", "1931-10-05", "1912-02-29", "1988-12-01"):
+        for style in DATE_STYLES + ("minguo",):
+            if style == "minguo" and not 1912 <= int(iso[:4]) <= 1949:
+                continue
+            written = write_date(rng, iso, style)
+            assert _decode_date(written) == iso, (style, written)
