@@ -193,6 +193,25 @@ class Sheet:
                          (int(cx + 0.1 * size), int(y_b + 0.12 * size)), 230, max(2, int(size * 0.07)), cv2.LINE_AA)
         return tuple(int(round(v)) for v in ink_box) if ink_box[0] < math.inf else None
 
+    def write_vertical(self, text: str, x0: float, y0: float, x1: float, y1: float, style: "HandStyle"):
+        """Hand-fill ``text`` top to bottom (竖排), centred in the column; returns the box it covers."""
+        if not text:
+            return None
+        self.handwritten.append(text)
+        layer = self.hand(style.name, style.ink)
+        rng = self.rng
+        w, h = x1 - x0, y1 - y0
+        size = min(w * style.fill * 1.1, h * 0.94 / (len(text) * style.spacing), self.max_char)
+        cx = (x0 + x1) / 2 + rng.uniform(-0.05, 0.05) * w
+        cy = y0 + rng.uniform(0.02, 0.08) * h + size / 2
+        top = cy - size / 2
+        for ch in text:
+            if ch.strip():
+                s = size * rng.uniform(0.88, 1.1)
+                self._char(layer, ch, cx + rng.gauss(0, 0.04) * size, cy, s, style)
+            cy += size * style.spacing * rng.uniform(0.93, 1.05)
+        return (int(cx - size / 2), int(top), int(cx + size / 2), int(cy - size * (style.spacing - 1)))
+
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
         isize = max(8, int(round(size)))
