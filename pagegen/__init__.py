@@ -27,8 +27,8 @@ Truth (one JSON object per page; interfaces.md §4 conventions):
   ``stamps``: "seal" plus any 注销/迁出/死亡 rubber stamp.
 
 Label and title wordings come in two disjoint sets (``label_variant`` "dev" / "holdout");
-hold-out pages may also use the ``vertical`` and ``card2`` layout families and vertical table
-headers that dev pages never use. ``register.csv`` holds every person on the pages plus
+hold-out pages may also use the ``vertical``, ``card2`` and ``vertical_rl`` (竖排) layout families
+and vertical table headers that dev pages never use. ``register.csv`` holds every person on the pages plus
 distractors (a third share a name with someone on the pages); 20 % of its IDs are in the
 15-digit form and 15 % of its addresses are newer than the page's.
 """

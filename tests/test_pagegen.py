@@ -320,3 +320,13 @@ def test_every_date_notation_reads_back_to_the_iso_truth():
                 continue
             written = write_date(rng, iso, style)
             assert _decode_date(written) == iso, (style, written)
+
+
+def test_command_line_writes_a_batch(tmp_path, capsys):
+    from pagegen.__main__ import main
+
+    assert main([str(tmp_path / "box"), "--pages", "2", "--seed", "9", "--dpi", str(LOW_DPI), "--no-damage",
+                 "--label-variant", "holdout"]) == 0
+    truths = [json.loads(line) for line in (tmp_path / "box" / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(truths) == 2 and all(t["label_variant"] == "holdout" and t["damage"] == [] for t in truths)
+    assert "wrote 2 pages" in capsys.readouterr().out
