@@ -223,7 +223,7 @@ def _jagged(rng: random.Random, p0, p1, n: int, amp: float) -> list[tuple[int, i
 
 def _missing_corner(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     h, w = page.shape[:2]
-    a, b = int(rng.uniform(0.06, 0.16) * w), int(rng.uniform(0.05, 0.14) * h)
+    a, b = int(rng.uniform(0.06, 0.22) * w), int(rng.uniform(0.05, 0.18) * h)
     corner = rng.choice(("tl", "tr", "bl", "br"))
     cx, cy = (0 if corner[1] == "l" else w - 1), (0 if corner[0] == "t" else h - 1)
     sx, sy = (1 if corner[1] == "l" else -1), (1 if corner[0] == "t" else -1)
@@ -241,7 +241,7 @@ def _tear(rng: random.Random, page: np.ndarray, mm: float, background, removed: 
     h, w = page.shape[:2]
     side = rng.choice(("top", "bottom", "left", "right"))
     length = (w if side in ("top", "bottom") else h) * rng.uniform(0.12, 0.3)
-    depth = rng.uniform(6, 18) * mm
+    depth = rng.uniform(6, 30) * mm
     start = rng.uniform(0.1, 0.9 - length / (w if side in ("top", "bottom") else h)) * (w if side in ("top", "bottom") else h)
     n = 18
     pts = [(start, 0.0)]

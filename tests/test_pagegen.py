@@ -330,3 +330,21 @@ def test_command_line_writes_a_batch(tmp_path, capsys):
     truths = [json.loads(line) for line in (tmp_path / "box" / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(truths) == 2 and all(t["label_variant"] == "holdout" and t["damage"] == [] for t in truths)
     assert "wrote 2 pages" in capsys.readouterr().out
+
+
+def test_fields_whose_paper_is_gone_are_reported_occluded(monkeypatch):
+    from pagegen import page as page_module
+
+    def lose_top_half(rng, page, mm, background, removed):
+        h, w = page.shape[:2]
+        mask = np.zeros((h, w), np.uint8)
+        mask[: h // 2] = 255
+        page_module._fill(page, mask, background, removed)
+        return (0, 0, w, h // 2)
+
+    monkeypatch.setitem(page_module.DAMAGERS, "missing_corner", lose_top_half)
+    truth = pagegen.render_page(_spec("resident_registration", degradations=["missing_corner"])).truth
+    half = truth["damage_regions"]["missing_corner"][3]
+    expected = sorted(k for k, (x0, y0, x1, y1) in truth["boxes"].items() if y1 <= half)
+    assert expected and set(expected) <= set(truth["occluded"])
+    assert not any(truth["boxes"][k][1] >= half for k in truth["occluded"])
