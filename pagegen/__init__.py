@@ -22,7 +22,8 @@ Truth (one JSON object per page; interfaces.md §4 conventions):
 - ``damage``: kinds present; ``damage_regions``: per kind, the box [x0, y0, x1, y1] of the
   delivered image it touched; ``occluded``: field keys whose value lost paper to a hole, tear or
   missing corner.
-- ``boxes``: per field key, the box of its written value in the delivered image.
+- ``boxes``: per field key, the box of its written value in the delivered image;
+  ``page_corners``: the paper's corners (TL, TR, BR, BL; upright-page sense) in the delivered image.
 - ``handwritten_values``: every hand-filled string; ``struck``: crossed-out earlier values by key;
   ``stamps``: "seal" plus any 注销/迁出/死亡 rubber stamp.
 

@@ -348,3 +348,16 @@ def test_fields_whose_paper_is_gone_are_reported_occluded(monkeypatch):
     expected = sorted(k for k, (x0, y0, x1, y1) in truth["boxes"].items() if y1 <= half)
     assert expected and set(expected) <= set(truth["occluded"])
     assert not any(truth["boxes"][k][1] >= half for k in truth["occluded"])
+
+
+def test_page_corners_follow_the_turn_and_the_camera():
+    turned = pagegen.render_page(_spec("move_in_permit", rotation=90, scan_margin_mm=5.0)).truth
+    (tlx, tly), (trx, try_), _, (blx, bly) = turned["page_corners"]
+    assert try_ < tly and abs(trx - tlx) < 2  # upright top edge now runs upwards on the left
+    assert blx > tlx
+    shot = pagegen.render_page(_spec("move_in_permit", camera=True))
+    h, w = shot.image.shape[:2]
+    corners = np.array(shot.truth["page_corners"])
+    assert (corners[:, 0] > 0).all() and (corners[:, 0] < w).all() and (corners[:, 1] > 0).all()
+    x, y = corners.mean(axis=0).astype(int)
+    assert shot.image[y, x].mean() > shot.image[5, 5].mean() + 60  # paper in the middle, dark desk at the edge
