@@ -5,7 +5,8 @@ Used by the tests, the benches and the shipped sample batch. Public API:
 - ``make_person(rng, **overrides) -> dict``: a register-like person.
 - ``PageSpec`` / ``random_spec(rng, doc_type=None, label_variant="dev", damage=True, camera=False)``.
 - ``render_page(spec) -> GeneratedPage`` (``image`` BGR uint8, ``dpi`` or None for camera shots, ``truth``).
-- ``make_batch(out_dir, pages=6, seed=0, ...)``: page files, ``batch.toml``, ``truth.jsonl``, ``register.csv``.
+- ``make_batch(out_dir, pages=6, seed=0, ...)``: page files (tif/jpg/png/pdf), ``batch.toml``, ``truth.jsonl``,
+  ``register.csv`` (and ``duplicates.jsonl`` when asked for 重户 rows).
 - CLI: ``python -m pagegen OUT_DIR --pages N --seed S``.
 
 Truth (one JSON object per page; interfaces.md §4 conventions):

@@ -35,7 +35,8 @@ def batch_toml(batch_id: str, scanner: str, dpi: int | None, location: dict, rng
 
 
 def write_image(path: Path, image, dpi: int | None) -> Path:
-    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG.
+    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot), PNG, or an
+    image-only PDF (one JPEG page sized by the DPI).
 
     YCbCr in the TIFF keeps a page near 1.3 MB (RGB JPEG-in-TIFF is 2-3x larger); Pillow,
     libtiff and OpenCV all decode it back to RGB.
@@ -46,6 +47,8 @@ def write_image(path: Path, image, dpi: int | None) -> Path:
         rgb.convert("YCbCr").save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
+    elif path.suffix == ".pdf":
+        rgb.save(path, "PDF", resolution=float(dpi or 300), quality=JPEG_QUALITY)
     else:
         rgb.save(path, compress_level=3, **extra)
     return path

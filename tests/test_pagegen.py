@@ -219,6 +219,13 @@ def test_batch_writes_manifest_truth_register_and_images(tmp_path):
             _assert_valid_id(upgrade_id15(r["id_number"]), r["birth_date"], r["sex"])
 
 
+def test_pdf_pages_hold_the_image_at_its_resolution(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=1, seed=3, formats=("pdf",), register_extra=0, dpi=LOW_DPI)
+    data = (tmp_path / truths[0]["source_file"]).read_bytes()
+    assert truths[0]["source_file"] == "0001.pdf" and data.startswith(b"%PDF")
+    assert b"/DCTDecode" in data
+
+
 def test_camera_shots_are_jpeg_without_dpi(tmp_path):
     truths = pagegen.make_batch(tmp_path, pages=1, seed=2, camera_share=1.0, register_extra=0, dpi=LOW_DPI)
     assert truths[0]["camera"] and truths[0]["source_file"].endswith(".jpg")
