@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 KAI_FONT = ("/usr/share/fonts/truetype/arphic/ukai.ttc", 0)
+# A ballpoint hand: plain sans skeletons, thinned and bent harder than the brush/pen kai hand.
+BALLPOINT_FONT = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2)
 PRINT_FONTS = (
     ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
@@ -215,14 +217,14 @@ class Sheet:
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
         isize = max(8, int(round(size)))
-        g = glyph(KAI_FONT, ch, isize)
+        g = glyph(style.font, ch, isize)
         side = g.shape[0]
         angle = rng.gauss(0, 2.5) + style.rotation
         m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
         m[0, 1] += style.slant  # shear: the writer's slant
         m[0, 2] -= style.slant * side / 2
         g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
-        g = self._wobble(g, size * 0.05)
+        g = self._wobble(g, size * style.wobble)
         weight = style.weight + (rng.choice((1, -1)) if rng.random() < 0.12 else 0)
         if weight > 0:
             g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
@@ -324,10 +326,15 @@ class HandStyle:
 
     def __init__(self, rng: random.Random, name: str, ink: str | None = None):
         self.name = name
-        self.ink = ink or rng.choice(("black", "blue_black", "blue_black", "brush"))
+        self.ink = ink or rng.choice(("black", "blue_black", "blue_black", "brush", "ballpoint"))
+        ballpoint = self.ink == "ballpoint"
+        if ballpoint:
+            self.ink = rng.choice(("blue", "blue_black"))
+        self.font = BALLPOINT_FONT if ballpoint else KAI_FONT
+        self.wobble = 0.075 if ballpoint else 0.05
         self.slant = rng.uniform(-0.12, 0.06)
         self.rotation = rng.uniform(-2.0, 2.0)
-        self.weight = 2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2))
+        self.weight = -1 if ballpoint else (2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2)))
         self.spacing = rng.uniform(0.95, 1.15)
         self.fill = rng.uniform(0.55, 0.72)
 
