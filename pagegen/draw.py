@@ -226,10 +226,11 @@ class Sheet:
         g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
         g = self._wobble(g, size * style.wobble)
         weight = style.weight + (rng.choice((1, -1)) if rng.random() < 0.12 else 0)
-        if weight > 0:
-            g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
-        elif weight < 0:
-            g = cv2.erode(g, np.ones((2, 2), np.uint8))
+        k = int(round(abs(weight) * isize / 90))  # stroke change in pixels scales with the glyph
+        if k and weight > 0:
+            g = cv2.dilate(g, np.ones((k + 1, k + 1), np.uint8))
+        elif k and weight < 0:
+            g = cv2.erode(g, np.ones((k + 1, k + 1), np.uint8))
         pressure = cv2.resize(self.np_rng.random((3, 3), np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
         g = (g.astype(np.float32) * (rng.uniform(0.8, 1.0) * (0.72 + 0.28 * pressure))).astype(np.uint8)
         x0, y0 = int(cx - side / 2), int(cy - side / 2)
