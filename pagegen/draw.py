@@ -169,7 +169,7 @@ class Sheet:
             half = _split_point(text)
             lines = [text[:half], text[half:]]
             ems = max(sum(advance(c) for c in ln) for ln in lines) * style.spacing
-            size = min(h * 0.46, w * 0.94 / ems, self.max_char)
+            size = min(h * 0.42, w * 0.94 / ems, self.max_char)
         for li, ln in enumerate(lines):
             line_w = sum(advance(c) for c in ln) * style.spacing * size
             free = w - line_w
@@ -332,7 +332,7 @@ class HandStyle:
         if ballpoint:
             self.ink = rng.choice(("blue", "blue_black"))
         self.font = BALLPOINT_FONT if ballpoint else KAI_FONT
-        self.wobble = 0.075 if ballpoint else 0.05
+        self.wobble = 0.062 if ballpoint else 0.05
         self.slant = rng.uniform(-0.12, 0.06)
         self.rotation = rng.uniform(-2.0, 2.0)
         self.weight = -1 if ballpoint else (2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2)))
