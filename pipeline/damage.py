@@ -168,7 +168,8 @@ def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
     inside = np.zeros_like(pm.missing)
     inside[y0:y1, x0:x1] = True
     # Worn, ragged edges leave slivers a few mm deep along the sides: not damage.
-    gaps = _opened(pm.missing & inside, 3 * mm)
+    raw = pm.missing & inside
+    gaps = _opened(raw, 3 * mm)
     best = {"hole": (0.0, ""), "missing_corner": (0.0, ""), "tear": (0.0, "")}
     tol = max(2, int(round(2 * mm)))
     for mask, stat in _components(gaps):
@@ -184,14 +185,14 @@ def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
                 best["hole"] = (score, f"{area_mm2:.0f} mm² of background showing through at ({bx / mm:.0f}, {by / mm:.0f}) mm")
             continue
         legs = [
-            _corner_legs(mask, cx, cy, sx, sy)
+            _corner_legs(raw, cx, cy, sx, sy, mm)
             for (cx, cy, sx, sy, hit) in (
                 (x0, y0, 1, 1, left and top),
                 (x1 - 1, y0, -1, 1, right and top),
                 (x0, y1 - 1, 1, -1, left and bottom),
                 (x1 - 1, y1 - 1, -1, -1, right and bottom),
             )
-            if hit
+            if hit and _distance_to(mask, cx, cy) <= 5 * mm
         ]
         corner_leg = max((min(a, b) for a, b in legs), default=0) / mm
         if corner_leg > 0:
@@ -209,19 +210,33 @@ def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
     return best
 
 
-def _corner_legs(mask: np.ndarray, cx: int, cy: int, sx: int, sy: int) -> tuple[int, int]:
-    """How far the gap runs from a corner along its two sides (0 if it does not hold the corner)."""
+def _distance_to(mask: np.ndarray, x: int, y: int) -> float:
+    ys, xs = np.nonzero(mask)
+    return float(np.min(np.hypot(xs - x, ys - y))) if len(xs) else float("inf")
+
+
+def _corner_legs(mask: np.ndarray, cx: int, cy: int, sx: int, sy: int, mm: float) -> tuple[float, float]:
+    """How far (px) the gap runs from a corner along its two sides, read 3 mm in from each side.
+
+    The tip of a lost corner is blunted by the morphology, so the runs are measured a
+    little inside the sheet and must start within 3 mm of the side.
+    """
     h, w = mask.shape
-    probe = 2
-    row = min(max(cy + sy * probe, 0), h - 1)
-    col = min(max(cx + sx * probe, 0), w - 1)
-    if not mask[row, col]:
-        return (0, 0)
+    inset = int(round(3 * mm))
+    row = min(max(cy + sy * inset, 0), h - 1)
+    col = min(max(cx + sx * inset, 0), w - 1)
     along_x = mask[row, cx::sx] if sx > 0 else mask[row, cx::-1]
     along_y = mask[cy::sy, col] if sy > 0 else mask[cy::-1, col]
-    run_x = int(np.argmin(along_x)) if not along_x.all() else len(along_x)
-    run_y = int(np.argmin(along_y)) if not along_y.all() else len(along_y)
-    return (run_x, run_y)
+    return (_run_from_side(along_x, inset) + inset, _run_from_side(along_y, inset) + inset)
+
+
+def _run_from_side(line: np.ndarray, slack: int) -> float:
+    hits = np.flatnonzero(line)
+    if len(hits) == 0 or hits[0] > slack:
+        return -float(slack)  # no gap at this side: legs come out ≤ 0
+    start = int(hits[0])
+    gaps = np.flatnonzero(~line[start:])
+    return float(gaps[0] if len(gaps) else len(line) - start) + start
 
 
 def _smooth_trend(values: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
