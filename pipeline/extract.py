@@ -1,0 +1,1319 @@
+"""Structured fields from OCR lines: printed labels found by fuzzy matching, values paired by geometry.
+
+Pre-1990 forms were printed locally, so no fixed template fits the archive. The
+extractor therefore reads any form the same way:
+
+1. Every OCR line becomes a run of characters with their own boxes (a line's box
+   split by character widths), so a label and its value in one OCR box
+   ("姓名王桂兰", "姓名：王桂兰") can be cut apart, and a label split over two boxes
+   ("姓" "名") can be joined.
+2. Printed labels are found in the runs by matching the synonym table in
+   `config/labels.toml` (exact, or with one or two OCR errors for longer wordings).
+3. Each remaining piece of text (a value) is given to its label by geometry: the
+   label before it in the same box, else the nearest label to its left in the same
+   row (ruled tables, "label：value" lines, two pairs per row), else the label or
+   value directly above it (column headers, values written under the label,
+   vertical columns). A row of three or more labels with values under them is a
+   table of people: each row below is one person, ditto marks repeat the value above.
+4. Values are normalised with `pipeline.normalize`; every field keeps what the page
+   says, the normalised value, a confidence from the OCR scores and the checks, its
+   flags and alternative readings; doubtful fields give the clerk a review reason.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from pipeline import normalize
+from pipeline.records import DOC_TYPES, CharAlternative, Extraction, Field, Mention, OcrLine, OcrResult
+
+LABELS_PATH = Path(__file__).resolve().parent.parent / "config" / "labels.toml"
+
+# Keys that describe a person; the rest describe the page or the event it records.
+PERSON_KEYS = (
+    "name",
+    "former_name",
+    "sex",
+    "ethnicity",
+    "birth_date",
+    "birthplace",
+    "native_place",
+    "id_number",
+    "relation_to_head",
+    "education",
+    "marital_status",
+    "occupation",
+    "employer",
+    "address",
+)
+DATE_KEYS = ("birth_date", "event_date", "registration_date")
+NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
+MIGRATION_TYPES = ("migration_certificate", "move_in_permit")
+HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member shares
+PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
+
+SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
+ASCII_WIDTH = 0.55  # a Latin letter or digit is about half as wide as a Han character
+MIN_READING = 0.05  # a runner-up character this likely may complete a label
+MAX_LABEL_JOIN = 4  # chars: a piece this short may be the start of a label split over two boxes
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    low_confidence: float = 0.6  # fields below this go to review
+    doc_year: int | None = None  # the page's year when known (two-digit years, code tables)
+
+
+@dataclass(frozen=True)
+class LabelDef:
+    word: str  # folded wording as matched against the page
+    key: str  # field key, "" for a label whose value is not extracted
+    person: str = ""  # "" = the page's subject; else father | mother | head | other
+    person_key: str = ""  # key inside that person's mention
+    moved_key: str = ""  # key on migration documents
+    doc_hint: str = ""
+    takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    labels: dict[str, LabelDef]  # folded word -> definition
+    max_len: int
+    by_char: dict[str, tuple[LabelDef, ...]]  # first or second character -> fuzzy candidates
+    ditto_marks: tuple[str, ...]
+    ditto_lookalikes: str
+    titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
+    type_fields: dict[str, tuple[str, ...]]
+
+
+# --------------------------------------------------------------------------- label table
+
+
+def _fold_char(ch: str) -> str:
+    """One character as compared: full-width ASCII to half-width, Latin lower-cased."""
+    code = ord(ch)
+    if 0xFF01 <= code <= 0xFF5E:
+        ch = chr(code - 0xFEE0)
+    elif ch == "\u3000":
+        ch = " "
+    return ch.lower()
+
+
+def fold(text: str) -> str:
+    return "".join(_fold_char(c) for c in text if not c.isspace())
+
+
+@cache
+def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    labels: dict[str, LabelDef] = {}
+    for entry in data["label"]:
+        for word in entry["words"]:
+            folded = fold(word)
+            labels.setdefault(
+                folded,
+                LabelDef(
+                    word=folded,
+                    key=entry.get("key", ""),
+                    person=entry.get("person", ""),
+                    person_key=entry.get("person_key", entry.get("key", "")),
+                    moved_key=entry.get("moved_key", ""),
+                    doc_hint=entry.get("doc_hint", ""),
+                    takes_label=entry.get("takes_label", False),
+                ),
+            )
+    printed = set(labels)  # wordings from the table; role compounds below only match exactly
+    # 父亲民族, 户主身份证号 …: role prefix + any label of a person field.
+    person_words = [d for d in list(labels.values()) if d.key in PERSON_KEYS and not d.person]
+    for role in data.get("role", []):
+        for prefix in role["prefixes"]:
+            for base in person_words:
+                word = fold(prefix) + base.word
+                if word in labels:
+                    continue
+                top_key = PERSON_FIELD_FOR_ROLE.get(role["person"], "") if base.key == "name" else ""
+                labels[word] = LabelDef(word=word, key=top_key, person=role["person"], person_key=base.key)
+    by_char: dict[str, list[LabelDef]] = {}
+    for d in labels.values():
+        if len(d.word) >= 3 and d.word in printed:
+            for ch in set(d.word[:2]):
+                by_char.setdefault(ch, []).append(d)
+    doc_types = data.get("doc_types", {})
+    return LabelTable(
+        labels=labels,
+        max_len=max(len(w) for w in labels),
+        by_char={k: tuple(v) for k, v in by_char.items()},
+        ditto_marks=tuple(fold(m) for m in data.get("ditto", {}).get("marks", [])),
+        ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
+        titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
+        type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+    )
+
+
+def levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _allowed_errors(length: int) -> int:
+    """Two-character labels must match exactly: one error would turn 汉族 into 民族."""
+    if length < 3:
+        return 0
+    return 1 if length <= 6 else 2
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass
+class _Char:
+    ch: str  # folded
+    box: tuple[float, float, float, float]
+    score: float
+    alternatives: list[CharAlternative]
+
+
+@dataclass
+class _Run:
+    """A line of characters: one OCR line, or several joined because a label spans them."""
+
+    chars: list[_Char]
+    vertical: bool
+
+    @property
+    def text(self) -> str:
+        return "".join(c.ch for c in self.chars)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return _union([c.box for c in self.chars])
+
+
+@dataclass
+class _Segment:
+    chars: list[_Char]
+    vertical: bool
+    run: int  # index of its run
+    order: int  # position inside the run
+    label: LabelDef | None = None
+    after_label: bool = False  # the value follows a label in the same run
+    title: bool = False  # a form title: neither label nor value
+
+    @property
+    def text(self) -> str:
+        return "".join(c.ch for c in self.chars)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return _union([c.box for c in self.chars])
+
+
+def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _char_width(ch: str) -> float:
+    return ASCII_WIDTH if ord(ch) < 0x2E80 else 1.0
+
+
+def _line_chars(line: OcrLine) -> list[_Char]:
+    """Give each character its own box: around the engine's character centre when it has one,
+    else the line's box split proportionally to the characters' widths."""
+    x0, y0, x1, y1 = line.bbox
+    text = line.text
+    aligned = len(line.alternatives) == len(text)
+    extent = (y1 - y0) if line.vertical else (x1 - x0)
+    start = y0 if line.vertical else x0
+    thickness = (x1 - x0) if line.vertical else (y1 - y0)
+    weights = [0.0 if c.isspace() else (1.0 if line.vertical else _char_width(c)) for c in text]
+    if len(line.char_centers) == len(text):
+        spans = _spans_from_centres([start + c * extent for c in line.char_centers], weights, thickness, start, start + extent)
+    else:
+        spans = _proportional_spans(weights, start, extent)
+    chars: list[_Char] = []
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            continue
+        a, b = spans[i]
+        box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
+        alts = line.alternatives[i] if aligned else []
+        score = alts[0].score if alts and alts[0].char == ch else line.score
+        chars.append(_Char(_fold_char(ch), box, score, list(alts)))
+    return chars
+
+
+def _proportional_spans(weights: list[float], start: float, extent: float) -> list[tuple[float, float]]:
+    total = sum(weights) or 1.0
+    spans = []
+    pos = start
+    for w in weights:
+        size = extent * w / total
+        spans.append((pos, pos + size))
+        pos += size
+    return spans
+
+
+def _spans_from_centres(
+    centres: list[float], weights: list[float], thickness: float, lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """A character is about as wide as the line is high (Latin half that), but never past its neighbours."""
+    spans = []
+    for i, c in enumerate(centres):
+        half = 0.5 * thickness * max(weights[i], 0.3)
+        left = max(lo, c - half, (centres[i - 1] + c) / 2 if i else lo)
+        right = min(hi, c + half, (centres[i + 1] + c) / 2 if i + 1 < len(centres) else hi)
+        spans.append((left, max(right, left + 1.0)))
+    return spans
+
+
+def _height(box: tuple[float, float, float, float]) -> float:
+    return max(1.0, box[3] - box[1])
+
+
+def _width(box: tuple[float, float, float, float]) -> float:
+    return max(1.0, box[2] - box[0])
+
+
+def _same_row(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    ha, hb = _height(a), _height(b)
+    if max(ha, hb) > 3.0 * min(ha, hb):
+        return False
+    overlap = min(a[3], b[3]) - max(a[1], b[1])
+    return overlap >= 0.4 * min(ha, hb)
+
+
+def _x_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Horizontal overlap as a share of the narrower box."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) / min(_width(a), _width(b))
+
+
+def _y_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    return max(0.0, min(a[3], b[3]) - max(a[1], b[1])) / min(_height(a), _height(b))
+
+
+# --------------------------------------------------------------------------- label search
+
+
+@dataclass(frozen=True)
+class _Hit:
+    start: int
+    end: int
+    label: LabelDef
+    errors: int
+
+
+def _exact_at(text: str, i: int, table: LabelTable, readings: list[str] | None = None) -> _Hit | None:
+    """Longest label at i; with `readings`, a character may also match through the engine's runner-up."""
+    for length in range(min(table.max_len, len(text) - i), 0, -1):
+        label = table.labels.get(text[i : i + length])
+        if label is not None:
+            return _Hit(i, i + length, label, 0)
+    if readings is None:
+        return None
+    best: _Hit | None = None
+    for word, label in table.labels.items():
+        if len(word) < 2 or i + len(word) > len(text) or (best and len(word) <= best.end - best.start):
+            continue
+        if all(w in readings[i + k] for k, w in enumerate(word)):
+            best = _Hit(i, i + len(word), label, 0)
+    return best
+
+
+def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+    """Best label starting at i with a few OCR errors (labels of three or more characters)."""
+    candidates: set[LabelDef] = set()
+    for ch in text[i : i + 3]:
+        candidates.update(table.by_char.get(ch, ()))
+    best: _Hit | None = None
+    for label in sorted(candidates, key=lambda d: d.word):
+        length = len(label.word)
+        allowed = _allowed_errors(length)
+        for span in (length, length - 1, length + 1):
+            if span < 2 or i + span > len(text):
+                continue
+            errors = levenshtein(text[i : i + span], label.word)
+            if errors > allowed or errors >= span - 1:
+                continue
+            # A window must start and end on the label's own characters, so a value's
+            # first character is not swallowed as an "inserted" error.
+            window = text[i : i + span]
+            if window[-1] != label.word[-1] and window[0] != label.word[0]:
+                continue
+            # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
+            if length == 3 and i + span < len(text) and text[i + span] != ":":
+                continue
+            if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
+                best = _Hit(i, i + span, label, errors)
+    return best
+
+
+def _colon_label_at(text: str, i: int) -> _Hit | None:
+    """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
+    colon = text.find(":", i)
+    if colon <= i or colon - i > 6 or not all(_is_han(c) for c in text[i:colon]):
+        return None
+    return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
+
+
+def _plausible_value(key: str, text: str) -> bool:
+    """Could `text` start with a value of `key`? Decides whether a label word in mid-line is a label."""
+    head = text[:6]
+    if not head:
+        return True
+    if key == "sex":
+        return head[0] in "男女"
+    if key in DATE_KEYS:
+        return bool(re.match(r"[0-9〇○零一二三四五六七八九十民公农阴康光宣昭元正腊冬]", head))
+    if key in ("id_number", "serial_no"):
+        return bool(re.match(r"[0-9a-z№#第]", head))
+    if key == "ethnicity":
+        return any(normalize.normalize_ethnicity(head[:n])[0] for n in range(1, len(head) + 1))
+    if key in ("marital_status",):
+        return normalize.normalize_marital(head[:2])[0] is not None or head[0] in "未已离丧再"
+    if key in NAME_KEYS:
+        return bool(re.match(r"[\u3400-\u9fff]", head))
+    return False
+
+
+def _find_labels(text: str, table: LabelTable, readings: list[str] | None = None) -> list[_Hit]:
+    hits: list[_Hit] = []
+    i = 0
+    while i < len(text):
+        at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
+        hit = _exact_at(text, i, table, readings)
+        if hit is None and at_boundary:
+            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
+        if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
+            hits.append(hit)
+            i = hit.end
+            continue
+        i += 1
+    return hits
+
+
+def _accept_inside(hit: _Hit, text: str, table: LabelTable) -> bool:
+    """A label word found inside a value ("民族路") is a label only when the text after it fits."""
+    rest = text[hit.end :]
+    if rest.startswith(":"):
+        return True
+    key = hit.label.person_key or hit.label.key
+    if len(hit.label.word) >= 3 and key not in ("", "name"):
+        return True
+    return _plausible_value(key, rest)
+
+
+# --------------------------------------------------------------------------- reading the page
+
+
+@dataclass
+class _Layout:
+    runs: list[_Run]
+    segments: list[_Segment]
+    width: int
+    height: int
+
+
+def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
+    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip()]
+    runs = [r for r in runs if r.chars]
+    runs = _join_split_labels(runs, table)
+    segments: list[_Segment] = []
+    for index, run in enumerate(runs):
+        if _is_title(run.text, table):
+            segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
+        else:
+            segments.extend(_cut_run(index, run, table))
+    for seg in segments:
+        if seg.label is not None and seg.label.takes_label:
+            named = _next_in_row(seg, segments)
+            if named is not None and named.label is not None:
+                named.label = None
+    return _Layout(runs, segments, ocr.width, ocr.height)
+
+
+def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
+    box = seg.box
+    right = [
+        s
+        for s in segments
+        if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
+    ]
+    return min(right, key=lambda s: s.box[0], default=None)
+
+
+def _is_title(text: str, table: LabelTable) -> bool:
+    """A form title is never cut into labels, though it may hold label words (出生登记表);
+    a label that holds a title word (变更更正项目) stays a label."""
+    if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
+        return False
+    return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
+
+
+def _label_at_start(text: str, table: LabelTable) -> _Hit | None:
+    return _exact_at(text, 0, table) or _fuzzy_at(text, 0, table)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff"
+
+
+def _valid_value(key: str, text: str) -> bool:
+    """Does `text` read as a value of `key` by the code tables (free text always does)?"""
+    if key in DATE_KEYS:
+        return normalize.parse_date(text) is not None
+    if key == "sex":
+        return normalize.normalize_sex(text) is not None
+    if key == "ethnicity":
+        return normalize.normalize_ethnicity(text)[0] is not None
+    if key == "relation_to_head":
+        return normalize.normalize_relation(text)[0] is not None
+    if key == "education":
+        return normalize.normalize_education(text)[1] is not None
+    if key == "marital_status":
+        return normalize.normalize_marital(text)[0] is not None
+    if key in NAME_KEYS:
+        return all(_is_han(c) or c == "·" for c in text) and 1 <= len(text) <= 8
+    if key == "id_number":
+        number = normalize.normalize_id(text)
+        return number is not None and number.valid
+    return bool(text)
+
+
+def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
+    """Join a short piece with its neighbour when together they start with a longer label ("姓" + "名")."""
+    changed = True
+    while changed:
+        changed = False
+        for i, a in enumerate(runs):
+            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(a.text):
+                continue
+            for j, b in enumerate(runs):
+                if i == j or a.vertical != b.vertical or not _next_to(a, b):
+                    continue
+                hit = _label_at_start(a.text + b.text, table)
+                if hit is not None and hit.end > len(a.chars):
+                    runs[i] = _Run(a.chars + b.chars, a.vertical)
+                    del runs[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return runs
+
+
+def _next_to(a: _Run, b: _Run) -> bool:
+    """b continues a: to its right on the same row, or (vertical text) just below it."""
+    ba, bb = a.box, b.box
+    if a.vertical:
+        gap = bb[1] - ba[3]
+        return _x_overlap(ba, bb) > 0.5 and -0.3 * _width(ba) <= gap <= 2.5 * _width(ba)
+    gap = bb[0] - ba[2]
+    return _same_row(ba, bb) and -0.3 * _height(ba) <= gap <= 3.0 * _height(ba)
+
+
+def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
+    """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
+    text = run.text
+    readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
+                for c in run.chars]
+    if all(len(r) == 1 for r in readings):
+        readings = None
+    hits = _find_labels(text, table, readings)
+    pieces: list[tuple[int, int, LabelDef | None]] = []
+    cursor = 0
+    for hit in hits:
+        if hit.start > cursor:
+            pieces.append((cursor, hit.start, None))
+        pieces.append((hit.start, hit.end, hit.label))
+        cursor = hit.end
+    if cursor < len(text):
+        pieces.append((cursor, len(text), None))
+    segments: list[_Segment] = []
+    previous_label = False
+    for start, end, label in pieces:
+        if label is None:
+            start, end = _trim_value(text, start, end, after_label=previous_label)
+            if start >= end:
+                continue
+        segments.append(
+            _Segment(
+                chars=run.chars[start:end],
+                vertical=run.vertical,
+                run=index,
+                order=len(segments),
+                label=label,
+                after_label=previous_label and label is None,
+            )
+        )
+        previous_label = label is not None
+    return segments
+
+
+_REMARK = re.compile(r"^\((?:[^()0-9]{1,8})\)")
+
+
+def _trim_value(text: str, start: int, end: int, after_label: bool) -> tuple[int, int]:
+    piece = text[start:end]
+    if after_label:
+        remark = _REMARK.match(piece)
+        if remark:
+            start += remark.end()
+    while start < end and text[start] in SEPARATORS - {"("} and not text[start:end].startswith("..."):
+        start += 1
+    while end > start and text[end - 1] in ":;,，、|｜":
+        end -= 1
+    return start, end
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+@dataclass
+class _Pair:
+    label: _Segment
+    right: list[_Segment] = field(default_factory=list)  # values in the same box or row
+    below: list[_Segment] = field(default_factory=list)  # values under the label (columns)
+
+
+def _pair(layout: _Layout) -> dict[int, _Pair]:
+    """Give every value segment to at most one label; returns label segment id -> pair."""
+    segs = layout.segments
+    pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
+    owner: dict[int, tuple[_Segment, str]] = {}
+    values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    for value in values:
+        found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
+        if found is None and value.vertical:
+            found = _owner_column_right(value, segs)
+        if found is None:
+            continue
+        label, mode = found
+        owner[id(value)] = (label, mode)
+        target = pairs[id(label)]
+        (target.right if mode == "right" else target.below).append(value)
+    return pairs
+
+
+def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    if not value.after_label:
+        return None
+    for s in segs:
+        if s.run == value.run and s.order == value.order - 1 and s.label is not None:
+            return s, "right"
+    return None
+
+
+def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """The nearest label to the left whose row the value shares; of labels about as near, the one
+    it overlaps most (a value written over two lines may reach into the row below)."""
+    if value.vertical:
+        return None
+    box = value.box
+    candidates = []
+    for s in segs:
+        if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
+            continue
+        lb = s.box
+        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
+            continue
+        overlap = _y_overlap(lb, box)
+        if overlap >= 0.25:
+            candidates.append((lb[2], overlap, s))
+    if not candidates:
+        return None
+    nearest = max(c[0] for c in candidates)
+    close = [c for c in candidates if c[0] >= nearest - _height(box)]
+    return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _owner_above(
+    value: _Segment, segs: list[_Segment], owner: dict[int, tuple[_Segment, str]]
+) -> tuple[_Segment, str] | None:
+    box = value.box
+    best: _Segment | None = None
+    for s in segs:
+        if s is value:
+            continue
+        sb = s.box
+        if sb[3] > box[1] + 0.3 * _height(box) or _x_overlap(sb, box) < 0.3:
+            continue
+        gap = box[1] - sb[3]
+        if gap > 3.0 * max(_height(sb), _height(box), 1.0) and not s.vertical:
+            continue
+        if best is None or sb[3] > best.box[3]:
+            best = s
+    if best is None:
+        return None
+    if best.label is not None:
+        return best, "below"
+    above = owner.get(id(best))
+    if above is None:
+        return None
+    return above[0], "below"
+
+
+def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Vertical forms read right to left: a label column's value may stand in the next column."""
+    box = value.box
+    best: _Segment | None = None
+    for s in segs:
+        if s.label is None or not s.vertical:
+            continue
+        sb = s.box
+        if sb[0] < box[2] - 0.3 * _width(box) or _y_overlap(sb, box) < 0.3:
+            continue
+        if best is None or sb[0] < best.box[0]:
+            best = s
+    return (best, "right") if best is not None else None
+
+
+# --------------------------------------------------------------------------- tables of people
+
+
+@dataclass
+class _Table:
+    """A row of column headers and the values written in the rows under it."""
+
+    columns: list[_Pair]  # left to right
+    values: list[_Segment]
+
+
+def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
+    """Rows of three or more labels with values under them (and none beside): tables of people.
+
+    The table reaches down to the next label below its header; every value in between that
+    no label beside it claims is a cell, however far its column's chain of values was broken.
+    """
+    heads = [p for p in pairs.values() if not p.right and not p.label.vertical]
+    rows: list[list[_Pair]] = []
+    for pair in sorted(heads, key=lambda p: p.label.box[0]):
+        for row in rows:
+            if _same_row(row[0].label.box, pair.label.box):
+                row.append(pair)
+                break
+        else:
+            rows.append([pair])
+    tables = []
+    for row in rows:
+        if len(row) < 3 or not any(p.below for p in row):
+            continue
+        header = _union([p.label.box for p in row])
+        in_row = {id(p.label) for p in row}
+        below = [s.box[1] for s in layout.segments if s.label is not None and id(s) not in in_row and s.box[1] > header[3]]
+        bottom = min(below, default=float("inf"))
+        claimed = {id(v) for p in pairs.values() if id(p.label) not in in_row for v in p.right}
+        first, last = row[0].label.box, row[-1].label.box
+        left, right = first[0] - 0.75 * _width(first), last[2] + 2.0 * _width(last)
+        values = [
+            s
+            for s in layout.segments
+            if s.label is None
+            and not s.title
+            and id(s) not in claimed
+            and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
+            and left < (s.box[0] + s.box[2]) / 2 < right
+        ]
+        tables.append(_Table(row, values))
+    return tables
+
+
+def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
+    """Split the values under a header row into people: a new person starts at each value in the name column.
+
+    Detection often joins neighbouring cells of a row into one box ("张有才户主男汉"); its
+    characters are dealt to the columns by their position under the header labels.
+    """
+    columns = row = table.columns
+    bounds = _column_bounds(columns, table.values)
+    cells: list[tuple[_Pair, _Segment]] = []
+    for value in table.values:
+        for index, piece in _split_at(value, bounds):
+            cells.append((columns[index], piece))
+    cells.sort(key=lambda c: (c[1].box[1] + c[1].box[3]) / 2)
+    name_pair = next((p for p in row if _key_of(p.label.label) == "name"), None)
+    if name_pair is not None and any(c[0] is name_pair for c in cells):
+        bands = _split_bands_at_names(cells, name_pair)
+    else:
+        bands = []
+        for cell in cells:
+            if bands and _y_overlap(_union([c[1].box for c in bands[-1]]), cell[1].box) > 0.4:
+                bands[-1].append(cell)
+            else:
+                bands.append([cell])
+    people = []
+    for band in bands:
+        person: dict[str, tuple[LabelDef, list[_Segment]]] = {}
+        for pair, seg in sorted(band, key=lambda c: (c[1].box[1], c[1].box[0])):
+            assert pair.label.label is not None
+            key = _key_of(pair.label.label)
+            person.setdefault(key, (pair.label.label, []))[1].append(seg)
+        people.append(person)
+    return people
+
+
+def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40) -> list[float]:
+    """Where one column ends: in the widest gap of written characters between two headers.
+
+    Headers are printed centred in their cells, values written from the cell's left edge,
+    so the midpoint between two headers can fall inside the next column's values.
+    """
+    spans = [(c.box[0], c.box[2]) for v in values for c in v.chars]
+    bounds = []
+    for a, b in zip(columns, columns[1:]):
+        lo, hi = a.label.box[2], b.label.box[0]
+        if hi - lo < 2:
+            bounds.append((lo + hi) / 2)
+            continue
+        xs = [lo + (hi - lo) * k / steps for k in range(steps + 1)]
+        cover = [sum(1 for x0, x1 in spans if x0 <= x <= x1) for x in xs]
+        least = min(cover)
+        best: tuple[int, int] = (0, 0)  # (length, start index) of the longest run at the least cover
+        k = 0
+        while k < len(xs):
+            if cover[k] != least:
+                k += 1
+                continue
+            start = k
+            while k < len(xs) and cover[k] == least:
+                k += 1
+            best = max(best, (k - start, start))
+        length, start = best
+        bounds.append((xs[start] + xs[start + length - 1]) / 2)
+    return bounds
+
+
+def _split_at(value: _Segment, bounds: list[float]) -> list[tuple[int, _Segment]]:
+    """Cut a value into pieces by column: (column index, piece), in order."""
+    pieces: list[tuple[int, _Segment]] = []
+    for ch in value.chars:
+        index = bisect.bisect(bounds, (ch.box[0] + ch.box[2]) / 2)
+        if pieces and pieces[-1][0] == index:
+            pieces[-1][1].chars.append(ch)
+        else:
+            pieces.append((index, _Segment([ch], value.vertical, value.run, value.order)))
+    return pieces
+
+
+def _split_bands_at_names(
+    cells: list[tuple[_Pair, _Segment]], name_pair: _Pair
+) -> list[list[tuple[_Pair, _Segment]]]:
+    names = sorted((c for c in cells if c[0] is name_pair), key=lambda c: c[1].box[1])
+    starts = [n[1].box[1] for n in names]
+    bands: list[list[tuple[_Pair, _Segment]]] = [[] for _ in names]
+    for cell in cells:
+        box = cell[1].box
+        centre = (box[1] + box[3]) / 2
+        index = 0
+        for k, top in enumerate(starts):
+            if centre >= top - 0.5 * _height(names[k][1].box):
+                index = k
+        bands[index].append(cell)
+    return bands
+
+
+def _key_of(label: LabelDef | None) -> str:
+    if label is None:
+        return ""
+    return label.person_key if label.person else label.key
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def classify(ocr: OcrResult) -> tuple[str, float]:
+    """Document type from the title, else from the labels present; with a confidence 0..1."""
+    table = load_labels()
+    layout = _read_layout(ocr, table)
+    pairs = _pair(layout)
+    return _classify(layout, pairs, table)
+
+
+def _classify(layout: _Layout, pairs: dict[int, _Pair], table: LabelTable) -> tuple[str, float]:
+    title = _title_type(layout, table)
+    if title is not None:
+        return title
+    votes: dict[str, float] = {}
+    keys = set()
+    for pair in pairs.values():
+        label = pair.label.label
+        assert label is not None
+        keys.add(label.key)
+        if label.doc_hint:
+            votes[label.doc_hint] = votes.get(label.doc_hint, 0.0) + 1.0
+    for doc_type, fields in table.type_fields.items():
+        hits = sum(1 for k in fields if k in keys)
+        if hits:
+            votes[doc_type] = votes.get(doc_type, 0.0) + 0.5 * hits
+    people = sum(len(_table_people(t)) for t in _tables(layout, pairs))
+    if people >= 2:
+        votes["household_register"] = votes.get("household_register", 0.0) + 0.5 * people
+    if not votes:
+        if "name" in keys:
+            return "resident_registration", 0.4
+        return "other", 0.3
+    best = max(votes, key=lambda t: votes[t])
+    share = votes[best] / sum(votes.values())
+    return best, round(0.4 + 0.4 * share, 3)
+
+
+def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
+    """The best title wording among the non-label text, favouring short lines near the top."""
+    best: tuple[float, str] | None = None
+    for run in layout.runs:
+        text = "".join(c for c in run.text if c not in SEPARATORS)
+        if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
+            continue
+        top = run.box[1] / max(1, layout.height)
+        for doc_type, titles in table.titles.items():
+            for title in titles:
+                found = _title_match(text, title)
+                if found is None:
+                    continue
+                score = found * len(title) / max(len(text), len(title)) + (0.3 if top < 0.3 else 0.0)
+                score += 0.02 * len(title)  # the longer wording is the more specific type
+                if best is None or score > best[0]:
+                    best = (score, doc_type)
+    if best is None or best[0] < 0.35:
+        return None
+    return best[1], round(min(0.99, 0.7 + 0.3 * min(1.0, best[0])), 3)
+
+
+def _title_match(text: str, title: str) -> float | None:
+    """1.0 when the title is in the text; less with OCR errors in titles of four or more characters."""
+    if title in text:
+        return 1.0
+    if len(title) < 4 or len(text) > len(title) + 6:
+        return None
+    allowed = 1 if len(title) <= 6 else 2
+    for start in range(0, max(1, len(text) - len(title) + 2)):
+        for span in (len(title) - 1, len(title), len(title) + 1):
+            window = text[start : start + span]
+            if len(window) < len(title) - 1:
+                continue
+            errors = levenshtein(window, title)
+            if errors <= allowed:
+                return 1.0 - 0.25 * errors
+    return None
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
+    """A ditto mark; with a key, also what OCR makes of a handwritten 〃 where no such value fits."""
+    if normalize.is_ditto(text) or text in table.ditto_marks:
+        return True
+    if not key or key in ("id_number", "serial_no") or not 1 <= len(text) <= 3:
+        return False
+    if any(c not in table.ditto_lookalikes for c in text):
+        return False
+    return not _valid_value(key, text)
+
+
+def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
+    chars = [c for s in _in_reading_order(segments) for c in s.chars]
+    return "".join(c.ch for c in chars), chars
+
+
+def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
+    """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
+    columns = sorted((s for s in segments if s.vertical), key=lambda s: (-s.box[2], s.box[1]))
+    rows: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return columns + [s for row in rows for s in sorted(row, key=lambda s: s.box[0])]
+
+
+def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
+    rows: list[list[_Segment]] = []
+    for seg in _in_reading_order(segments):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return rows
+
+
+@dataclass(frozen=True)
+class _Context:
+    doc_type: str
+    doc_year: int | None
+    doc_date: str | None
+    low_confidence: float
+
+
+def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str], str | None, str | None]:
+    """(value or None when it cannot be read, flags, precision, calendar)."""
+    if key in DATE_KEYS:
+        date = normalize.parse_date(raw, doc_year=ctx.doc_year)
+        if date is None:
+            return None, ["unparsed_date"], None, None
+        return date.iso, list(date.flags), date.precision, date.calendar
+    if key == "id_number":
+        number = normalize.normalize_id(raw)
+        if number is None:
+            return None, ["unparsed_id"], None, None
+        flags = list(number.flags) + ([] if number.valid else ["id_invalid"])
+        return number.value, flags, None, None
+    if key == "sex":
+        sex = normalize.normalize_sex(raw)
+        return sex, ([] if sex else ["unparsed_sex"]), None, None
+    if key == "ethnicity":
+        value, flags = normalize.normalize_ethnicity(raw, doc_date=ctx.doc_date)
+        return value, list(flags) + ([] if value else ["unknown_ethnicity"]), None, None
+    if key == "relation_to_head":
+        term, _code, _sex = normalize.normalize_relation(raw)
+        return (term or normalize.normalize_text(raw)), ([] if term else ["unknown_relation"]), None, None
+    if key == "education":
+        value, code = normalize.normalize_education(raw)
+        return value, ([] if code else ["unknown_education"]), None, None
+    if key == "marital_status":
+        value, _code = normalize.normalize_marital(raw)
+        return value, ([] if value else ["unknown_marital_status"]), None, None
+    if key in NAME_KEYS:
+        value, flags = normalize.normalize_name(raw)
+        return (value or None), list(flags), None, None
+    if key == "serial_no":
+        value = _serial(raw)
+        return (value or None), [], None, None
+    value = _simplified(normalize.normalize_text(raw))
+    return (value or None), [], None, None
+
+
+def _simplified(text: str) -> str:
+    """Places, units and reasons in simplified characters (names never: 乾 is not 干, §1.10)."""
+    return text.translate(_simplify_table())
+
+
+@cache
+def _simplify_table() -> dict[int, str]:
+    return str.maketrans(normalize.load_code_table("traditional")["chars"])
+
+
+_SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
+
+
+def _serial(raw: str) -> str:
+    text = normalize.normalize_text(raw)
+    match = _SERIAL.search(text)
+    return match.group(1).upper() if match else text
+
+
+def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
+    if key in DATE_KEYS or key == "id_number":
+        segments = _parsing_span(key, segments, ctx)
+    raw, chars = _raw_and_chars(segments)
+    if not raw:
+        return None
+    reading = _prefer_simplified(chars) if key in NAME_KEYS else raw
+    value, flags, precision, calendar = _normalise(key, reading, ctx)
+    ocr_conf = sum(c.score for c in chars) / len(chars)
+    confidence = ocr_conf
+    if value is None:
+        value = normalize.normalize_text(raw)
+        confidence *= 0.5
+    elif any(f in ("id_invalid", "invalid_date", "out_of_range") for f in flags):
+        confidence *= 0.7
+    if ocr_conf < ctx.low_confidence:
+        flags.append("low_confidence")
+    return Field(
+        key=key,
+        value=value,
+        raw=raw,
+        confidence=round(confidence, 4),
+        flags=list(dict.fromkeys(flags)),
+        alternatives=_alternatives(key, raw, chars, value, ctx),
+        precision=precision,
+        calendar=calendar,
+    )
+
+
+def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+    """The longest run of pieces that reads as a date or a valid ID: a seal or a stray mark
+    in the same cell ("公安 1984年…") must not spoil the value."""
+    ordered = _in_reading_order(segments)
+    spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
+    spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
+    for span in spans:
+        raw = "".join(s.text for s in span)
+        value, flags, _p, _c = _normalise(key, raw, ctx)
+        if value is not None and "id_invalid" not in flags:
+            return span
+    return ordered
+
+
+def _prefer_simplified(chars: list[_Char]) -> str:
+    """A traditional form read where the engine also saw its simplified form: take the simplified one."""
+    table = _simplify_table()
+    out = []
+    for c in chars:
+        simple = c.ch.translate(table)
+        seen = {_fold_char(a.char) for a in c.alternatives}
+        out.append(simple if simple != c.ch and simple in seen else c.ch)
+    return "".join(out)
+
+
+def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
+    """Other readings: the least certain characters swapped for the engine's runner-up."""
+    options: list[tuple[float, int, str]] = []
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            options.append((alt.score, i, _fold_char(alt.char)))
+    options.sort(reverse=True)
+    out: list[str] = []
+    for _score, i, ch in options:
+        candidate = raw[:i] + ch + raw[i + 1 :]
+        alt_value = _normalise(key, candidate, ctx)[0]
+        if alt_value and alt_value != value and alt_value not in out:
+            out.append(alt_value)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _ditto_field(source: Field, raw: str) -> Field:
+    return Field(
+        key=source.key,
+        value=source.value,
+        raw=raw,
+        confidence=source.confidence,
+        flags=sorted(set(source.flags) | {"from_ditto"}),
+        alternatives=list(source.alternatives),
+        precision=source.precision,
+        calendar=source.calendar,
+    )
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+@dataclass
+class _Person:
+    role: str
+    fields: dict[str, Field] = field(default_factory=dict)
+
+
+def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extraction:
+    """Read a page's OCR lines into the principal person's fields, page fields and every person named."""
+    table = load_labels()
+    layout = _read_layout(ocr, table)
+    pairs = _pair(layout)
+    doc_type, doc_conf = _classify(layout, pairs, table)
+    tables = _tables(layout, pairs)
+    in_table = {id(p) for t in tables for p in t.columns}
+    ctx = _context(pairs, options, doc_type)
+
+    subject = _Person("subject")
+    page: dict[str, Field] = {}
+    others: dict[str, _Person] = {}
+    labelled: set[str] = set()  # page keys whose label is printed on the page
+    for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
+        label = pair.label.label
+        assert label is not None
+        if id(pair) in in_table or not (label.key or label.person):
+            continue
+        key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
+        if key and not label.person:
+            labelled.add(key)
+        made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
+        if made is None:
+            continue
+        if label.person:
+            if label.person != "head":  # 户主姓名 names the head; the head is listed only where the page lists people
+                person = others.setdefault(label.person, _Person(label.person))
+                person.fields.setdefault(label.person_key, _rekey(made, label.person_key))
+            if key:
+                page.setdefault(key, _rekey(made, key))
+        elif key in PERSON_KEYS:
+            subject.fields.setdefault(key, made)
+        else:
+            page.setdefault(key, made)
+    _fill_from_signature_date(layout, pairs, labelled, page, ctx)
+
+    # A register page gains members for decades after it was opened: its own date bounds nothing.
+    members = _members(tables, table, dataclasses.replace(ctx, doc_year=options.doc_year), subject, page)
+    principal = members[0] if members and "name" not in subject.fields else subject
+    fields: dict[str, Field] = {**page, **principal.fields}
+    for key, value in subject.fields.items():
+        fields.setdefault(key, value)
+    fields = {k: fields[k] for k in sorted(fields, key=_key_order)}
+
+    mentions = [Mention(principal.role, dict(fields))]
+    shared = {k: f for k, f in {**subject.fields, **page}.items() if k in HOUSEHOLD_KEYS}
+    for member in members:
+        if member is not principal:
+            mentions.append(Mention(member.role, {**shared, **member.fields}))
+    mentions += [Mention(p.role, p.fields) for p in others.values() if p.fields]
+    return Extraction(
+        doc_type=doc_type,
+        doc_type_confidence=doc_conf,
+        fields=fields,
+        mentions=mentions if fields else mentions[1:],
+        review=_review(fields, mentions[1:], ctx),
+    )
+
+
+def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:
+    """The label's value; a ditto mark takes the value of the field above it."""
+    values = pair.right or pair.below
+    if not values:
+        return None
+    raw, _chars = _raw_and_chars(values)
+    if not _is_ditto(raw, table, key):
+        return _make_field(key, values, ctx)
+    source = _ditto_source(pair, pairs, table)
+    made = _make_field(key, source.right or source.below, ctx) if source else None
+    return _ditto_field(made, raw) if made else None
+
+
+def _fill_from_signature_date(
+    layout: _Layout, pairs: dict[int, _Pair], labelled: set[str], page: dict[str, Field], ctx: _Context
+) -> None:
+    """A form's closing date ("年 月 日" beside the seal) belongs to no label. When the page's
+    registration (else event) date label is printed but its cell is empty or unreadable, take it."""
+    for key in ("registration_date", "event_date"):
+        if key not in labelled:
+            continue
+        current = page.get(key)
+        if current is not None and "unparsed_date" not in current.flags:
+            return
+        found = _signature_date(layout, pairs, ctx)
+        if found is not None:
+            found.key = key
+            found.flags.append("from_signature_date")
+            page[key] = found
+        return
+
+
+def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> Field | None:
+    owned = {
+        id(v)
+        for p in pairs.values()
+        if p.label.label is not None and (p.label.label.key or p.label.label.person)
+        for v in (p.right or p.below)
+    }
+    loose = [s for s in layout.segments if s.label is None and not s.title and id(s) not in owned]
+    best: Field | None = None
+    for row in _rows(loose):
+        made = _make_field("registration_date", row, ctx)
+        if made is not None and made.precision == "YMD" and "unparsed_date" not in made.flags:
+            best = made  # rows come top to bottom: the last full date is the closing one
+    return best
+
+
+def _key_order(key: str) -> int:
+    from pipeline.records import FIELD_KEYS
+
+    return FIELD_KEYS.index(key) if key in FIELD_KEYS else len(FIELD_KEYS)
+
+
+def _rekey(f: Field, key: str) -> Field:
+    return Field(key, f.value, f.raw, f.confidence, list(f.flags), list(f.alternatives), f.precision, f.calendar)
+
+
+def _context(pairs: dict[int, _Pair], options: ExtractOptions, doc_type: str) -> _Context:
+    """The page's own date (registration, else event) sets the year for two-digit years and code tables."""
+    doc_date: str | None = None
+    doc_year = options.doc_year
+    for wanted in ("registration_date", "event_date"):
+        for pair in pairs.values():
+            label = pair.label.label
+            if label is None or label.key != wanted or label.person:
+                continue
+            raw, _ = _raw_and_chars(pair.right or pair.below)
+            date = normalize.parse_date(raw, doc_year=options.doc_year) if raw else None
+            if date is not None and date.precision == "YMD" and doc_date is None:
+                doc_date = date.iso
+        if doc_date:
+            break
+    if doc_year is None and doc_date:
+        doc_year = int(doc_date[:4])
+    return _Context(doc_type, doc_year, doc_date, options.low_confidence)
+
+
+def _ditto_source(pair: _Pair, pairs: dict[int, _Pair], table: LabelTable) -> _Pair | None:
+    """The field a "同上" refers to: the nearest labelled value above this label in the same column."""
+    box = pair.label.box
+    best: _Pair | None = None
+    for other in pairs.values():
+        ob = other.label.box
+        if other is pair or ob[3] > box[1] or _x_overlap(ob, box) < 0.3 or not (other.right or other.below):
+            continue
+        raw, _ = _raw_and_chars(other.right or other.below)
+        if _is_ditto(raw, table):
+            continue
+        if best is None or ob[3] > best.label.box[3]:
+            best = other
+    return best
+
+
+def _members(
+    tables: list[_Table], table: LabelTable, ctx: _Context, subject: _Person, page: dict[str, Field]
+) -> list[_Person]:
+    members: list[_Person] = []
+    for found in tables:
+        previous: dict[str, Field] = {}
+        for cells in _table_people(found):
+            person = _Person("household_member")
+            for key, (label, segments) in cells.items():
+                if not key:
+                    continue
+                raw, _ = _raw_and_chars(segments)
+                if _is_ditto(raw, table, key):
+                    source = previous.get(key) or subject.fields.get(key) or page.get(key)
+                    if source is not None:
+                        person.fields[key] = _ditto_field(source, raw)
+                    continue
+                made = _make_field(key, segments, ctx)
+                if made is not None:
+                    person.fields[key] = made
+            if not person.fields:
+                continue
+            relation = person.fields.get("relation_to_head")
+            if relation is not None and relation.value in ("户主", "户长"):
+                person.role = "head"
+            previous = {**previous, **person.fields}
+            members.append(person)
+    return members
+
+
+def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) -> list[str]:
+    reasons: list[str] = []
+    if "name" not in fields:
+        reasons.append("no name found on the page")
+    people = [("", fields)] + [(f"{m.role} ", m.fields) for m in mentions]
+    seen: set[tuple[str, str]] = set()
+    for who, person_fields in people:
+        for key, f in person_fields.items():
+            if (key, f.raw) in seen and who:
+                continue
+            seen.add((key, f.raw))
+            if "low_confidence" in f.flags:
+                reasons.append(f"{who}{key}: low OCR confidence {f.confidence:.2f} for {f.raw!r}")
+            bad = [flag for flag in f.flags if flag.startswith(("unparsed", "unknown", "id_invalid", "invalid"))]
+            if bad:
+                reasons.append(f"{who}{key}: {', '.join(bad)} in {f.raw!r}")
+        values = {k: f.value for k, f in person_fields.items()}
+        if ctx.doc_date and "registration_date" not in values:
+            values["registration_date"] = ctx.doc_date
+        for issue in normalize.check_consistency(values):
+            reasons.append(f"{who}consistency: {issue}")
+    return reasons
+
+
+__all__ = ["DOC_TYPES", "ExtractOptions", "LabelDef", "classify", "extract", "fold", "load_labels"]

@@ -1,0 +1,225 @@
+"""Field extraction on hand-built OCR results: one fixture per layout the extractor must read."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.extract import ExtractOptions, classify, extract
+from pipeline.records import DOC_TYPES, CharAlternative, OcrLine, OcrResult
+
+CHAR = 40  # px per Han character at the fixtures' scale
+
+
+def line(text: str, x: float, y: float, *, score: float = 0.95, h: float = CHAR, vertical: bool = False) -> OcrLine:
+    """An OCR line whose box fits its text: Han characters CHAR wide, Latin and digits about half."""
+    size = sum(CHAR if ord(c) >= 0x2E80 else CHAR * 0.55 for c in text)
+    w, hh = (h, size) if vertical else (size, h)
+    quad = ((x, y), (x + w, y), (x + w, y + hh), (x, y + hh))
+    return OcrLine(quad=quad, text=text, score=score, vertical=vertical)
+
+
+def page(*lines: OcrLine) -> OcrResult:
+    return OcrResult(lines=list(lines), engine="fixture", engine_version="0", model="hand", width=2480, height=3508)
+
+
+def values(extraction) -> dict[str, str]:
+    return {k: f.value for k, f in extraction.fields.items()}
+
+
+def test_ruled_table_one_pair_per_row():
+    ocr = page(
+        line("常住人口登记表", 900, 100, h=60),
+        line("姓名", 200, 300), line("王桂兰", 600, 295, h=48),
+        line("性别", 200, 400), line("女", 600, 398),
+        line("民族", 200, 500), line("汉", 600, 505),
+        line("出生日期", 200, 600), line("一九五八年四月十二日", 600, 596, h=46),
+        line("住址", 200, 700), line("北京市东城区东四十条12号", 600, 700),
+        line("登记日期", 200, 800), line("1980.5.6", 600, 800),
+    )
+    result = extract(ocr)
+    assert result.doc_type == "resident_registration"
+    assert values(result) == {
+        "name": "王桂兰",
+        "sex": "女",
+        "ethnicity": "汉族",
+        "birth_date": "1958-04-12",
+        "address": "北京市东城区东四十条12号",
+        "registration_date": "1980-05-06",
+    }
+    birth = result.fields["birth_date"]
+    assert birth.raw == "一九五八年四月十二日" and birth.precision == "YMD"
+    assert result.fields["ethnicity"].raw == "汉"
+
+
+def test_two_pairs_per_row_with_a_blank_cell():
+    ocr = page(
+        line("姓名", 200, 300), line("李建国", 420, 300), line("性别", 900, 300), line("男", 1100, 302),
+        line("曾用名", 200, 400), line("民族", 900, 400), line("回", 1100, 400),
+        line("出生日期", 200, 500), line("1949年10月1日", 420, 500), line("籍贯", 900, 500), line("河北保定", 1100, 500),
+        line("文化程度", 200, 600), line("高中", 420, 600), line("职业", 900, 600), line("工人", 1100, 600),
+    )
+    assert values(extract(ocr)) == {
+        "name": "李建国",
+        "sex": "男",
+        "ethnicity": "回族",
+        "birth_date": "1949-10-01",
+        "native_place": "河北保定",
+        "education": "高中",
+        "occupation": "工人",
+    }
+
+
+def test_label_colon_value_on_ruled_lines():
+    ocr = page(
+        line("户口迁移证", 900, 100, h=60),
+        line("编号：0031", 1700, 200),
+        line("姓名：张秀英", 200, 300),
+        line("性别：", 900, 300), line("女", 1030, 296),
+        line("迁往地址：", 200, 400), line("天津市河西区友谊路5号", 420, 398),
+        line("迁移原因：投亲", 200, 500),
+        line("签发日期：一九七九年三月二日", 200, 600),
+    )
+    result = extract(ocr)
+    assert result.doc_type == "migration_certificate"
+    assert values(result) == {
+        "name": "张秀英",
+        "sex": "女",
+        "move_to": "天津市河西区友谊路5号",
+        "move_reason": "投亲",
+        "event_date": "1979-03-02",
+        "serial_no": "0031",
+    }
+
+
+def test_household_table_with_column_headers_and_ditto_marks():
+    headers = ["姓名", "与户主关系", "性别", "出生日期", "民族"]
+    xs = [200, 450, 750, 950, 1350]
+    rows = [
+        ["王大山", "户主", "男", "1930.2.3", "汉"],
+        ["李秀珍", "妻", "女", "1932.7.15", "〃"],
+        ["王小明", "长子", "男", "1955.11.20", "同上"],
+    ]
+    lines = [line("户口登记簿", 900, 100, h=60), line("住址", 200, 200), line("红旗公社三大队", 420, 200)]
+    lines += [line(text, x, 300) for text, x in zip(headers, xs)]
+    for r, row in enumerate(rows):
+        lines += [line(text, x, 400 + 100 * r, h=44) for text, x in zip(row, xs)]
+    result = extract(page(*lines))
+    assert result.doc_type == "household_register"
+    people = [{k: f.value for k, f in m.fields.items()} for m in result.mentions]
+    assert [m.role for m in result.mentions] == ["head", "household_member", "household_member"]
+    assert [p["name"] for p in people] == ["王大山", "李秀珍", "王小明"]
+    assert [p["relation_to_head"] for p in people] == ["户主", "妻", "长子"]
+    assert [p["birth_date"] for p in people] == ["1930-02-03", "1932-07-15", "1955-11-20"]
+    assert [p["ethnicity"] for p in people] == ["汉族", "汉族", "汉族"]
+    ditto = result.mentions[2].fields["ethnicity"]
+    assert "from_ditto" in ditto.flags and ditto.raw == "同上"
+    assert "from_ditto" not in result.mentions[0].fields["ethnicity"].flags
+    # the principal person is the first member, plus the page's address
+    assert values(result)["name"] == "王大山" and values(result)["address"] == "红旗公社三大队"
+
+
+def test_label_and_value_in_one_box():
+    ocr = page(
+        line("姓名王桂兰性别女", 200, 300),
+        line("出生日期：1958年4月12日", 200, 400),
+        line("公民身份号码110101580412002", 200, 500),
+    )
+    result = values(extract(ocr))
+    assert result["name"] == "王桂兰"
+    assert result["sex"] == "女"
+    assert result["birth_date"] == "1958-04-12"
+    assert result["id_number"].startswith("11010119580412002")
+
+
+def test_address_is_not_cut_at_a_label_word_inside_it():
+    ocr = page(line("住址：新华街民族路5号", 200, 300), line("姓名", 200, 400), line("赵一", 400, 400))
+    assert values(extract(ocr)) == {"address": "新华街民族路5号", "name": "赵一"}
+
+
+def test_unseen_label_wording_and_ocr_errors_in_labels():
+    ocr = page(
+        line("死者姓名", 200, 300), line("孙德胜", 500, 300),  # wording from the synonym table
+        line("死亡目期", 200, 400), line("1975年8月3日", 500, 400),  # 日 misread as 目
+        line("原住址", 200, 500), line("城关镇西街3号", 500, 500),
+        line("性", 200, 600), line("别", 260, 600), line("男", 500, 600),  # a label split over two boxes
+    )
+    result = extract(ocr)
+    assert values(result) == {
+        "name": "孙德胜",
+        "event_date": "1975-08-03",
+        "address": "城关镇西街3号",
+        "sex": "男",
+    }
+    assert result.doc_type == "death_deregistration"
+
+
+def test_values_written_under_labels_in_vertical_columns():
+    ocr = page(
+        line("姓名", 1800, 300, vertical=True), line("陈阿毛", 1800, 420, vertical=True),
+        line("性别", 1700, 300, vertical=True), line("男", 1700, 420),
+        line("籍贯", 1600, 300, vertical=True), line("浙江绍兴", 1600, 420, vertical=True),
+    )
+    assert values(extract(ocr)) == {"name": "陈阿毛", "sex": "男", "native_place": "浙江绍兴"}
+
+
+def test_birth_registration_names_parents_as_mentions():
+    ocr = page(
+        line("出生登记表", 900, 100, h=60),
+        line("婴儿姓名", 200, 300), line("周小红", 500, 300), line("性别", 900, 300), line("女", 1100, 300),
+        line("出生日期", 200, 400), line("1983年6月1日", 500, 400),
+        line("父亲姓名", 200, 500), line("周建华", 500, 500), line("母亲姓名", 900, 500), line("刘芳", 1100, 500),
+        line("父亲民族", 200, 600), line("汉", 500, 600),
+    )
+    result = extract(ocr)
+    assert result.doc_type == "birth_registration"
+    assert values(result)["father_name"] == "周建华" and values(result)["mother_name"] == "刘芳"
+    roles = {m.role: {k: f.value for k, f in m.fields.items()} for m in result.mentions}
+    assert roles["subject"]["name"] == "周小红"
+    assert roles["father"] == {"name": "周建华", "ethnicity": "汉族"}
+    assert roles["mother"] == {"name": "刘芳"}
+
+
+def test_low_confidence_and_invalid_values_go_to_review():
+    ocr = page(
+        line("姓名", 200, 300), line("王柱兰", 500, 300, score=0.41),
+        line("公民身份号码", 200, 400), line("110101195804120024", 600, 400),
+    )
+    ocr.lines[1].alternatives = [
+        [CharAlternative("王", 0.5)],
+        [CharAlternative("柱", 0.3), CharAlternative("桂", 0.28)],
+        [CharAlternative("兰", 0.43)],
+    ]
+    result = extract(ocr, ExtractOptions(low_confidence=0.6))
+    name = result.fields["name"]
+    assert "low_confidence" in name.flags and name.confidence < 0.6
+    assert "王桂兰" in name.alternatives
+    assert any(r.startswith("name: low OCR confidence") for r in result.review)
+    assert any("id_invalid" in r for r in result.review)
+
+
+TITLES = {
+    "resident_registration": "常住人口登记表",
+    "household_register": "户口登记簿",
+    "migration_certificate": "户口迁移证",
+    "move_in_permit": "准予迁入证明",
+    "birth_registration": "出生登记表",
+    "death_deregistration": "死亡注销登记表",
+    "change_correction": "户口变更更正申请表",
+    "id_card_application": "居民身份证申领登记表",
+}
+
+
+@pytest.mark.parametrize("doc_type", sorted(TITLES))
+def test_doc_type_from_title(doc_type):
+    ocr = page(line(TITLES[doc_type], 800, 100, h=60), line("姓名", 200, 300), line("王桂兰", 500, 300))
+    assert classify(ocr)[0] == doc_type
+
+
+def test_doc_type_from_labels_when_the_title_is_lost():
+    death = page(line("姓名", 200, 300), line("孙德胜", 500, 300), line("死亡日期", 200, 400), line("1975.8.3", 500, 400))
+    move = page(line("姓名", 200, 300), line("张三", 500, 300), line("迁往地址", 200, 400), line("天津", 500, 400),
+                line("迁移原因", 200, 500), line("工作", 500, 500))
+    assert classify(death)[0] == "death_deregistration"
+    assert classify(move)[0] == "migration_certificate"
+    assert classify(page(line("一二三", 200, 300)))[0] == "other"
+    assert set(TITLES) | {"other"} == set(DOC_TYPES)

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.link import (
+    InvalidIdNumber,
+    LinkOptions,
+    MentionQuery,
+    PersonRecord,
+    RegisterContext,
+    date_level,
+    find_duplicates,
+    id_hmac,
+    link_mention,
+    mask_id,
+    name_level,
+    upgrade_id,
+)
+
+KEY = b"test-hmac-key"
+OPTIONS = LinkOptions()
+CONTEXT = RegisterContext(register_size=100_000)
+
+
+def person(pid, name, sex="女", dob="1958-04-12", id_number=None, birthplace="河北省保定市", native_place="河北省保定市", address="北京市东城区交道口北三条12号", ethnicity="汉族"):
+    return PersonRecord(pid, name, sex, ethnicity, dob, id_hmac(id_number, KEY) if id_number else None, birthplace, native_place, address)
+
+
+def query(name, sex="女", dob="1958-04-12", id_number=None, **kw):
+    return MentionQuery(name=name, sex=sex, ethnicity=kw.pop("ethnicity", "汉"), birth_date=dob, id_number=id_number, **kw)
+
+
+def test_upgrade_15_digit_id_with_mod_11_2_check():
+    assert upgrade_id("110105491231002") == "11010519491231002X"
+    assert upgrade_id("440524188001010014") == "440524188001010014"
+    assert upgrade_id("11010519491231002x") == "11010519491231002X"
+    assert upgrade_id("110105491231996")[6:8] == "18"  # centenarian sequence codes
+
+
+def test_invalid_id_numbers_are_refused():
+    with pytest.raises(InvalidIdNumber):
+        upgrade_id("110105194912310021")  # wrong check digit
+    with pytest.raises(InvalidIdNumber):
+        upgrade_id("1101051949")
+
+
+def test_hmac_is_keyed_and_equal_for_15_and_18_digit_forms():
+    assert id_hmac("110105491231002", KEY) == id_hmac("11010519491231002X", KEY)
+    assert id_hmac("11010519491231002X", KEY) != id_hmac("11010519491231002X", b"other key")
+    assert "11010519491231002X" not in id_hmac("11010519491231002X", KEY)
+    assert len(id_hmac("440524188001010014", KEY)) == 64
+
+
+def test_mask_keeps_first_six_and_last_four():
+    assert mask_id("15010219800101123X") == "150102********123X"
+    assert mask_id("110105491231002") == "110105*****1002"
+    assert mask_id("123") == "***"
+
+
+def test_name_levels():
+    assert name_level("王桂兰", "王桂兰") == "exact"
+    assert name_level("肖建国", "萧建国") == "variant"
+    assert name_level("李己明", "李已明") == "skeleton"
+    assert name_level("张伟", "章玮") == "pinyin"
+    assert name_level("王桂兰", "王桂英") == "edit1"
+    assert name_level("王桂兰", "刘德华") == "else"
+    assert name_level(None, "刘德华") == "null"
+
+
+def test_date_levels():
+    assert date_level("1958-04-12", "1958-04-12") == "exact"
+    assert date_level("1958-04-12", "1958-04-13") == "typo"
+    assert date_level("1958-04-12", "1958-12-04") == "typo"
+    assert date_level("1958-04-12", "1958-05-30") == "near"
+    assert date_level("1958-04-12", "1958-10-30") == "year"
+    assert date_level("1958", "1958-10-30") == "partial"
+    assert date_level("1958-10", "1958-11-30") == "else"
+    assert date_level("1958-04-12", "1970-01-01") == "else"
+    assert date_level(None, "1970-01-01") == "null"
+
+
+def test_linked_when_one_person_matches():
+    register = [person("P1", "王桂兰"), person("P2", "王桂英", dob="1960-03-01"), person("P3", "刘德华", sex="男")]
+    result = link_mention(query("王桂兰", birthplace="河北保定"), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    assert result.status == "linked" and result.person_id == "P1"
+    assert result.score >= OPTIONS.linked_threshold
+    assert "name=exact" in result.reasons and "birth_date=exact" in result.reasons
+
+
+def test_ocr_confusion_and_matching_id_still_link():
+    register = [person("P1", "李己明", sex="男", id_number="11010519491231002X", dob="1949-12-31")]
+    result = link_mention(query("李已明", sex="男", dob="1949-12-31", id_number="110105491231002"), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    assert result.status == "linked" and result.person_id == "P1"
+    assert "id=exact" in result.reasons
+
+
+def test_review_when_evidence_is_weak():
+    register = [person("P1", "王桂兰", dob="1958-04-12")]
+    result = link_mention(query("王桂英", ethnicity=None), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    assert result.status == "review" and result.person_id == "P1"
+    assert OPTIONS.review_threshold <= result.score < OPTIONS.linked_threshold
+
+
+def test_new_when_nobody_matches():
+    register = [person("P1", "王桂兰"), person("P2", "赵刚", sex="男", dob="1950-01-01")]
+    result = link_mention(query("孙秀珍", dob="1962-08-08"), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    assert result.status == "new" and result.person_id is None
+    assert link_mention(query("孙秀珍"), [], key=KEY, options=OPTIONS).status == "new"
+
+
+def test_conflict_when_one_person_is_registered_twice():
+    register = [
+        person("P1", "王桂兰", address="北京市东城区交道口北三条12号"),
+        person("P2", "王桂兰", address="北京市西城区新街口外大街3号"),
+    ]
+    result = link_mention(query("王桂兰", address="交道口北三条12号"), register, key=KEY, options=OPTIONS, context=RegisterContext(100_000, name_share=2e-5))
+    assert result.status == "conflict" and result.person_id is None
+    assert {pid for pid, _ in result.candidates} == {"P1", "P2"}
+    assert result.export()["candidates"]
+
+
+def test_id_match_with_a_different_name_is_never_linked():
+    register = [person("P1", "刘德华", sex="男", dob="1961-09-27", id_number="11010519491231002X")]
+    result = link_mention(query("王桂兰", id_number="11010519491231002X"), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    assert result.status in ("review", "conflict")
+    assert "same ID number but the name differs" in result.reasons
+
+
+def test_common_name_proves_less_than_a_rare_one():
+    register = [person("P1", "王伟", sex="男", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
+    q = query("王伟", sex="男", ethnicity=None)
+    common = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(3_500_000, name_share=0.003))
+    rare = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(3_500_000, name_share=3e-7))
+    assert common.score < rare.score
+
+
+def test_find_duplicates_same_person_twice_and_shared_id():
+    register = [
+        person("P1", "王桂兰", id_number="110105491231002", address="北京市东城区交道口北三条12号"),
+        person("P2", "王桂兰", id_number="11010519491231002X", address="北京市西城区新街口外大街3号"),
+        person("P3", "赵刚", sex="男", dob="1950-01-01", id_number="440524188001010014"),
+        person("P4", "孙秀珍", dob="1962-08-08", id_number="440524188001010014"),
+        person("P5", "刘德华", sex="男", dob="1961-09-27"),
+        person("P6", "刘德华", sex="男", dob="1961-09-27", birthplace="广东省", native_place="广东省", address="香港"),
+    ]
+    findings = {tuple(f.person_ids): f for f in find_duplicates(register, register_size=100_000)}
+    assert ("P1", "P2") in findings
+    assert "one ID number registered twice" in findings[("P1", "P2")].reasons
+    assert ("P3", "P4") in findings
+    assert any(r.startswith("重号") for r in findings[("P3", "P4")].reasons)
+    exported = findings[("P1", "P2")].export()
+    assert exported["person_ids"] == ["P1", "P2"] and 0.9 <= exported["score"] <= 1

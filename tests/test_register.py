@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import csv
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+
+from pipeline.db.base import Base
+from pipeline.db.register import (
+    RegisterFileError,
+    RegisterPerson,
+    candidates_for,
+    import_register_csv,
+    link_to_register,
+    registry_duplicates,
+)
+from pipeline.link import LinkOptions, MentionQuery, id_hmac
+
+HMAC_KEY = b"register-test-key"
+FERNET_KEY = Fernet.generate_key()
+HEADER = ["person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address", "household_no"]
+ROWS = [
+    ["P1", "王桂兰", "女", "汉族", "1958-04-12", "110105580412002", "河北省保定市", "河北省保定市", "北京市东城区交道口北三条12号", "H7"],
+    ["P2", "王桂兰", "女", "汉族", "1958-04-12", "110105195804120020", "河北省保定市", "河北省保定市", "北京市西城区新街口外大街3号", ""],
+    ["P3", "李己明", "男", "汉族", "1949-12-31", "11010519491231002X", "山东省济南市", "山东省", "北京市朝阳区团结湖路8号", ""],
+    ["P4", "赵刚", "男", "蒙古族", "1950-01-01", "440524188001010014", "内蒙古呼和浩特", "内蒙古", "呼和浩特市新城区", ""],
+    ["P5", "孙秀珍", "女", "汉族", "1962-08-08", "440524188001010014", "辽宁省沈阳市", "辽宁省", "沈阳市和平区", ""],
+    ["P6", "萧建国", "男", "汉族", "1955-03-03", "", "湖南省长沙市", "湖南省", "长沙市芙蓉区", ""],
+    ["P7", "张伟", "男", "汉族", "1970-07-07", "110105197007070015", "北京市", "北京市", "北京市海淀区", ""],
+    ["", "无编号", "男", "汉族", "1970-07-07", "", "", "", "", ""],
+    ["P8", "错日期", "男", "汉族", "1970-13-45", "", "", "", "", ""],
+    ["P9", "坏号码", "女", "汉族", "1966-06-06", "110105196606060000", "", "", "", ""],
+]
+
+
+def write_csv(path: Path, rows) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"hukou_test_{secrets.token_hex(4)}"
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        eng = create_engine(f"sqlite:///{tmp_path / 'register.sqlite3'}")
+    else:
+        eng = create_engine(request.getfixturevalue("postgres_url"))
+    Base.metadata.drop_all(eng, tables=[RegisterPerson.__table__])
+    Base.metadata.create_all(eng, tables=[RegisterPerson.__table__])
+    yield eng
+    Base.metadata.drop_all(eng, tables=[RegisterPerson.__table__])
+    eng.dispose()
+
+
+def test_import_stores_hashed_encrypted_masked_ids_and_rejects_bad_rows(engine, tmp_path):
+    seen = []
+    report = import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY, progress=seen.append, batch_size=3)
+    assert report.rows == 10 and report.inserted == 8 and report.updated == 0
+    assert [line for line, _ in report.rejected] == [9, 10]
+    assert [line for line, _ in report.warnings] == [11]
+    assert seen and seen[-1] == 10
+    with Session(engine) as session:
+        p1 = session.get(RegisterPerson, "P1")
+        assert p1.id_hmac == id_hmac("110105195804120020", HMAC_KEY)  # 15 digits upgraded before hashing
+        assert p1.id_masked == "110105********0020"
+        assert Fernet(FERNET_KEY).decrypt(p1.id_encrypted.encode()).decode() == "110105580412002"
+        assert json.loads(p1.extra) == {"household_no": "H7"}
+        assert p1.birth_year == 1958 and p1.name_norm == "王桂兰"
+        p9 = session.get(RegisterPerson, "P9")
+        assert p9.id_hmac is None and p9.id_encrypted
+        stored = [r for row in session.execute(select(RegisterPerson.__table__)) for r in row]
+        assert not any(isinstance(v, str) and "110105195804120020" in v for v in stored)
+
+
+def test_import_upserts_by_person_id(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "a.csv", ROWS[:3]), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    changed = [["P3", "李己明", "男", "汉族", "1949-12-31", "11010519491231002X", "山东省济南市", "山东省", "北京市朝阳区新地址1号", ""], ROWS[3]]
+    report = import_register_csv(engine, write_csv(tmp_path / "b.csv", changed), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    assert (report.inserted, report.updated) == (1, 1)
+    with Session(engine) as session:
+        assert session.get(RegisterPerson, "P3").address == "北京市朝阳区新地址1号"
+        assert len(session.scalars(select(RegisterPerson.person_id)).all()) == 4
+
+
+def test_import_refuses_a_file_without_the_key_columns(engine, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("id,xingming\n1,王\n", encoding="utf-8")
+    with pytest.raises(RegisterFileError):
+        import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+
+
+def test_candidates_and_linkage_on_the_register(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    options = LinkOptions()
+    with Session(engine) as session:
+        # OCR confusion 己→已 and the ID written in its 15-digit form
+        q = MentionQuery("李已明", "男", "汉族", "1949-12-31", "110105491231002")
+        assert "P3" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert (result.status, result.person_id) == ("linked", "P3")
+        # surname misread (萧 → 肖 variant) and birth date off by a digit: still a candidate
+        q = MentionQuery("肖建国", "男", None, "1955-03-08", None)
+        assert "P6" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
+        # the same person registered twice
+        result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
+        assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}
+        # nobody
+        result = link_to_register(session, MentionQuery("钱玉芬", "女", None, "1940-02-02", None), key=HMAC_KEY, options=options)
+        assert result.status == "new"
+        # an ID number that belongs to someone with another name
+        result = link_to_register(session, MentionQuery("周国强", "男", None, "1971-01-01", "110105197007070015"), key=HMAC_KEY, options=options)
+        assert result.status in ("review", "conflict") and result.person_id in (None, "P7")
+
+
+def test_registry_duplicates(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        findings = {tuple(f.person_ids): f for f in registry_duplicates(session)}
+    assert ("P1", "P2") in findings
+    assert ("P4", "P5") in findings and findings[("P4", "P5")].reasons[0].startswith("重号")
+    assert all(f.score >= 0.9 for f in findings.values())
+    assert not any("P7" in key or "P6" in key for key in findings)
