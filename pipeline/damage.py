@@ -79,12 +79,12 @@ def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
         [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
     )
     ring_colour = np.median(ring, axis=0)
-    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
+    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.5:
         return None  # a busy ring: content or a page running off the frame, not a bed
     centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
     centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
     paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
-    if np.linalg.norm(paper - ring_colour) < 30:
+    if np.linalg.norm(paper - ring_colour) < 18:
         return None
     ratio = float(np.linalg.norm(ring_colour) / max(1e-3, np.linalg.norm(paper)))
     cosine = float(ring_colour @ paper / max(1e-3, np.linalg.norm(ring_colour) * np.linalg.norm(paper)))
@@ -139,7 +139,7 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
         centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
         paper_colour = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
         separation = float(np.linalg.norm(paper_colour - bg))
-        if separation >= 30:
+        if separation >= 18:
             near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
     if near_bg is None:
         # Bed unseen: a black bed shows as near-black, a white lid as paper-white that is
