@@ -273,18 +273,28 @@ def stain_score(pm: PaperMap) -> tuple[float, str]:
     for region, stat in _components(mask):
         area_mm2 = stat[cv2.CC_STAT_AREA] / mm2
         strength = float(np.percentile(darker[region], 75))
-        score = float(np.clip(area_mm2 / 300.0, 0, 1) ** 0.5 * np.clip((strength - 8) / 17.0, 0, 1))
+        # A stain spreads as a blob; a long thin band is a fold's shadow (see crease).
+        points = np.argwhere(region)[:, ::-1].astype(np.float32)
+        _, (rw, rh), _ = cv2.minAreaRect(points)
+        elongation = max(rw, rh) / max(1.0, min(rw, rh))
+        blob = float(np.clip((4.0 - elongation) / 2.0, 0, 1))
+        score = float(np.clip(area_mm2 / 300.0, 0, 1) ** 0.5 * np.clip((strength - 6) / 14.0, 0, 1) * blob)
         if score > best[0]:
             best = (score, f"{area_mm2 / 100:.1f} cm² of paper {strength:.0f} levels darker than around it")
     return best
 
 
 def crease_score(pm: PaperMap) -> tuple[float, str]:
-    """A long straight line across the paper where its shade steps or ridges."""
+    """A long straight line across the sheet where the paper's shade steps or ridges.
+
+    Folds run across most of the sheet and away from its edges; the line must be
+    supported along its whole length, so rows of bold characters do not join into one.
+    """
     x0, y0, x1, y1 = pm.page_box
-    paper = pm.paper.copy()
-    valid = ~cv2.dilate(pm.missing.astype(np.uint8), _disk(3 * pm.px_per_mm)).astype(bool)
-    margin = int(round(3 * pm.px_per_mm))
+    mm = pm.px_per_mm
+    paper = cv2.dilate(pm.paper, _disk(1.5 * mm))  # bolder strokes closed over too
+    valid = ~cv2.dilate(pm.missing.astype(np.uint8), _disk(3 * mm)).astype(bool)
+    margin = int(round(8 * mm))  # a fold is not a sheet's edge
     valid[: y0 + margin] = False
     valid[y1 - margin :] = False
     valid[:, : x0 + margin] = False
@@ -297,8 +307,11 @@ def crease_score(pm: PaperMap) -> tuple[float, str]:
     grad = np.hypot(gx, gy)
     grad[~valid] = 0
     edges = (grad > 2.0).astype(np.uint8) * 255
-    span = min(x1 - x0, y1 - y0)
-    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=int(0.3 * span), minLineLength=int(0.45 * span), maxLineGap=int(0.04 * span))
+    width, height = x1 - x0 - 2 * margin, y1 - y0 - 2 * margin
+    span = min(width, height)
+    if span < 20:
+        return 0.0, ""
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=int(0.3 * span), minLineLength=int(0.45 * span), maxLineGap=int(0.02 * span))
     if lines is None:
         return 0.0, ""
     best = (0.0, "")
@@ -310,10 +323,13 @@ def crease_score(pm: PaperMap) -> tuple[float, str]:
         along = grad[ys, xs]
         support = float(np.mean(along > 2.0))
         strength = float(np.median(along))
-        score = float(np.clip(length / (0.6 * span), 0, 1) * np.clip(support / 0.7, 0, 1) * np.clip(strength / 3.0, 0, 1))
+        dx, dy = abs(xb - xa) / max(length, 1), abs(yb - ya) / max(length, 1)
+        extent = min(width / max(dx, 1e-3), height / max(dy, 1e-3))  # the chord across the sheet this way
+        coverage = length / extent
+        score = float(np.clip((coverage - 0.4) / 0.3, 0, 1) * np.clip((support - 0.5) / 0.3, 0, 1) * np.clip(strength / 3.0, 0, 1))
         if score > best[0]:
             angle = float(np.degrees(np.arctan2(yb - ya, xb - xa)))
-            best = (score, f"straight fold line {length / pm.px_per_mm:.0f} mm long at {angle:.0f}°")
+            best = (score, f"straight fold line {length / mm:.0f} mm long ({coverage:.0%} across) at {angle:.0f}°")
     return best
 
 
