@@ -27,6 +27,7 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -593,10 +594,17 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
     values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    value_side = _vertical_label_side(segs)
     for value in values:
-        found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
-        if found is None and value.vertical:
-            found = _owner_column_right(value, segs)
+        found = (
+            _owner_in_run(value, segs)
+            or _owner_in_row(value, segs, vertical_labels=False)
+            or _owner_above(value, segs, owner)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
+            or _owner_above_offset(value, segs)
+            or (_owner_column_right(value, segs) if value_side == "left" else None)
+            or _owner_row_right(value, segs)
+        )
         if found is None:
             continue
         label, mode = found
@@ -615,18 +623,58 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     return None
 
 
-def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+def _vertical_label_side(segs: list[_Segment]) -> str:
+    """Which side of a label printed downwards its value stands on, by a vote over the page.
+
+    Right-to-left vertical forms put the value in the column left of its label; cards
+    with a narrow label cell put it to the right. Only labels with a value close on one
+    side and none on the other vote; a tie goes by the writing: vertical values, left.
+    """
+    votes = Counter()
+    vertical_values = 0
+    for label in (s for s in segs if s.label is not None and s.vertical):
+        lb = label.box
+        reach = 2.5 * _width(lb)
+        near = {"left": False, "right": False}
+        for s in segs:
+            if s.label is not None or s.title or _y_overlap(s.box, lb) < 0.3:
+                continue
+            if 0 <= lb[0] - s.box[2] <= reach:
+                near["left"] = True
+                vertical_values += s.vertical
+            elif 0 <= s.box[0] - lb[2] <= reach:
+                near["right"] = True
+                vertical_values += s.vertical
+        if near["left"] != near["right"]:
+            votes["left" if near["left"] else "right"] += 1
+    if votes["left"] != votes["right"]:
+        return "left" if votes["left"] > votes["right"] else "right"
+    return "left" if vertical_values else "right"
+
+
+def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) -> tuple[_Segment, str] | None:
     """The nearest label to the left whose row the value shares; of labels about as near, the one
-    it overlaps most (a value written over two lines may reach into the row below)."""
+    it overlaps most (a value written over two lines may reach into the row below).
+    With `vertical_labels`, only labels printed downwards in a tall cell, the value beside them."""
     if value.vertical:
         return None
     box = value.box
     candidates = []
+    centre = (box[1] + box[3]) / 2
     for s in segs:
-        if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
+        if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
+        if lb[2] > box[0] + 0.5 * _height(box):
+            continue
+        if s.vertical:  # a label printed down a tall narrow cell, its value written across beside it
+            # the label may sit at the top of its tall cell and the value lower down
+            reach = lb[3] + 0.75 * _height(lb)
+            if lb[1] - 0.5 * _height(box) <= centre <= reach and _height(lb) > _height(box):
+                closeness = 1.0 / (1.0 + abs(centre - (lb[1] + lb[3]) / 2) / _height(box))
+                candidates.append((lb[2], closeness, s))
+            continue
+        if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
         overlap = _y_overlap(lb, box)
         if overlap >= 0.25:
@@ -659,9 +707,58 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None:
+    if above is None or _label_between(best, value, segs):
         return None
     return above[0], "below"
+
+
+def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
+    """A label in the rows between two values of one column: they belong to different fields."""
+    top, bottom = upper.box[3], lower.box[1]
+    left, right = lower.box[0] - 4.0 * _height(lower.box), lower.box[2]
+    for s in segs:
+        if s.label is None:
+            continue
+        if top < s.box[1] < bottom and s.box[2] > left and s.box[0] < right:
+            return True
+    return False
+
+
+def _owner_above_offset(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """A value written under its label but indented past it (a label in the cell's corner)."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: tuple[float, _Segment] | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        gap = box[1] - lb[3]
+        if gap < -0.3 * h or gap > 2.5 * max(h, _height(lb)) or box[0] < lb[0] - h or box[0] - lb[2] > 4.0 * h:
+            continue
+        distance = max(0.0, gap) + max(0.0, box[0] - lb[2])
+        if best is None or distance < best[0]:
+            best = (distance, s)
+    return (best[1], "below") if best is not None else None
+
+
+def _owner_row_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Right-to-left forms put the label at the end of the row: the nearest label to the right,
+    when nothing stands to that label's own right."""
+    if value.vertical:
+        return None
+    box = value.box
+    right = [s for s in segs if s.label is not None and not s.vertical and s.box[0] >= box[2] - 0.3 * _height(box)
+             and _same_row(s.box, box)]
+    if not right:
+        return None
+    label = min(right, key=lambda s: s.box[0])
+    lb = label.box
+    if any(o is not label and not o.title and o.box[0] >= lb[2] - 0.3 * _height(lb) and _same_row(o.box, lb) for o in segs):
+        return None
+    return label, "right"
 
 
 def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -995,14 +1092,36 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     return (value or None), [], None, None
 
 
-def _simplified(text: str) -> str:
-    """Places, units and reasons in simplified characters (names never: 乾 is not 干, §1.10)."""
-    return text.translate(_simplify_table())
+def _simplified(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Simplified characters, one by one, except those in `keep`.
+
+    The recogniser often reads a handwritten simplified character as its traditional
+    form (号 as 號); the page's `raw` keeps what was read.
+    """
+    return "".join(ch if ch in keep else _t2s_char(ch) for ch in text)
 
 
 @cache
-def _simplify_table() -> dict[int, str]:
-    return str.maketrans(normalize.load_code_table("traditional")["chars"])
+def _t2s_char(ch: str) -> str:
+    if ord(ch) < 0x3400:
+        return ch
+    out = _opencc().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+@cache
+def _opencc():  # type: ignore[no-untyped-def]
+    import opencc  # opencc-python-reimplemented (Apache-2.0)
+
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def _name_safe() -> frozenset[str]:
+    """Characters a name keeps in traditional form (乾 is not 干, 於 not 于: §1.10)."""
+    from pipeline.namekeys import load_data
+
+    return load_data().t2s_keep
 
 
 _SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
@@ -1020,8 +1139,10 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
-    reading = _prefer_simplified(chars) if key in NAME_KEYS else raw
+    reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     value, flags, precision, calendar = _normalise(key, reading, ctx)
+    if reading != raw:
+        flags.append("simplified")
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -1055,17 +1176,6 @@ def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Se
         if value is not None and "id_invalid" not in flags:
             return span
     return ordered
-
-
-def _prefer_simplified(chars: list[_Char]) -> str:
-    """A traditional form read where the engine also saw its simplified form: take the simplified one."""
-    table = _simplify_table()
-    out = []
-    for c in chars:
-        simple = c.ch.translate(table)
-        seen = {_fold_char(a.char) for a in c.alternatives}
-        out.append(simple if simple != c.ch and simple in seen else c.ch)
-    return "".join(out)
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
