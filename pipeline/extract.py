@@ -91,6 +91,23 @@ class LabelTable:
     ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
+    keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+
+
+@dataclass(frozen=True)
+class _KeywordRule:
+    key: str
+    any: tuple[str, ...]
+    all: tuple[tuple[str, ...], ...] = ()
+    none: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return (
+            any(w in text for w in self.any)
+            and all(any(w in text for w in group) for group in self.all)
+            and not any(w in text for w in self.none)
+        )
 
 
 # --------------------------------------------------------------------------- label table
@@ -147,6 +164,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
+    roles = sorted(((fold(p), r["person"]) for r in data.get("role", []) for p in r["prefixes"]), key=lambda x: -len(x[0]))
     return LabelTable(
         labels=labels,
         max_len=max(len(w) for w in labels),
@@ -155,6 +173,16 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        keywords=tuple(
+            _KeywordRule(
+                key=rule["key"],
+                any=tuple(rule["any"]),
+                all=tuple(tuple(group) for group in rule.get("and", [])),
+                none=tuple(rule.get("not", [])),
+            )
+            for rule in data.get("keyword", [])
+        ),
+        role_prefixes=tuple(roles),
     )
 
 
@@ -441,7 +469,66 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             named = _next_in_row(seg, segments)
             if named is not None and named.label is not None:
                 named.label = None
+    _adopt_unknown_labels(segments, table)
     return _Layout(runs, segments, ocr.width, ocr.height)
+
+
+def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
+    """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
+    stands as a label: before a colon, or lined up with the page's known labels."""
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    for seg in segments:
+        if seg.title:
+            continue
+        if seg.label is not None:
+            if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
+                seg.label = _guess_label(seg.text, table) or seg.label  # an unknown "text：" label
+            continue
+        text = seg.text
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
+            continue
+        guessed = _guess_label(text, table)
+        if guessed is not None:
+            seg.label = guessed
+
+
+def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
+    person = ""
+    for prefix, role in table.role_prefixes:
+        if text.startswith(prefix) and len(text) > len(prefix):
+            person, text = role, text[len(prefix) :]
+            break
+    for rule in table.keywords:
+        if not rule.matches(text):
+            continue
+        if not person:
+            return LabelDef(word=text, key=rule.key, person_key=rule.key)
+        if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
+            return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
+        if rule.key in PERSON_KEYS:
+            return LabelDef(word=text, key="", person=person, person_key=rule.key)
+        return None
+    return None
+
+
+def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
+    """Lined up with two known labels: left edges or centres in a column, or (printed downwards) tops in a row."""
+    box = seg.box
+    if seg.vertical:
+        tol = 0.6 * _width(box)
+        return sum(1 for k in known if k.vertical and abs(k.box[1] - box[1]) <= tol) >= 2
+    tol = 0.6 * _height(box)
+    centre = (box[0] + box[2]) / 2
+    return (
+        sum(
+            1
+            for k in known
+            if not k.vertical and (abs(k.box[0] - box[0]) <= tol or abs((k.box[0] + k.box[2]) / 2 - centre) <= tol)
+        )
+        >= 2
+    )
 
 
 def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
@@ -715,7 +802,8 @@ def _owner_above(
 def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
     """A label in the rows between two values of one column: they belong to different fields."""
     top, bottom = upper.box[3], lower.box[1]
-    left, right = lower.box[0] - 4.0 * _height(lower.box), lower.box[2]
+    thickness = _width(lower.box) if lower.vertical else _height(lower.box)
+    left, right = lower.box[0] - (0.0 if lower.vertical else 4.0 * thickness), lower.box[2]
     for s in segs:
         if s.label is None:
             continue
@@ -1026,14 +1114,21 @@ def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
 
 def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
     """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
-    columns = sorted((s for s in segments if s.vertical), key=lambda s: (-s.box[2], s.box[1]))
+    columns: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if s.vertical), key=lambda s: -s.box[2]):
+        if columns and _x_overlap(_union([x.box for x in columns[-1]]), seg.box) > 0.5:
+            columns[-1].append(seg)
+        else:
+            columns.append([seg])
     rows: list[list[_Segment]] = []
     for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
         if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
             rows[-1].append(seg)
         else:
             rows.append([seg])
-    return columns + [s for row in rows for s in sorted(row, key=lambda s: s.box[0])]
+    return [s for col in columns for s in sorted(col, key=lambda s: s.box[1])] + [
+        s for row in rows for s in sorted(row, key=lambda s: s.box[0])
+    ]
 
 
 def _rows(segments: list[_Segment]) -> list[list[_Segment]]:

@@ -223,3 +223,22 @@ def test_doc_type_from_labels_when_the_title_is_lost():
     assert classify(move)[0] == "migration_certificate"
     assert classify(page(line("一二三", 200, 300)))[0] == "other"
     assert set(TITLES) | {"other"} == set(DOC_TYPES)
+
+
+def test_unknown_label_read_by_its_words_where_labels_stand():
+    ocr = page(
+        line("姓名", 200, 300), line("马玉兰", 500, 300),
+        line("拟去往详细住处", 200, 400), line("包头市东河区南门外大街8号", 560, 400),  # not in the table
+        line("何年何月迁出", 200, 500), line("1972年5月25日", 500, 500),
+        line("民族", 200, 600), line("汉族", 500, 600),
+    )
+    result = values(extract(ocr))
+    assert result["move_to"] == "包头市东河区南门外大街8号"
+    assert result["event_date"] == "1972-05-25"
+    assert result["ethnicity"] == "汉族"  # a value left-aligned with labels stays a value
+
+
+def test_label_recognised_through_the_engines_runner_up_character():
+    label = line("娃名", 200, 300)
+    label.alternatives = [[CharAlternative("娃", 0.6), CharAlternative("姓", 0.3)], [CharAlternative("名", 0.99)]]
+    assert values(extract(page(label, line("王桂兰", 500, 300)))) == {"name": "王桂兰"}
