@@ -954,7 +954,11 @@ def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40
     Headers are printed centred in their cells, values written from the cell's left edge,
     so the midpoint between two headers can fall inside the next column's values.
     """
-    spans = [(c.box[0], c.box[2]) for v in values for c in v.chars]
+    # the ink of a character, narrower than its share of the line: gaps between cells show
+    spans = []
+    for c in (c for v in values for c in v.chars):
+        centre, half = (c.box[0] + c.box[2]) / 2, 0.3 * _height(c.box) * _char_width(c.ch)
+        spans.append((centre - half, centre + half))
     bounds = []
     for a, b in zip(columns, columns[1:]):
         lo, hi = a.label.box[2], b.label.box[0]
@@ -995,16 +999,15 @@ def _split_bands_at_names(
     cells: list[tuple[_Pair, _Segment]], name_pair: _Pair
 ) -> list[list[tuple[_Pair, _Segment]]]:
     names = sorted((c for c in cells if c[0] is name_pair), key=lambda c: c[1].box[1])
-    starts = [n[1].box[1] for n in names]
     bands: list[list[tuple[_Pair, _Segment]]] = [[] for _ in names]
     for cell in cells:
         box = cell[1].box
-        centre = (box[1] + box[3]) / 2
-        index = 0
-        for k, top in enumerate(starts):
-            if centre >= top - 0.5 * _height(names[k][1].box):
-                index = k
-        bands[index].append(cell)
+        overlaps = [_y_overlap(n[1].box, box) for n in names]
+        best = max(range(len(names)), key=lambda k: overlaps[k])
+        if overlaps[best] < 0.3:  # a continuation line: the last person whose name is above it
+            centre = (box[1] + box[3]) / 2
+            best = max([k for k, n in enumerate(names) if (n[1].box[1] + n[1].box[3]) / 2 <= centre], default=0)
+        bands[best].append(cell)
     return bands
 
 
