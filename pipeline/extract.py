@@ -686,6 +686,7 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         found = (
             _owner_in_run(value, segs)
             or _owner_in_row(value, segs, vertical_labels=False)
+            or _owner_riding_above(value, segs)
             or _owner_above(value, segs, owner)
             or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_above_offset(value, segs)
@@ -755,9 +756,12 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
         if lb[2] > box[0] + 0.5 * _height(box):
             continue
         if s.vertical:  # a label printed down a tall narrow cell, its value written across beside it
-            # the label may sit at the top of its tall cell and the value lower down
-            reach = lb[3] + 0.75 * _height(lb)
-            if lb[1] - 0.5 * _height(box) <= centre <= reach and _height(lb) > _height(box):
+            # the label may sit at the top of its tall cell and the value lower down: its band
+            # reaches to the next label down the same column
+            below = [o.box[1] for o in segs if o.label is not None and o.vertical and o.box[1] > lb[3] - 1
+                     and _x_overlap(o.box, lb) > 0.5]
+            reach = min(below, default=lb[3] + 2.0 * _height(lb))
+            if lb[1] - 0.5 * _height(box) <= centre < reach:
                 closeness = 1.0 / (1.0 + abs(centre - (lb[1] + lb[3]) / 2) / _height(box))
                 candidates.append((lb[2], closeness, s))
             continue
@@ -771,6 +775,34 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
     nearest = max(c[0] for c in candidates)
     close = [c for c in candidates if c[0] >= nearest - _height(box)]
     return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Handwriting rides above the printed line: a piece of a value just over a label's row, right
+    of the label, on top of the rest of that value ("一九二五年" over "出生年月日：十二月四日")."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: _Segment | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        if not -0.3 * h <= lb[1] - box[3] <= 0.5 * h or lb[2] > box[0] + 0.5 * h:
+            continue
+        if best is None or lb[2] > best.box[2]:
+            best = s
+    if best is None:
+        return None
+    # only as the upper part of a value written on the label's own row, below this piece
+    lb = best.box
+    stacked = any(
+        o.label is None and not o.title and o is not value and o.box[0] >= lb[2] - 0.5 * h
+        and _same_row(o.box, lb) and _x_overlap(o.box, box) >= 0.3
+        for o in segs
+    )
+    return (best, "right") if stacked else None
 
 
 def _owner_above(
