@@ -27,6 +27,7 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -90,6 +91,23 @@ class LabelTable:
     ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
+    keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+
+
+@dataclass(frozen=True)
+class _KeywordRule:
+    key: str
+    any: tuple[str, ...]
+    all: tuple[tuple[str, ...], ...] = ()
+    none: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return (
+            any(w in text for w in self.any)
+            and all(any(w in text for w in group) for group in self.all)
+            and not any(w in text for w in self.none)
+        )
 
 
 # --------------------------------------------------------------------------- label table
@@ -146,6 +164,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
+    roles = sorted(((fold(p), r["person"]) for r in data.get("role", []) for p in r["prefixes"]), key=lambda x: -len(x[0]))
     return LabelTable(
         labels=labels,
         max_len=max(len(w) for w in labels),
@@ -154,6 +173,16 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        keywords=tuple(
+            _KeywordRule(
+                key=rule["key"],
+                any=tuple(rule["any"]),
+                all=tuple(tuple(group) for group in rule.get("and", [])),
+                none=tuple(rule.get("not", [])),
+            )
+            for rule in data.get("keyword", [])
+        ),
+        role_prefixes=tuple(roles),
     )
 
 
@@ -440,7 +469,66 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             named = _next_in_row(seg, segments)
             if named is not None and named.label is not None:
                 named.label = None
+    _adopt_unknown_labels(segments, table)
     return _Layout(runs, segments, ocr.width, ocr.height)
+
+
+def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
+    """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
+    stands as a label: before a colon, or lined up with the page's known labels."""
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    for seg in segments:
+        if seg.title:
+            continue
+        if seg.label is not None:
+            if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
+                seg.label = _guess_label(seg.text, table) or seg.label  # an unknown "text：" label
+            continue
+        text = seg.text
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
+            continue
+        guessed = _guess_label(text, table)
+        if guessed is not None:
+            seg.label = guessed
+
+
+def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
+    person = ""
+    for prefix, role in table.role_prefixes:
+        if text.startswith(prefix) and len(text) > len(prefix):
+            person, text = role, text[len(prefix) :]
+            break
+    for rule in table.keywords:
+        if not rule.matches(text):
+            continue
+        if not person:
+            return LabelDef(word=text, key=rule.key, person_key=rule.key)
+        if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
+            return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
+        if rule.key in PERSON_KEYS:
+            return LabelDef(word=text, key="", person=person, person_key=rule.key)
+        return None
+    return None
+
+
+def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
+    """Lined up with two known labels: left edges or centres in a column, or (printed downwards) tops in a row."""
+    box = seg.box
+    if seg.vertical:
+        tol = 0.6 * _width(box)
+        return sum(1 for k in known if k.vertical and abs(k.box[1] - box[1]) <= tol) >= 2
+    tol = 0.6 * _height(box)
+    centre = (box[0] + box[2]) / 2
+    return (
+        sum(
+            1
+            for k in known
+            if not k.vertical and (abs(k.box[0] - box[0]) <= tol or abs((k.box[0] + k.box[2]) / 2 - centre) <= tol)
+        )
+        >= 2
+    )
 
 
 def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
@@ -593,10 +681,18 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
     values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    value_side = _vertical_label_side(segs)
     for value in values:
-        found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
-        if found is None and value.vertical:
-            found = _owner_column_right(value, segs)
+        found = (
+            _owner_in_run(value, segs)
+            or _owner_in_row(value, segs, vertical_labels=False)
+            or _owner_riding_above(value, segs)
+            or _owner_above(value, segs, owner)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
+            or _owner_above_offset(value, segs)
+            or (_owner_column_right(value, segs) if value_side == "left" else None)
+            or _owner_row_right(value, segs)
+        )
         if found is None:
             continue
         label, mode = found
@@ -615,18 +711,61 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     return None
 
 
-def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+def _vertical_label_side(segs: list[_Segment]) -> str:
+    """Which side of a label printed downwards its value stands on, by a vote over the page.
+
+    Right-to-left vertical forms put the value in the column left of its label; cards
+    with a narrow label cell put it to the right. Only labels with a value close on one
+    side and none on the other vote; a tie goes by the writing: vertical values, left.
+    """
+    votes = Counter()
+    vertical_values = 0
+    for label in (s for s in segs if s.label is not None and s.vertical):
+        lb = label.box
+        reach = 2.5 * _width(lb)
+        near = {"left": False, "right": False}
+        for s in segs:
+            if s.label is not None or s.title or _y_overlap(s.box, lb) < 0.3:
+                continue
+            if 0 <= lb[0] - s.box[2] <= reach:
+                near["left"] = True
+                vertical_values += s.vertical
+            elif 0 <= s.box[0] - lb[2] <= reach:
+                near["right"] = True
+                vertical_values += s.vertical
+        if near["left"] != near["right"]:
+            votes["left" if near["left"] else "right"] += 1
+    if votes["left"] != votes["right"]:
+        return "left" if votes["left"] > votes["right"] else "right"
+    return "left" if vertical_values else "right"
+
+
+def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) -> tuple[_Segment, str] | None:
     """The nearest label to the left whose row the value shares; of labels about as near, the one
-    it overlaps most (a value written over two lines may reach into the row below)."""
+    it overlaps most (a value written over two lines may reach into the row below).
+    With `vertical_labels`, only labels printed downwards in a tall cell, the value beside them."""
     if value.vertical:
         return None
     box = value.box
     candidates = []
+    centre = (box[1] + box[3]) / 2
     for s in segs:
-        if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
+        if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
+        if lb[2] > box[0] + 0.5 * _height(box):
+            continue
+        if s.vertical:  # a label printed down a tall narrow cell, its value written across beside it
+            # the label may sit at the top of its tall cell and the value lower down: its band
+            # reaches to the next label down the same column
+            below = [o.box[1] for o in segs if o.label is not None and o.vertical and o.box[1] > lb[3] - 1
+                     and _x_overlap(o.box, lb) > 0.5]
+            reach = min(below, default=lb[3] + 2.0 * _height(lb))
+            if lb[1] - 0.5 * _height(box) <= centre < reach:
+                closeness = 1.0 / (1.0 + abs(centre - (lb[1] + lb[3]) / 2) / _height(box))
+                candidates.append((lb[2], closeness, s))
+            continue
+        if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
         overlap = _y_overlap(lb, box)
         if overlap >= 0.25:
@@ -636,6 +775,34 @@ def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     nearest = max(c[0] for c in candidates)
     close = [c for c in candidates if c[0] >= nearest - _height(box)]
     return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Handwriting rides above the printed line: a piece of a value just over a label's row, right
+    of the label, on top of the rest of that value ("一九二五年" over "出生年月日：十二月四日")."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: _Segment | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        if not -0.3 * h <= lb[1] - box[3] <= 0.5 * h or lb[2] > box[0] + 0.5 * h:
+            continue
+        if best is None or lb[2] > best.box[2]:
+            best = s
+    if best is None:
+        return None
+    # only as the upper part of a value written on the label's own row, below this piece
+    lb = best.box
+    stacked = any(
+        o.label is None and not o.title and o is not value and o.box[0] >= lb[2] - 0.5 * h
+        and _same_row(o.box, lb) and _x_overlap(o.box, box) >= 0.3
+        for o in segs
+    )
+    return (best, "right") if stacked else None
 
 
 def _owner_above(
@@ -659,9 +826,59 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None:
+    if above is None or _label_between(best, value, segs):
         return None
     return above[0], "below"
+
+
+def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
+    """A label in the rows between two values of one column: they belong to different fields."""
+    top, bottom = upper.box[3], lower.box[1]
+    thickness = _width(lower.box) if lower.vertical else _height(lower.box)
+    left, right = lower.box[0] - (0.0 if lower.vertical else 4.0 * thickness), lower.box[2]
+    for s in segs:
+        if s.label is None:
+            continue
+        if top < s.box[1] < bottom and s.box[2] > left and s.box[0] < right:
+            return True
+    return False
+
+
+def _owner_above_offset(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """A value written under its label but indented past it (a label in the cell's corner)."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: tuple[float, _Segment] | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        gap = box[1] - lb[3]
+        if gap < -0.3 * h or gap > 2.5 * max(h, _height(lb)) or box[0] < lb[0] - h or box[0] - lb[2] > 4.0 * h:
+            continue
+        distance = max(0.0, gap) + max(0.0, box[0] - lb[2])
+        if best is None or distance < best[0]:
+            best = (distance, s)
+    return (best[1], "below") if best is not None else None
+
+
+def _owner_row_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Right-to-left forms put the label at the end of the row: the nearest label to the right,
+    when nothing stands to that label's own right."""
+    if value.vertical:
+        return None
+    box = value.box
+    right = [s for s in segs if s.label is not None and not s.vertical and s.box[0] >= box[2] - 0.3 * _height(box)
+             and _same_row(s.box, box)]
+    if not right:
+        return None
+    label = min(right, key=lambda s: s.box[0])
+    lb = label.box
+    if any(o is not label and not o.title and o.box[0] >= lb[2] - 0.3 * _height(lb) and _same_row(o.box, lb) for o in segs):
+        return None
+    return label, "right"
 
 
 def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -769,7 +986,11 @@ def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40
     Headers are printed centred in their cells, values written from the cell's left edge,
     so the midpoint between two headers can fall inside the next column's values.
     """
-    spans = [(c.box[0], c.box[2]) for v in values for c in v.chars]
+    # the ink of a character, narrower than its share of the line: gaps between cells show
+    spans = []
+    for c in (c for v in values for c in v.chars):
+        centre, half = (c.box[0] + c.box[2]) / 2, 0.3 * _height(c.box) * _char_width(c.ch)
+        spans.append((centre - half, centre + half))
     bounds = []
     for a, b in zip(columns, columns[1:]):
         lo, hi = a.label.box[2], b.label.box[0]
@@ -810,16 +1031,15 @@ def _split_bands_at_names(
     cells: list[tuple[_Pair, _Segment]], name_pair: _Pair
 ) -> list[list[tuple[_Pair, _Segment]]]:
     names = sorted((c for c in cells if c[0] is name_pair), key=lambda c: c[1].box[1])
-    starts = [n[1].box[1] for n in names]
     bands: list[list[tuple[_Pair, _Segment]]] = [[] for _ in names]
     for cell in cells:
         box = cell[1].box
-        centre = (box[1] + box[3]) / 2
-        index = 0
-        for k, top in enumerate(starts):
-            if centre >= top - 0.5 * _height(names[k][1].box):
-                index = k
-        bands[index].append(cell)
+        overlaps = [_y_overlap(n[1].box, box) for n in names]
+        best = max(range(len(names)), key=lambda k: overlaps[k])
+        if overlaps[best] < 0.3:  # a continuation line: the last person whose name is above it
+            centre = (box[1] + box[3]) / 2
+            best = max([k for k, n in enumerate(names) if (n[1].box[1] + n[1].box[3]) / 2 <= centre], default=0)
+        bands[best].append(cell)
     return bands
 
 
@@ -929,14 +1149,21 @@ def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
 
 def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
     """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
-    columns = sorted((s for s in segments if s.vertical), key=lambda s: (-s.box[2], s.box[1]))
+    columns: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if s.vertical), key=lambda s: -s.box[2]):
+        if columns and _x_overlap(_union([x.box for x in columns[-1]]), seg.box) > 0.5:
+            columns[-1].append(seg)
+        else:
+            columns.append([seg])
     rows: list[list[_Segment]] = []
     for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
         if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
             rows[-1].append(seg)
         else:
             rows.append([seg])
-    return columns + [s for row in rows for s in sorted(row, key=lambda s: s.box[0])]
+    return [s for col in columns for s in sorted(col, key=lambda s: s.box[1])] + [
+        s for row in rows for s in sorted(row, key=lambda s: s.box[0])
+    ]
 
 
 def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
@@ -995,14 +1222,36 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     return (value or None), [], None, None
 
 
-def _simplified(text: str) -> str:
-    """Places, units and reasons in simplified characters (names never: 乾 is not 干, §1.10)."""
-    return text.translate(_simplify_table())
+def _simplified(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Simplified characters, one by one, except those in `keep`.
+
+    The recogniser often reads a handwritten simplified character as its traditional
+    form (号 as 號); the page's `raw` keeps what was read.
+    """
+    return "".join(ch if ch in keep else _t2s_char(ch) for ch in text)
 
 
 @cache
-def _simplify_table() -> dict[int, str]:
-    return str.maketrans(normalize.load_code_table("traditional")["chars"])
+def _t2s_char(ch: str) -> str:
+    if ord(ch) < 0x3400:
+        return ch
+    out = _opencc().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+@cache
+def _opencc():  # type: ignore[no-untyped-def]
+    import opencc  # opencc-python-reimplemented (Apache-2.0)
+
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def _name_safe() -> frozenset[str]:
+    """Characters a name keeps in traditional form (乾 is not 干, 於 not 于: §1.10)."""
+    from pipeline.namekeys import load_data
+
+    return load_data().t2s_keep
 
 
 _SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
@@ -1020,8 +1269,10 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
-    reading = _prefer_simplified(chars) if key in NAME_KEYS else raw
+    reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     value, flags, precision, calendar = _normalise(key, reading, ctx)
+    if reading != raw:
+        flags.append("simplified")
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -1055,17 +1306,6 @@ def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Se
         if value is not None and "id_invalid" not in flags:
             return span
     return ordered
-
-
-def _prefer_simplified(chars: list[_Char]) -> str:
-    """A traditional form read where the engine also saw its simplified form: take the simplified one."""
-    table = _simplify_table()
-    out = []
-    for c in chars:
-        simple = c.ch.translate(table)
-        seen = {_fold_char(a.char) for a in c.alternatives}
-        out.append(simple if simple != c.ch and simple in seen else c.ch)
-    return "".join(out)
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
