@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from pipeline.normalize import id_check_char, upgrade_id15
+
 # Approximate shares (%) of the commonest surnames; the rest share the remainder.
 SURNAMES = (
     "王7.1 李7.0 张6.7 刘5.4 陈4.5 杨3.2 黄2.2 赵2.0 吴1.9 周1.8 徐1.3 孙1.2 马1.1 朱1.1 胡1.0 郭1.0 何0.9 "
@@ -85,11 +87,6 @@ def _weighted(spec: str) -> tuple[list[str], list[float]]:
     return names, [w / 100 for w in weights] + [rest / 100]
 
 
-def _check(body17: str) -> str:
-    w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return "10X98765432"[sum(int(c) * x for c, x in zip(body17, w)) % 11]
-
-
 class Synth:
     def __init__(self, seed: int = 7):
         self.rng = random.Random(seed)
@@ -124,7 +121,7 @@ class Synth:
     def id_number(self, code: str, born: date, sex: str) -> str:
         seq = self.rng.randrange(1, 499) * 2 + (1 if sex == "男" else 0)
         body = f"{code}{born:%Y%m%d}{seq:03d}"
-        return body + _check(body)
+        return body + id_check_char(body)
 
     def address(self, district: str) -> str:
         return f"{district}{self.rng.choice(STREETS)}{self.rng.randrange(1, 200)}号"
@@ -290,7 +287,7 @@ class Synth:
         address = None if r < 0.2 else (p.address if r < 0.4 else self.address(rng.choice(PLACES)[1]))
         idn = None
         if p.id_number and len(p.id_number) in (15, 18) and rng.random() < 0.25:
-            full = p.id_number if len(p.id_number) == 18 else _upgrade(p.id_number)
+            full = p.id_number if len(p.id_number) == 18 else upgrade_id15(p.id_number)
             idn = full[:6] + full[8:17] if rng.random() < 0.4 else full
             if rng.random() < 0.03:
                 i = rng.randrange(len(idn) - 1)
@@ -306,11 +303,6 @@ class Synth:
             else:
                 out.append(self.mention(self.rng.choice(rows), registered=True))
         return out
-
-
-def _upgrade(id15: str) -> str:
-    body = id15[:6] + "19" + id15[6:]
-    return body + _check(body)
 
 
 def write_register_csv(rows: list[Person], path) -> None:

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import math
-import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,13 +25,10 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 
 from pipeline.namekeys import name_keys, normalize_name
+from pipeline.normalize import mask_id, normalize_id
 from pipeline.records import LinkResult
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "config" / "linkage" / "model.json"
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
 
 class InvalidIdNumber(ValueError):
     """Not a 15-digit or a checksum-valid 18-digit resident ID number."""
@@ -118,36 +114,25 @@ class PairScore:
 # --- ID numbers ------------------------------------------------------------------------
 
 
-def _check_char(body17: str) -> str:
-    return _ID_CHECK[sum(map(operator.mul, map(int, body17), _ID_WEIGHTS)) % 11]
-
-
 def upgrade_id(number: str) -> str:
-    """The 18-digit form of a resident ID number (GB 11643: 15 → 18 with MOD 11-2)."""
-    text = number.strip().upper()
-    if len(text) == 15 and text.isdigit():
-        century = "18" if int(text[12:15]) >= 996 else "19"
-        body = text[:6] + century + text[6:15]
-        return body + _check_char(body)
-    if len(text) == 18 and text[:17].isdigit() and text[17] in "0123456789X":
-        if _check_char(text[:17]) != text[17]:
-            raise InvalidIdNumber(f"check digit wrong in {mask_id(text)}")
-        return text
-    raise InvalidIdNumber(f"not a resident ID number: {mask_id(text)}")
+    """The normalised 18-digit form of a resident ID number (15 → 18 with MOD 11-2, by
+    pipeline.normalize); raises InvalidIdNumber for anything that is not a valid number."""
+    parsed = normalize_id(number)
+    if parsed is None or not parsed.valid:
+        flags = ", ".join(parsed.flags) if parsed else "no digits"
+        raise InvalidIdNumber(f"not a valid resident ID number ({flags}): {mask_id((parsed.value if parsed else number) or '')}")
+    return parsed.value
 
 
 def id_hmac(id_number: str, key: bytes) -> str:
     """Keyed hash of the normalised 18-digit number (a 15-digit number is upgraded first,
     so both forms of one number hash alike): equality search without plaintext."""
-    return hmac.new(key, upgrade_id(id_number).encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac_of_upgraded(upgrade_id(id_number), key)
 
 
-def mask_id(number: str) -> str:
-    """First 6 and last 4 characters kept: the only form that appears in any output."""
-    text = (number or "").strip()
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+def hmac_of_upgraded(id18: str, key: bytes) -> str:
+    """id_hmac for a number `upgrade_id` has already normalised."""
+    return hmac.new(key, id18.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 # --- model -----------------------------------------------------------------------------

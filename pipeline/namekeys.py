@@ -109,11 +109,16 @@ def normalize_name(raw: str) -> str:
 
 def split_surname(norm: str) -> tuple[str, str]:
     """Surname and given name; compound surnames (欧阳, 司马 …) stay whole."""
-    if len(norm) >= 3:
+    if len(norm) >= 3 and norm[:2] in _compound_heads():
         for compound in load_data().compound_surnames:
             if norm.startswith(compound) and len(norm) > len(compound):
                 return compound, norm[len(compound):]
     return norm[:1], norm[1:]
+
+
+@lru_cache(maxsize=1)
+def _compound_heads() -> frozenset[str]:
+    return frozenset(c[:2] for c in load_data().compound_surnames)
 
 
 def surname_class(surname: str) -> str:

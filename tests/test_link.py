@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.normalize import mask_id
 from pipeline.link import (
     InvalidIdNumber,
     LinkOptions,
@@ -12,7 +13,6 @@ from pipeline.link import (
     find_duplicates,
     id_hmac,
     link_mention,
-    mask_id,
     name_level,
     upgrade_id,
 )
@@ -34,7 +34,8 @@ def test_upgrade_15_digit_id_with_mod_11_2_check():
     assert upgrade_id("110105491231002") == "11010519491231002X"
     assert upgrade_id("440524188001010014") == "440524188001010014"
     assert upgrade_id("11010519491231002x") == "11010519491231002X"
-    assert upgrade_id("110105491231996")[6:8] == "18"  # centenarian sequence codes
+    assert upgrade_id("110105801231996")[6:8] == "18"  # centenarian sequence codes
+    assert upgrade_id(" 11010519491231002X ") == "11010519491231002X"
 
 
 def test_invalid_id_numbers_are_refused():
