@@ -20,7 +20,7 @@ from pipeline.db.models import ArchiveObject, OcrLineRow, Page, utcnow
 from pipeline.db.queries import archived_objects
 from pipeline.db.session import session_scope
 from pipeline.records import OcrLine
-from pipeline.storage import ObjectMissing, StorageError
+from pipeline.storage import ChecksumMismatch, ObjectMissing, StorageError
 
 
 @dataclass
@@ -50,6 +50,9 @@ def check_object(rt: Runtime, obj: ArchiveObject, lines: list[OcrLine]) -> list[
         data = rt.store.get(obj.key)
     except ObjectMissing:
         return ["object is missing from storage"]
+    except ChecksumMismatch:
+        # The store refuses bytes that no longer match the checksum it stored with them.
+        return [f"SHA-256 differs: stored bytes no longer match their checksum (recorded {obj.sha256[:16]}…)"]
     except StorageError as exc:
         return [f"object cannot be read: {exc}"]
     problems = []
