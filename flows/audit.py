@@ -16,9 +16,10 @@ from sqlalchemy import select
 from flows.runtime import Runtime
 from flows.steps import add_event
 from pipeline.archive import check_text_layer, validate_pdfa
-from pipeline.db.models import ArchiveObject, OcrLineRow, Page, utcnow
+from pipeline.db.models import ArchiveObject, Batch, OcrLineRow, Page, utcnow
 from pipeline.db.queries import archived_objects
 from pipeline.db.session import session_scope
+from pipeline.errors import NotFound
 from pipeline.records import OcrLine
 from pipeline.storage import ChecksumMismatch, ObjectMissing, StorageError
 
@@ -71,6 +72,9 @@ def check_object(rt: Runtime, obj: ArchiveObject, lines: list[OcrLine]) -> list[
 
 def run_audit(rt: Runtime, *, sample_percent: float = 100.0, batch_id: str | None = None, seed: int | None = None) -> AuditReport:
     with session_scope(rt.sessions) as session:
+        if batch_id and session.get(Batch, batch_id) is None:
+            # a mistyped id would otherwise "pass" an audit of nothing
+            raise NotFound(f"no batch {batch_id!r}: run `hukou status` to list batches")
         objects = archived_objects(session, batch_id=batch_id)
     report = AuditReport(objects=len(objects))
     chosen = random.Random(seed).sample(objects, sample_size(len(objects), sample_percent))

@@ -215,6 +215,8 @@ def test_clean_archive_passes_and_sampling_honours_percent_and_batch(hukou_home:
     assert code == 0 and "checked 1 of 5 archived objects" in out
     code, out, _ = _cli("audit", "--batch", "B-other")
     assert code == 0 and "checked 1 of 1 archived objects" in out
+    code, out, err = _cli("audit", "--batch", "B-typo")  # a mistyped batch must not pass an audit of nothing
+    assert code == 1 and "no batch 'B-typo'" in err
     assert len(_audit_state(rt)[1]) == 5 + 5 + 2 + 1 + 1
 
     seen = {run_audit(rt, sample_percent=25, batch_id="B-clean", seed=s).checked for s in range(3)}
