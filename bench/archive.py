@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -236,14 +237,34 @@ def _ocrmypdf(image: np.ndarray, dpi: float, workdir: Path, name: str) -> tuple[
     return target.read_bytes(), seconds, ""
 
 
+# IJG standard luminance quantisation table (ITU-T T.81 K.1): a JPEG's quality is estimated
+# from how far its own luminance table is scaled from this one.
+_IJG_LUMA_SUM = sum([16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+_SAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
 def _page_image_note(data: bytes) -> str:
-    """Pixels, filter and colour space of the page's largest image: what the bytes buy."""
+    """Pixels, encoding, estimated JPEG quality and chroma subsampling of the page's largest image:
+    what the bytes buy (a smaller file may simply be a lossier picture)."""
     import pikepdf  # noqa: PLC0415
+    from PIL import JpegImagePlugin  # noqa: PLC0415
 
     with pikepdf.open(io.BytesIO(data)) as pdf:
-        images = [image for _, image in pdf.pages[0].images.items()]
-        image = max(images, key=lambda i: int(i.Width) * int(i.Height))
-        return f"{int(image.Width)}x{int(image.Height)} {image.get('/Filter')} {image.get('/ColorSpace')}"
+        image = max(pdf.pages[0].get_images().values(), key=lambda i: int(i.Width) * int(i.Height))
+        filters = image.get("/Filter")
+        filters = [str(f) for f in filters] if isinstance(filters, pikepdf.Array) else [str(filters)]
+        note = f"{int(image.Width)}x{int(image.Height)} {'+'.join(f.lstrip('/') for f in filters)}"
+        if filters[-1] == "/DCTDecode" and set(filters[:-1]) <= {"/FlateDecode"}:
+            raw = image.read_raw_bytes()
+            for _ in filters[:-1]:  # Ghostscript (OCRmyPDF's PDF/A step) deflates its JPEGs once more
+                raw = zlib.decompress(raw)
+            jpeg = Image.open(io.BytesIO(raw))
+            scale = 100 * sum(jpeg.quantization[0]) / _IJG_LUMA_SUM
+            quality = round((200 - scale) / 2 if scale <= 100 else 5000 / scale)
+            note += f" q~{quality} {_SAMPLING.get(JpegImagePlugin.get_sampling(jpeg), '?')} {jpeg.mode}"
+        return note
 
 
 def _s3_throughput(pdfs: list[bytes], rounds: int = 4) -> None:
