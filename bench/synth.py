@@ -276,12 +276,16 @@ class Synth:
             born, errors = shifted.isoformat(), errors + ["lunar"]
         elif r < 0.15:
             born, errors = born[:4], errors + ["year_only"]
-        sex = p.sex if rng.random() < 0.97 else None
-        eth = p.ethnicity if rng.random() < 0.5 else None
+        r = rng.random()
+        sex = p.sex if r < 0.97 else (None if r < 0.99 else {"男": "女", "女": "男"}[p.sex])
+        r = rng.random()
+        eth = p.ethnicity if r < 0.49 else (rng.choice(ETHNICITIES) if r < 0.5 else None)
         birthplace = p.birthplace if rng.random() < 0.6 else None
         if birthplace and rng.random() < 0.5:
             birthplace = birthplace.split("省")[-1].split("自治区")[-1]
         native = p.native_place if rng.random() < 0.5 else None
+        if native and rng.random() < 0.2:
+            native = native[:3]  # only the province, as old forms often have it
         r = rng.random()
         address = None if r < 0.2 else (p.address if r < 0.4 else self.address(rng.choice(PLACES)[1]))
         idn = None

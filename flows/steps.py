@@ -23,10 +23,11 @@ from flows.runtime import Runtime
 from ocr_models.base import EngineOptions, get_engine
 from pipeline import __version__
 from pipeline.archive import ArchiveRefused, PdfOptions, make_archival_pdf, object_key
-from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, OcrLineRow, Page
+from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, NameKey, OcrLineRow, Page
 from pipeline.db.register import candidates_for
 from pipeline.db.session import session_scope
 from pipeline.extract import ExtractOptions, extract
+from pipeline.index import NAME_FIELDS, search_keys
 from pipeline.ingest import list_sources
 from pipeline.link import LinkOptions, MentionQuery, link_mention
 from pipeline.records import (
@@ -378,7 +379,7 @@ def _save_results(session: Session, rt: Runtime, page: Page, repaired: Any, ocr:
                   links: list[tuple[int | None, LinkResult]], stored: Any, pdf: bytes, version: str,
                   timings: dict[str, float]) -> None:
     """Replace the page's derived rows in one transaction, so a re-run never duplicates them."""
-    for model in (Derivative, OcrLineRow, FieldRow, LinkRow):
+    for model in (Derivative, OcrLineRow, FieldRow, LinkRow, NameKey):
         session.execute(delete(model).where(model.page_id == page.id))
     page.status = "done"
     page.errors = []
@@ -411,6 +412,9 @@ def _save_results(session: Session, rt: Runtime, page: Page, repaired: Any, ocr:
             session.add(FieldRow(page_id=page.id, mention=mention_no, role=role, key=f.key, value=f.value, raw=f.raw,
                                  confidence=float(f.confidence), flags=list(f.flags), alternatives=list(f.alternatives),
                                  precision=f.precision, calendar=f.calendar))
+            if f.key in NAME_FIELDS:
+                for kind, key in search_keys(f.value):
+                    session.add(NameKey(page_id=page.id, mention=mention_no, field_key=f.key, kind=kind, key=key))
     for mention_no, result in links:
         session.add(LinkRow(page_id=page.id, mention=mention_no, status=result.status, person_id=result.person_id,
                             score=float(result.score), reasons=list(result.reasons),

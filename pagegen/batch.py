@@ -12,7 +12,7 @@ import cv2
 from PIL import Image
 
 from pagegen.page import PageSpec, random_spec, render_page
-from pagegen.people import id15_of, make_person
+from pagegen.people import id15_of, make_address, make_person
 
 REGISTER_COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace",
                     "native_place", "address")
@@ -63,6 +63,10 @@ def _distractors(rng: random.Random, persons: list[dict], count: int) -> list[di
     return out
 
 
+ID15_SHARE = 0.2  # register rows still holding the first-generation 15-digit number
+MOVED_SHARE = 0.15  # register rows whose current address is no longer the one on the old page
+
+
 def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[dict]:
     rows, seen = [], set()
     for p in persons + _distractors(rng, persons, extra):
@@ -70,10 +74,11 @@ def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[d
             continue
         seen.add(p["person_id"])
         row = {k: p.get(k, "") for k in REGISTER_COLUMNS}
-        if row["id_number"] and rng.random() < 0.2:
+        if row["id_number"] and rng.random() < ID15_SHARE:
             row["id_number"] = id15_of(row["id_number"])
+        if rng.random() < MOVED_SHARE:
+            row["address"] = make_address(rng)
         rows.append(row)
-    rng.shuffle(rows)
     return rows
 
 
@@ -99,8 +104,13 @@ def _next_spec(rng: random.Random, label_variant: str, damage: bool, camera: boo
 
 def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0, damage: bool = True,
                formats: tuple[str, ...] = ("tif", "jpg"), label_variant: str = "dev",
-               register_extra: int = 50, dpi: int = 300) -> list[dict]:
-    """Write a batch folder; returns the truth of every page (also written to truth.jsonl)."""
+               register_extra: int = 50, dpi: int = 300, register_duplicates: int = 0) -> list[dict]:
+    """Write a batch folder; returns the truth of every page (also written to truth.jsonl).
+
+    ``register_duplicates`` adds that many 重户 rows: people on the pages registered a second time
+    under another person_id; they are listed in duplicates.jsonl and in the page truth as
+    ``register_duplicates``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -120,18 +130,52 @@ def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0
         ext = "jpg" if spec.camera else formats[i % len(formats)]
         name = f"{i + 1:04d}.{ext}"
         write_image(out / name, page.image, page.dpi)
-        truth = {"source_file": name, "page_no": i + 1, **page.truth}
-        truths.append(truth)
+        truths.append({"batch": batch_id, "source_file": name, "page_no": i + 1, **page.truth})
         persons.extend(p for p in spec.persons if p not in persons)
     scanner = "flatbed" if n_camera == 0 else ("camera" if n_camera == pages else "auto")
     (out / "batch.toml").write_text(batch_toml(batch_id, scanner, dpi if n_camera == 0 else None, location, rng),
                                     encoding="utf-8")
+    rows = register_rows(rng, persons, register_extra)
+    duplicates = _duplicate_rows(rng, persons, register_duplicates, used_ids | {r["person_id"] for r in rows})
+    rows += [row for row, _ in duplicates]
+    rng.shuffle(rows)
+    twins: dict[str, list[str]] = {}
+    for row, original in duplicates:
+        twins.setdefault(original, []).append(row["person_id"])
+    for t in truths:
+        if t["person_id"] in twins:
+            t["register_duplicates"] = twins[t["person_id"]]
     with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
         for t in truths:
-            f.write(json.dumps({"batch": batch_id, **t}, ensure_ascii=False) + "\n")
+            f.write(json.dumps(t, ensure_ascii=False) + "\n")
+    if duplicates:
+        with open(out / "duplicates.jsonl", "w", encoding="utf-8") as f:
+            for row, original in duplicates:
+                f.write(json.dumps({"person_ids": [original, row["person_id"]]}, ensure_ascii=False) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REGISTER_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(register_rows(rng, persons, register_extra))
+    writer.writerows(rows)
     (out / "register.csv").write_text(buf.getvalue(), encoding="utf-8")
     return truths
+
+
+SURNAME_VARIANTS = {"萧": "肖", "肖": "萧", "阎": "闫", "闫": "阎", "傅": "付", "付": "傅"}
+
+
+def _duplicate_rows(rng: random.Random, persons: list[dict], count: int, taken: set[str]) -> list[tuple[dict, str]]:
+    """重户: the same person registered again, with the slips such registrations carry."""
+    out = []
+    for p in rng.sample(persons, min(count, len(persons))):
+        row = {k: p.get(k, "") for k in REGISTER_COLUMNS}
+        while row["person_id"] in taken:
+            row["person_id"] = f"P{rng.randrange(10**7):07d}"
+        taken.add(row["person_id"])
+        row["name"] = SURNAME_VARIANTS.get(row["name"][0], row["name"][0]) + row["name"][1:]
+        if row["id_number"] and rng.random() < 0.5:
+            row["id_number"] = id15_of(row["id_number"])
+        elif rng.random() < 0.5:
+            row["id_number"] = ""
+        row["address"] = make_address(rng)
+        out.append((row, p["person_id"]))
+    return out

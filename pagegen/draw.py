@@ -126,8 +126,8 @@ class Sheet:
     def rect(self, x0: float, y0: float, x1: float, y1: float, width: int):
         self.print_draw.rectangle((x0, y0, x1, y1), outline=255, width=width)
 
-    def serial(self, x: float, y: float, s: str, size: float, red: bool):
-        """A number stamped by a numbering machine (red or black), not handwritten."""
+    def serial(self, x: float, y: float, s: str, size: float, red: bool) -> tuple[int, int, int, int]:
+        """A number stamped by a numbering machine (red or black), not handwritten; returns its box."""
         f = font(SERIAL_FONT, int(size))
         if red:
             img = Image.new("L", (self.w, self.h), 0)
@@ -135,6 +135,8 @@ class Sheet:
             np.maximum(self.red, np.asarray(img), out=self.red)
         else:
             self.print_draw.text((x, y), s, fill=255, font=f, anchor="lm")
+        x0, y0, x1, y1 = f.getbbox(s, anchor="lm")
+        return int(x + x0), int(y + y0), int(x + x1), int(y + y1)
 
     # -- handwriting ----------------------------------------------------
     def hand(self, name: str, ink: str):
@@ -148,10 +150,12 @@ class Sheet:
         """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed.
 
         ``strike`` crosses the text out with a pen stroke, as clerks did when a value changed.
+        Returns the box (x0, y0, x1, y1) the characters' cells cover, or None for empty text.
         """
         if not text:
-            return
+            return None
         self.handwritten.append(text)
+        ink_box = [math.inf, math.inf, -math.inf, -math.inf]
         layer = self.hand(style.name, style.ink)
         rng = self.rng
         w, h = x1 - x0, y1 - y0
@@ -174,7 +178,11 @@ class Sheet:
                 adv = advance(ch) * size * style.spacing
                 if ch.strip():
                     s = size * rng.uniform(0.88, 1.1)
-                    self._char(layer, ch, cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size, s, style)
+                    ccx, ccy = cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size
+                    self._char(layer, ch, ccx, ccy, s, style)
+                    half_w = s * advance(ch) / 2
+                    ink_box = [min(ink_box[0], ccx - half_w), min(ink_box[1], ccy - s / 2),
+                               max(ink_box[2], ccx + half_w), max(ink_box[3], ccy + s / 2)]
                 cx += adv * rng.uniform(0.93, 1.07)
             if strike:
                 y_a, y_b = cy + rng.uniform(-0.15, 0.1) * size, cy + rng.uniform(-0.15, 0.1) * size
@@ -182,6 +190,7 @@ class Sheet:
                          max(2, int(size * 0.07)), cv2.LINE_AA)
                 cv2.line(layer, (int(start - 0.1 * size), int(y_a + 0.12 * size)),
                          (int(cx + 0.1 * size), int(y_b + 0.12 * size)), 230, max(2, int(size * 0.07)), cv2.LINE_AA)
+        return tuple(int(round(v)) for v in ink_box) if ink_box[0] < math.inf else None
 
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
@@ -256,6 +265,10 @@ class Sheet:
         if bottom_text:
             d.text((c, c + radius * 0.5), bottom_text, fill=255, font=font(STAMP_FONT, int(radius * 0.17)), anchor="mm")
         self._stamp(np.asarray(img), cx, cy)
+
+    def strike_red(self, x0: float, y0: float, x1: float, y1: float):
+        """A red-ink line drawn across a cancelled entry."""
+        cv2.line(self.red, (int(x0), int(y0)), (int(x1), int(y1)), 200, max(3, int((x1 - x0) / 600)), cv2.LINE_AA)
 
     def box_stamp(self, cx: float, cy: float, text: str, size: float):
         """Rectangular rubber stamp such as 注销 / 迁出, often askew."""

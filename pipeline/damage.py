@@ -64,6 +64,35 @@ def _disk(diameter_px: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
+def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
+    """BGR colour of the scanner bed or desk when it shows around the page, else None.
+
+    The outer ring of the frame is the bed when it is uniform and of another colour
+    than the paper in the middle of the frame (a dark bed, or a grey lid around
+    yellowed paper) — but not when it is merely a darker shade of the same paper,
+    which is how browned edges of an old sheet that fills the frame look.
+    """
+    colour = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    h, w = colour.shape[:2]
+    band = max(2, int(0.01 * min(h, w)))
+    ring = np.concatenate(
+        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
+    )
+    ring_colour = np.median(ring, axis=0)
+    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
+        return None  # a busy ring: content or a page running off the frame, not a bed
+    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
+    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
+    if np.linalg.norm(paper - ring_colour) < 30:
+        return None
+    ratio = float(np.linalg.norm(ring_colour) / max(1e-3, np.linalg.norm(paper)))
+    cosine = float(ring_colour @ paper / max(1e-3, np.linalg.norm(ring_colour) * np.linalg.norm(paper)))
+    if 0.6 < ratio < 0.97 and cosine > 0.995:
+        return None  # the same paper, only darker: browned edges, not a bed
+    return tuple(float(v) for v in ring_colour)
+
+
 def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | None = None) -> PaperMap:
     small = _resize(image, dpi, REGION_DPI)
     colour = small.astype(np.float32) if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2BGR).astype(np.float32)
@@ -71,27 +100,38 @@ def paper_map(image: np.ndarray, dpi: float, background: tuple[float, ...] | Non
     px_per_mm = REGION_DPI / 25.4
     paper = cv2.dilate(gray, _disk(2.0 * px_per_mm)).astype(np.float32)  # lighter-of-neighbourhood: ink gone
     level = float(np.percentile(paper, 60))
-    missing = _missing_paper(colour, gray, paper, level, background, px_per_mm)
-    page = ~missing
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(page.astype(np.uint8), connectivity=4)
-    if n > 1:
-        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        x, y, w, h = stats[biggest, :4]
-        box = (int(x), int(y), int(x + w), int(y + h))
-    else:
-        box = (0, 0, gray.shape[1], gray.shape[0])
-    return PaperMap(colour, paper, missing, box, px_per_mm)
+    missing = _missing_paper(colour, gray, paper, level, background or scanner_background(small), px_per_mm)
+    return PaperMap(colour, paper, missing, _page_rectangle(~missing), px_per_mm)
+
+
+def _page_rectangle(page: np.ndarray) -> tuple[int, int, int, int]:
+    """The sheet's rectangle: rows and columns at least half covered by paper.
+
+    Ragged or worn edges then straddle the rectangle's sides, while a lost corner or
+    a tear, which takes far less than half a row or column, stays inside it.
+    """
+    h, w = page.shape
+    cols = _longest_run(page.mean(axis=0) >= 0.5)
+    rows = _longest_run(page.mean(axis=1) >= 0.5)
+    if cols is None or rows is None:
+        return (0, 0, w, h)
+    return (cols[0], rows[0], cols[1], rows[1])
+
+
+def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """[start, end) of the longest run of True (a stray edge line of the frame is not the sheet)."""
+    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    if len(edges) == 0:
+        return None
+    starts, ends = edges[::2], edges[1::2]
+    i = int(np.argmax(ends - starts))
+    return int(starts[i]), int(ends[i])
 
 
 def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndarray:
     """Where the scanner background shows instead of paper: much nearer the bed's colour than the paper's."""
     h, w = gray.shape
-    if background is None:
-        band = max(2, int(0.01 * min(h, w)))
-        ring = np.concatenate([colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)])
-        ring_colour = np.median(ring, axis=0)
-        if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) >= 0.6:
-            background = tuple(ring_colour)
     near_bg = None
     if background is not None:
         bg = np.array(background[:3], np.float32)
@@ -102,10 +142,18 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
         if separation >= 30:
             near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
     if near_bg is None:
-        near_bg = gray < 0.35 * level  # bed unknown or paper-coloured: only a black bed can be told from paper
+        # Bed unseen: a black bed shows as near-black, a white lid as paper-white that is
+        # clearly whiter and greyer than this (aged, tinted) paper.
+        saturation = colour.max(axis=2) - colour.min(axis=2)
+        paper_saturation = float(np.percentile(saturation, 50))
+        near_bg = (gray < 0.35 * level) | ((gray > level + 12) & (saturation < paper_saturation - 25))
     # Ink strokes are thin; background through a hole or a lost corner is thick.
-    thick = cv2.morphologyEx(near_bg.astype(np.uint8), cv2.MORPH_OPEN, _disk(2.0 * px_per_mm))
-    return thick.astype(bool)
+    return _opened(near_bg, 2.0 * px_per_mm)
+
+
+def _opened(mask: np.ndarray, diameter_px: float) -> np.ndarray:
+    """Morphological opening that treats the frame's edge like its neighbours (no border artefacts)."""
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disk(diameter_px), borderType=cv2.BORDER_REPLICATE).astype(bool)
 
 
 def _components(mask: np.ndarray):
@@ -114,59 +162,66 @@ def _components(mask: np.ndarray):
 
 
 def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
-    """hole / missing_corner / tear from background showing inside the page's rectangle."""
+    """hole / missing_corner / tear from background showing inside the sheet's rectangle."""
     x0, y0, x1, y1 = pm.page_box
+    mm = pm.px_per_mm
     inside = np.zeros_like(pm.missing)
     inside[y0:y1, x0:x1] = True
-    gaps = pm.missing & inside
-    mm2 = pm.px_per_mm**2
-    corner = 0.08 * min(x1 - x0, y1 - y0)
+    # Worn, ragged edges leave slivers a few mm deep along the sides: not damage.
+    gaps = _opened(pm.missing & inside, 3 * mm)
     best = {"hole": (0.0, ""), "missing_corner": (0.0, ""), "tear": (0.0, "")}
-    edge_tol = max(2, int(round(1.0 * pm.px_per_mm)))
+    tol = max(2, int(round(2 * mm)))
     for mask, stat in _components(gaps):
         bx, by, bw, bh, area = (int(v) for v in stat)
-        area_mm2 = area / mm2
-        touches = {
-            "left": bx <= x0 + edge_tol,
-            "right": bx + bw >= x1 - edge_tol,
-            "top": by <= y0 + edge_tol,
-            "bottom": by + bh >= y1 - edge_tol,
-        }
-        if not any(touches.values()):
-            # A hole: compact, at least a punch-hole's size (~4 mm across).
-            solidity = area / max(1.0, cv2.contourArea(cv2.convexHull(np.argwhere(mask)[:, ::-1].astype(np.int32))))
+        area_mm2 = area / mm**2
+        left, right = bx <= x0 + tol, bx + bw >= x1 - tol
+        top, bottom = by <= y0 + tol, by + bh >= y1 - tol
+        if not (left or right or top or bottom):
+            points = np.argwhere(mask)[:, ::-1].astype(np.int32)
+            solidity = area / max(1.0, cv2.contourArea(cv2.convexHull(points)))
             score = float(np.clip(area_mm2 / 12.0, 0, 1) * np.clip(solidity / 0.7, 0, 1))
             if score > best["hole"][0]:
-                best["hole"] = (score, f"{area_mm2:.0f} mm² of background showing through at ({bx}, {by})")
+                best["hole"] = (score, f"{area_mm2:.0f} mm² of background showing through at ({bx / mm:.0f}, {by / mm:.0f}) mm")
             continue
-        at_corner = any(
-            touches[a] and touches[b] and _near_corner(mask, cx, cy, corner)
-            for a, b, cx, cy in (("left", "top", x0, y0), ("right", "top", x1 - 1, y0), ("left", "bottom", x0, y1 - 1), ("right", "bottom", x1 - 1, y1 - 1))
-        )
-        if at_corner:
-            score = float(np.clip(area_mm2 / 40.0, 0, 1))
+        legs = [
+            _corner_legs(mask, cx, cy, sx, sy)
+            for (cx, cy, sx, sy, hit) in (
+                (x0, y0, 1, 1, left and top),
+                (x1 - 1, y0, -1, 1, right and top),
+                (x0, y1 - 1, 1, -1, left and bottom),
+                (x1 - 1, y1 - 1, -1, -1, right and bottom),
+            )
+            if hit
+        ]
+        corner_leg = max((min(a, b) for a, b in legs), default=0) / mm
+        if corner_leg > 0:
+            score = float(np.clip((corner_leg - 3.0) / 8.0, 0, 1))  # 0.5 for a corner lost 7 mm along both edges
             if score > best["missing_corner"][0]:
-                best["missing_corner"] = (score, f"{area_mm2:.0f} mm² of a corner missing")
+                best["missing_corner"] = (score, f"corner lost {corner_leg:.0f} mm along both edges")
             continue
-        # From one edge inward: a tear if it reaches in well beyond a cropping sliver.
-        depth = max(
-            bw if touches["left"] or touches["right"] else 0,
-            bh if touches["top"] or touches["bottom"] else 0,
-        )
-        along = bh if touches["left"] or touches["right"] else bw
-        edge_len = (y1 - y0) if touches["left"] or touches["right"] else (x1 - x0)
-        depth_mm = min(bw, bh) / pm.px_per_mm if along > 0.6 * edge_len else depth / pm.px_per_mm
-        if along > 0.6 * edge_len:
-            continue  # a straight strip along a whole edge is the scan's margin, not damage
-        score = float(np.clip(depth_mm / 8.0, 0, 1) * np.clip(area_mm2 / 20.0, 0, 1))
+        depth = max(bw if (left or right) and not (top or bottom) else 0, bh if (top or bottom) and not (left or right) else 0)
+        if (left or right) and (top or bottom):
+            depth = min(bw, bh)
+        depth_mm = depth / mm
+        score = float(np.clip((depth_mm - 3.0) / 8.0, 0, 1))  # 0.5 for paper lost 7 mm in from an edge
         if score > best["tear"][0]:
-            best["tear"] = (score, f"paper torn away {depth_mm:.0f} mm deep from the edge")
+            best["tear"] = (score, f"paper torn away {depth_mm:.0f} mm in from the edge")
     return best
 
 
-def _near_corner(mask: np.ndarray, cx: int, cy: int, radius: float) -> bool:
-    ys, xs = np.nonzero(mask)
-    return bool(np.min(np.hypot(xs - cx, ys - cy)) <= radius)
+def _corner_legs(mask: np.ndarray, cx: int, cy: int, sx: int, sy: int) -> tuple[int, int]:
+    """How far the gap runs from a corner along its two sides (0 if it does not hold the corner)."""
+    h, w = mask.shape
+    probe = 2
+    row = min(max(cy + sy * probe, 0), h - 1)
+    col = min(max(cx + sx * probe, 0), w - 1)
+    if not mask[row, col]:
+        return (0, 0)
+    along_x = mask[row, cx::sx] if sx > 0 else mask[row, cx::-1]
+    along_y = mask[cy::sy, col] if sy > 0 else mask[cy::-1, col]
+    run_x = int(np.argmin(along_x)) if not along_x.all() else len(along_x)
+    run_y = int(np.argmin(along_y)) if not along_y.all() else len(along_y)
+    return (run_x, run_y)
 
 
 def _smooth_trend(values: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
@@ -197,7 +252,7 @@ def stain_score(pm: PaperMap) -> tuple[float, str]:
     darker = cv2.GaussianBlur(darker, (0, 0), 1.0)
     darker[~valid] = 0
     mask = darker > 12.0
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _disk(3 * pm.px_per_mm)).astype(bool)
+    mask = _opened(mask, 3 * pm.px_per_mm)
     best = (0.0, "")
     mm2 = pm.px_per_mm**2
     for region, stat in _components(mask):

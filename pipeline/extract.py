@@ -22,6 +22,8 @@ extractor therefore reads any form the same way:
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -53,10 +55,12 @@ PERSON_KEYS = (
 DATE_KEYS = ("birth_date", "event_date", "registration_date")
 NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
 MIGRATION_TYPES = ("migration_certificate", "move_in_permit")
+HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member shares
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
 ASCII_WIDTH = 0.55  # a Latin letter or digit is about half as wide as a Han character
+MIN_READING = 0.05  # a runner-up character this likely may complete a label
 MAX_LABEL_JOIN = 4  # chars: a piece this short may be the start of a label split over two boxes
 
 
@@ -74,6 +78,7 @@ class LabelDef:
     person_key: str = ""  # key inside that person's mention
     moved_key: str = ""  # key on migration documents
     doc_hint: str = ""
+    takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class LabelTable:
     max_len: int
     by_char: dict[str, tuple[LabelDef, ...]]  # first or second character -> fuzzy candidates
     ditto_marks: tuple[str, ...]
+    ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
 
@@ -120,8 +126,10 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                     person_key=entry.get("person_key", entry.get("key", "")),
                     moved_key=entry.get("moved_key", ""),
                     doc_hint=entry.get("doc_hint", ""),
+                    takes_label=entry.get("takes_label", False),
                 ),
             )
+    printed = set(labels)  # wordings from the table; role compounds below only match exactly
     # 父亲民族, 户主身份证号 …: role prefix + any label of a person field.
     person_words = [d for d in list(labels.values()) if d.key in PERSON_KEYS and not d.person]
     for role in data.get("role", []):
@@ -134,7 +142,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                 labels[word] = LabelDef(word=word, key=top_key, person=role["person"], person_key=base.key)
     by_char: dict[str, list[LabelDef]] = {}
     for d in labels.values():
-        if len(d.word) >= 3:
+        if len(d.word) >= 3 and d.word in printed:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
@@ -143,6 +151,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         max_len=max(len(w) for w in labels),
         by_char={k: tuple(v) for k, v in by_char.items()},
         ditto_marks=tuple(fold(m) for m in data.get("ditto", {}).get("marks", [])),
+        ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
     )
@@ -200,6 +209,7 @@ class _Segment:
     order: int  # position inside the run
     label: LabelDef | None = None
     after_label: bool = False  # the value follows a label in the same run
+    title: bool = False  # a form title: neither label nor value
 
     @property
     def text(self) -> str:
@@ -219,26 +229,53 @@ def _char_width(ch: str) -> float:
 
 
 def _line_chars(line: OcrLine) -> list[_Char]:
-    """Split a line's box among its characters, proportionally to their widths."""
+    """Give each character its own box: around the engine's character centre when it has one,
+    else the line's box split proportionally to the characters' widths."""
     x0, y0, x1, y1 = line.bbox
     text = line.text
     aligned = len(line.alternatives) == len(text)
-    weights = [0.0 if c.isspace() else (1.0 if line.vertical else _char_width(c)) for c in text]
-    total = sum(weights) or 1.0
     extent = (y1 - y0) if line.vertical else (x1 - x0)
     start = y0 if line.vertical else x0
+    thickness = (x1 - x0) if line.vertical else (y1 - y0)
+    weights = [0.0 if c.isspace() else (1.0 if line.vertical else _char_width(c)) for c in text]
+    if len(line.char_centers) == len(text):
+        spans = _spans_from_centres([start + c * extent for c in line.char_centers], weights, thickness, start, start + extent)
+    else:
+        spans = _proportional_spans(weights, start, extent)
     chars: list[_Char] = []
-    pos = 0.0
     for i, ch in enumerate(text):
-        size = extent * weights[i] / total
-        if not ch.isspace():
-            a, b = start + pos, start + pos + size
-            box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
-            alts = line.alternatives[i] if aligned else []
-            score = alts[0].score if alts and alts[0].char == ch else line.score
-            chars.append(_Char(_fold_char(ch), box, score, list(alts)))
-        pos += size
+        if ch.isspace():
+            continue
+        a, b = spans[i]
+        box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
+        alts = line.alternatives[i] if aligned else []
+        score = alts[0].score if alts and alts[0].char == ch else line.score
+        chars.append(_Char(_fold_char(ch), box, score, list(alts)))
     return chars
+
+
+def _proportional_spans(weights: list[float], start: float, extent: float) -> list[tuple[float, float]]:
+    total = sum(weights) or 1.0
+    spans = []
+    pos = start
+    for w in weights:
+        size = extent * w / total
+        spans.append((pos, pos + size))
+        pos += size
+    return spans
+
+
+def _spans_from_centres(
+    centres: list[float], weights: list[float], thickness: float, lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """A character is about as wide as the line is high (Latin half that), but never past its neighbours."""
+    spans = []
+    for i, c in enumerate(centres):
+        half = 0.5 * thickness * max(weights[i], 0.3)
+        left = max(lo, c - half, (centres[i - 1] + c) / 2 if i else lo)
+        right = min(hi, c + half, (centres[i + 1] + c) / 2 if i + 1 < len(centres) else hi)
+        spans.append((left, max(right, left + 1.0)))
+    return spans
 
 
 def _height(box: tuple[float, float, float, float]) -> float:
@@ -277,12 +314,21 @@ class _Hit:
     errors: int
 
 
-def _exact_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+def _exact_at(text: str, i: int, table: LabelTable, readings: list[str] | None = None) -> _Hit | None:
+    """Longest label at i; with `readings`, a character may also match through the engine's runner-up."""
     for length in range(min(table.max_len, len(text) - i), 0, -1):
         label = table.labels.get(text[i : i + length])
         if label is not None:
             return _Hit(i, i + length, label, 0)
-    return None
+    if readings is None:
+        return None
+    best: _Hit | None = None
+    for word, label in table.labels.items():
+        if len(word) < 2 or i + len(word) > len(text) or (best and len(word) <= best.end - best.start):
+            continue
+        if all(w in readings[i + k] for k, w in enumerate(word)):
+            best = _Hit(i, i + len(word), label, 0)
+    return best
 
 
 def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
@@ -291,7 +337,7 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
     for ch in text[i : i + 3]:
         candidates.update(table.by_char.get(ch, ()))
     best: _Hit | None = None
-    for label in candidates:
+    for label in sorted(candidates, key=lambda d: d.word):
         length = len(label.word)
         allowed = _allowed_errors(length)
         for span in (length, length - 1, length + 1):
@@ -311,6 +357,14 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
                 best = _Hit(i, i + span, label, errors)
     return best
+
+
+def _colon_label_at(text: str, i: int) -> _Hit | None:
+    """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
+    colon = text.find(":", i)
+    if colon <= i or colon - i > 6 or not all(_is_han(c) for c in text[i:colon]):
+        return None
+    return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
 
 
 def _plausible_value(key: str, text: str) -> bool:
@@ -333,14 +387,14 @@ def _plausible_value(key: str, text: str) -> bool:
     return False
 
 
-def _find_labels(text: str, table: LabelTable) -> list[_Hit]:
+def _find_labels(text: str, table: LabelTable, readings: list[str] | None = None) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
     while i < len(text):
         at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
-        hit = _exact_at(text, i, table)
+        hit = _exact_at(text, i, table, readings)
         if hit is None and at_boundary:
-            hit = _fuzzy_at(text, i, table)
+            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
         if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
             hits.append(hit)
             i = hit.end
@@ -378,19 +432,63 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
         if _is_title(run.text, table):
-            segments.append(_Segment(run.chars, run.vertical, index, 0))
+            segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
+    for seg in segments:
+        if seg.label is not None and seg.label.takes_label:
+            named = _next_in_row(seg, segments)
+            if named is not None and named.label is not None:
+                named.label = None
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
+def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
+    box = seg.box
+    right = [
+        s
+        for s in segments
+        if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
+    ]
+    return min(right, key=lambda s: s.box[0], default=None)
+
+
 def _is_title(text: str, table: LabelTable) -> bool:
-    """A form title is never cut into labels, though it may hold label words (出生登记表)."""
+    """A form title is never cut into labels, though it may hold label words (出生登记表);
+    a label that holds a title word (变更更正项目) stays a label."""
+    if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
+        return False
     return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
 
 
 def _label_at_start(text: str, table: LabelTable) -> _Hit | None:
     return _exact_at(text, 0, table) or _fuzzy_at(text, 0, table)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff"
+
+
+def _valid_value(key: str, text: str) -> bool:
+    """Does `text` read as a value of `key` by the code tables (free text always does)?"""
+    if key in DATE_KEYS:
+        return normalize.parse_date(text) is not None
+    if key == "sex":
+        return normalize.normalize_sex(text) is not None
+    if key == "ethnicity":
+        return normalize.normalize_ethnicity(text)[0] is not None
+    if key == "relation_to_head":
+        return normalize.normalize_relation(text)[0] is not None
+    if key == "education":
+        return normalize.normalize_education(text)[1] is not None
+    if key == "marital_status":
+        return normalize.normalize_marital(text)[0] is not None
+    if key in NAME_KEYS:
+        return all(_is_han(c) or c == "·" for c in text) and 1 <= len(text) <= 8
+    if key == "id_number":
+        number = normalize.normalize_id(text)
+        return number is not None and number.valid
+    return bool(text)
 
 
 def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
@@ -428,7 +526,11 @@ def _next_to(a: _Run, b: _Run) -> bool:
 def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
     text = run.text
-    hits = _find_labels(text, table)
+    readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
+                for c in run.chars]
+    if all(len(r) == 1 for r in readings):
+        readings = None
+    hits = _find_labels(text, table, readings)
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -490,7 +592,7 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None), key=lambda s: (s.box[1], s.box[0]))
+    values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
     for value in values:
         found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
         if found is None and value.vertical:
@@ -514,22 +616,26 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
 
 
 def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """The nearest label to the left whose row the value shares; of labels about as near, the one
+    it overlaps most (a value written over two lines may reach into the row below)."""
     if value.vertical:
         return None
     box = value.box
-    best: _Segment | None = None
+    candidates = []
     for s in segs:
         if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or not _same_row(lb, box):
+        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
-        if best is None or lb[2] > best.box[2]:
-            best = s
-    if best is None:
+        overlap = _y_overlap(lb, box)
+        if overlap >= 0.25:
+            candidates.append((lb[2], overlap, s))
+    if not candidates:
         return None
-    # A value further right than the next label's value belongs to that label, already picked as nearest.
-    return best, "right"
+    nearest = max(c[0] for c in candidates)
+    close = [c for c in candidates if c[0] >= nearest - _height(box)]
+    return max(close, key=lambda c: c[1])[2], "right"
 
 
 def _owner_above(
@@ -576,9 +682,21 @@ def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment
 # --------------------------------------------------------------------------- tables of people
 
 
-def _header_rows(pairs: dict[int, _Pair]) -> list[list[_Pair]]:
-    """Rows of three or more labels that have values under them: the heads of person tables."""
-    heads = [p for p in pairs.values() if p.below and not p.right and not p.label.vertical]
+@dataclass
+class _Table:
+    """A row of column headers and the values written in the rows under it."""
+
+    columns: list[_Pair]  # left to right
+    values: list[_Segment]
+
+
+def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
+    """Rows of three or more labels with values under them (and none beside): tables of people.
+
+    The table reaches down to the next label below its header; every value in between that
+    no label beside it claims is a cell, however far its column's chain of values was broken.
+    """
+    heads = [p for p in pairs.values() if not p.right and not p.label.vertical]
     rows: list[list[_Pair]] = []
     for pair in sorted(heads, key=lambda p: p.label.box[0]):
         for row in rows:
@@ -587,12 +705,42 @@ def _header_rows(pairs: dict[int, _Pair]) -> list[list[_Pair]]:
                 break
         else:
             rows.append([pair])
-    return [row for row in rows if len(row) >= 3]
+    tables = []
+    for row in rows:
+        if len(row) < 3 or not any(p.below for p in row):
+            continue
+        header = _union([p.label.box for p in row])
+        in_row = {id(p.label) for p in row}
+        below = [s.box[1] for s in layout.segments if s.label is not None and id(s) not in in_row and s.box[1] > header[3]]
+        bottom = min(below, default=float("inf"))
+        claimed = {id(v) for p in pairs.values() if id(p.label) not in in_row for v in p.right}
+        first, last = row[0].label.box, row[-1].label.box
+        left, right = first[0] - 0.75 * _width(first), last[2] + 2.0 * _width(last)
+        values = [
+            s
+            for s in layout.segments
+            if s.label is None
+            and not s.title
+            and id(s) not in claimed
+            and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
+            and left < (s.box[0] + s.box[2]) / 2 < right
+        ]
+        tables.append(_Table(row, values))
+    return tables
 
 
-def _table_people(row: list[_Pair]) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
-    """Split the values under a header row into people: a new person starts at each value in the name column."""
-    cells: list[tuple[_Pair, _Segment]] = [(p, v) for p in row for v in p.below]
+def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
+    """Split the values under a header row into people: a new person starts at each value in the name column.
+
+    Detection often joins neighbouring cells of a row into one box ("张有才户主男汉"); its
+    characters are dealt to the columns by their position under the header labels.
+    """
+    columns = row = table.columns
+    bounds = _column_bounds(columns, table.values)
+    cells: list[tuple[_Pair, _Segment]] = []
+    for value in table.values:
+        for index, piece in _split_at(value, bounds):
+            cells.append((columns[index], piece))
     cells.sort(key=lambda c: (c[1].box[1] + c[1].box[3]) / 2)
     name_pair = next((p for p in row if _key_of(p.label.label) == "name"), None)
     if name_pair is not None and any(c[0] is name_pair for c in cells):
@@ -613,6 +761,49 @@ def _table_people(row: list[_Pair]) -> list[dict[str, tuple[LabelDef, list[_Segm
             person.setdefault(key, (pair.label.label, []))[1].append(seg)
         people.append(person)
     return people
+
+
+def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40) -> list[float]:
+    """Where one column ends: in the widest gap of written characters between two headers.
+
+    Headers are printed centred in their cells, values written from the cell's left edge,
+    so the midpoint between two headers can fall inside the next column's values.
+    """
+    spans = [(c.box[0], c.box[2]) for v in values for c in v.chars]
+    bounds = []
+    for a, b in zip(columns, columns[1:]):
+        lo, hi = a.label.box[2], b.label.box[0]
+        if hi - lo < 2:
+            bounds.append((lo + hi) / 2)
+            continue
+        xs = [lo + (hi - lo) * k / steps for k in range(steps + 1)]
+        cover = [sum(1 for x0, x1 in spans if x0 <= x <= x1) for x in xs]
+        least = min(cover)
+        best: tuple[int, int] = (0, 0)  # (length, start index) of the longest run at the least cover
+        k = 0
+        while k < len(xs):
+            if cover[k] != least:
+                k += 1
+                continue
+            start = k
+            while k < len(xs) and cover[k] == least:
+                k += 1
+            best = max(best, (k - start, start))
+        length, start = best
+        bounds.append((xs[start] + xs[start + length - 1]) / 2)
+    return bounds
+
+
+def _split_at(value: _Segment, bounds: list[float]) -> list[tuple[int, _Segment]]:
+    """Cut a value into pieces by column: (column index, piece), in order."""
+    pieces: list[tuple[int, _Segment]] = []
+    for ch in value.chars:
+        index = bisect.bisect(bounds, (ch.box[0] + ch.box[2]) / 2)
+        if pieces and pieces[-1][0] == index:
+            pieces[-1][1].chars.append(ch)
+        else:
+            pieces.append((index, _Segment([ch], value.vertical, value.run, value.order)))
+    return pieces
 
 
 def _split_bands_at_names(
@@ -665,7 +856,7 @@ def _classify(layout: _Layout, pairs: dict[int, _Pair], table: LabelTable) -> tu
         hits = sum(1 for k in fields if k in keys)
         if hits:
             votes[doc_type] = votes.get(doc_type, 0.0) + 0.5 * hits
-    people = sum(len(_table_people(row)) for row in _header_rows(pairs))
+    people = sum(len(_table_people(t)) for t in _tables(layout, pairs))
     if people >= 2:
         votes["household_register"] = votes.get("household_register", 0.0) + 0.5 * people
     if not votes:
@@ -720,14 +911,42 @@ def _title_match(text: str, title: str) -> float | None:
 # --------------------------------------------------------------------------- fields
 
 
-def _is_ditto(text: str, table: LabelTable) -> bool:
-    return normalize.is_ditto(text) or text in table.ditto_marks
+def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
+    """A ditto mark; with a key, also what OCR makes of a handwritten 〃 where no such value fits."""
+    if normalize.is_ditto(text) or text in table.ditto_marks:
+        return True
+    if not key or key in ("id_number", "serial_no") or not 1 <= len(text) <= 3:
+        return False
+    if any(c not in table.ditto_lookalikes for c in text):
+        return False
+    return not _valid_value(key, text)
 
 
 def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
-    ordered = sorted(segments, key=lambda s: (round(s.box[1] / max(1.0, _height(s.box))), s.box[0]))
-    chars = [c for s in ordered for c in s.chars]
+    chars = [c for s in _in_reading_order(segments) for c in s.chars]
     return "".join(c.ch for c in chars), chars
+
+
+def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
+    """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
+    columns = sorted((s for s in segments if s.vertical), key=lambda s: (-s.box[2], s.box[1]))
+    rows: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return columns + [s for row in rows for s in sorted(row, key=lambda s: s.box[0])]
+
+
+def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
+    rows: list[list[_Segment]] = []
+    for seg in _in_reading_order(segments):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return rows
 
 
 @dataclass(frozen=True)
@@ -772,8 +991,18 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     if key == "serial_no":
         value = _serial(raw)
         return (value or None), [], None, None
-    value = normalize.normalize_text(raw)
+    value = _simplified(normalize.normalize_text(raw))
     return (value or None), [], None, None
+
+
+def _simplified(text: str) -> str:
+    """Places, units and reasons in simplified characters (names never: 乾 is not 干, §1.10)."""
+    return text.translate(_simplify_table())
+
+
+@cache
+def _simplify_table() -> dict[int, str]:
+    return str.maketrans(normalize.load_code_table("traditional")["chars"])
 
 
 _SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
@@ -786,10 +1015,13 @@ def _serial(raw: str) -> str:
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
+    if key in DATE_KEYS or key == "id_number":
+        segments = _parsing_span(key, segments, ctx)
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
-    value, flags, precision, calendar = _normalise(key, raw, ctx)
+    reading = _prefer_simplified(chars) if key in NAME_KEYS else raw
+    value, flags, precision, calendar = _normalise(key, reading, ctx)
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -804,11 +1036,36 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         value=value,
         raw=raw,
         confidence=round(confidence, 4),
-        flags=flags,
+        flags=list(dict.fromkeys(flags)),
         alternatives=_alternatives(key, raw, chars, value, ctx),
         precision=precision,
         calendar=calendar,
     )
+
+
+def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+    """The longest run of pieces that reads as a date or a valid ID: a seal or a stray mark
+    in the same cell ("公安 1984年…") must not spoil the value."""
+    ordered = _in_reading_order(segments)
+    spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
+    spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
+    for span in spans:
+        raw = "".join(s.text for s in span)
+        value, flags, _p, _c = _normalise(key, raw, ctx)
+        if value is not None and "id_invalid" not in flags:
+            return span
+    return ordered
+
+
+def _prefer_simplified(chars: list[_Char]) -> str:
+    """A traditional form read where the engine also saw its simplified form: take the simplified one."""
+    table = _simplify_table()
+    out = []
+    for c in chars:
+        simple = c.ch.translate(table)
+        seen = {_fold_char(a.char) for a in c.alternatives}
+        out.append(simple if simple != c.ch and simple in seen else c.ch)
+    return "".join(out)
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
@@ -857,68 +1114,106 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     layout = _read_layout(ocr, table)
     pairs = _pair(layout)
     doc_type, doc_conf = _classify(layout, pairs, table)
-    header_rows = _header_rows(pairs)
-    in_table = {id(p) for row in header_rows for p in row}
+    tables = _tables(layout, pairs)
+    in_table = {id(p) for t in tables for p in t.columns}
     ctx = _context(pairs, options, doc_type)
 
     subject = _Person("subject")
     page: dict[str, Field] = {}
     others: dict[str, _Person] = {}
-    review: list[str] = []
+    labelled: set[str] = set()  # page keys whose label is printed on the page
     for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
-        if id(pair) in in_table:
-            continue
         label = pair.label.label
         assert label is not None
-        values = pair.right or pair.below
-        if not values or not (label.key or label.person):
+        if id(pair) in in_table or not (label.key or label.person):
             continue
-        raw, _chars = _raw_and_chars(values)
         key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
-        source = _ditto_source(pair, pairs, table) if _is_ditto(raw, table) else None
-        if source is not None:
-            source_label = source.label.label
-            assert source_label is not None
-            made = _make_field(key or label.person_key, source.right or source.below, ctx)
-            made = _ditto_field(made, raw) if made else None
-        else:
-            made = _make_field(key or label.person_key, values, ctx)
+        if key and not label.person:
+            labelled.add(key)
+        made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
         if made is None:
             continue
         if label.person:
-            person = others.setdefault(label.person, _Person(label.person))
-            person_key = label.person_key or label.key
-            person.fields.setdefault(person_key, _rekey(made, person_key))
+            if label.person != "head":  # 户主姓名 names the head; the head is listed only where the page lists people
+                person = others.setdefault(label.person, _Person(label.person))
+                person.fields.setdefault(label.person_key, _rekey(made, label.person_key))
             if key:
                 page.setdefault(key, _rekey(made, key))
         elif key in PERSON_KEYS:
             subject.fields.setdefault(key, made)
-        elif key:
+        else:
             page.setdefault(key, made)
+    _fill_from_signature_date(layout, pairs, labelled, page, ctx)
 
-    members = _members(header_rows, table, ctx, subject, page)
-    if members and "name" not in subject.fields:
-        principal = members[0]
-        mentions = [Mention(m.role, m.fields) for m in members]
-    else:
-        principal = subject
-        mentions = [Mention("subject", subject.fields)] + [Mention(m.role, m.fields) for m in members]
+    # A register page gains members for decades after it was opened: its own date bounds nothing.
+    members = _members(tables, table, dataclasses.replace(ctx, doc_year=options.doc_year), subject, page)
+    principal = members[0] if members and "name" not in subject.fields else subject
+    fields: dict[str, Field] = {**page, **principal.fields}
+    for key, value in subject.fields.items():
+        fields.setdefault(key, value)
+    fields = {k: fields[k] for k in sorted(fields, key=_key_order)}
+
+    mentions = [Mention(principal.role, dict(fields))]
+    shared = {k: f for k, f in {**subject.fields, **page}.items() if k in HOUSEHOLD_KEYS}
+    for member in members:
+        if member is not principal:
+            mentions.append(Mention(member.role, {**shared, **member.fields}))
     mentions += [Mention(p.role, p.fields) for p in others.values() if p.fields]
-
-    fields: dict[str, Field] = dict(page)
-    for key, value in principal.fields.items():
-        fields[key] = value
-    if subject is not principal:
-        for key, value in subject.fields.items():
-            fields.setdefault(key, value)
-    review.extend(_review(fields, mentions, ctx))
     return Extraction(
         doc_type=doc_type,
         doc_type_confidence=doc_conf,
-        fields={k: fields[k] for k in sorted(fields, key=_key_order)},
-        mentions=[m for m in mentions if m.fields],
-        review=review,
+        fields=fields,
+        mentions=mentions if fields else mentions[1:],
+        review=_review(fields, mentions[1:], ctx),
     )
+
+
+def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:
+    """The label's value; a ditto mark takes the value of the field above it."""
+    values = pair.right or pair.below
+    if not values:
+        return None
+    raw, _chars = _raw_and_chars(values)
+    if not _is_ditto(raw, table, key):
+        return _make_field(key, values, ctx)
+    source = _ditto_source(pair, pairs, table)
+    made = _make_field(key, source.right or source.below, ctx) if source else None
+    return _ditto_field(made, raw) if made else None
+
+
+def _fill_from_signature_date(
+    layout: _Layout, pairs: dict[int, _Pair], labelled: set[str], page: dict[str, Field], ctx: _Context
+) -> None:
+    """A form's closing date ("年 月 日" beside the seal) belongs to no label. When the page's
+    registration (else event) date label is printed but its cell is empty or unreadable, take it."""
+    for key in ("registration_date", "event_date"):
+        if key not in labelled:
+            continue
+        current = page.get(key)
+        if current is not None and "unparsed_date" not in current.flags:
+            return
+        found = _signature_date(layout, pairs, ctx)
+        if found is not None:
+            found.key = key
+            found.flags.append("from_signature_date")
+            page[key] = found
+        return
+
+
+def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> Field | None:
+    owned = {
+        id(v)
+        for p in pairs.values()
+        if p.label.label is not None and (p.label.label.key or p.label.label.person)
+        for v in (p.right or p.below)
+    }
+    loose = [s for s in layout.segments if s.label is None and not s.title and id(s) not in owned]
+    best: Field | None = None
+    for row in _rows(loose):
+        made = _make_field("registration_date", row, ctx)
+        if made is not None and made.precision == "YMD" and "unparsed_date" not in made.flags:
+            best = made  # rows come top to bottom: the last full date is the closing one
+    return best
 
 
 def _key_order(key: str) -> int:
@@ -968,18 +1263,18 @@ def _ditto_source(pair: _Pair, pairs: dict[int, _Pair], table: LabelTable) -> _P
 
 
 def _members(
-    header_rows: list[list[_Pair]], table: LabelTable, ctx: _Context, subject: _Person, page: dict[str, Field]
+    tables: list[_Table], table: LabelTable, ctx: _Context, subject: _Person, page: dict[str, Field]
 ) -> list[_Person]:
     members: list[_Person] = []
-    for row in header_rows:
+    for found in tables:
         previous: dict[str, Field] = {}
-        for cells in _table_people(row):
+        for cells in _table_people(found):
             person = _Person("household_member")
             for key, (label, segments) in cells.items():
                 if not key:
                     continue
                 raw, _ = _raw_and_chars(segments)
-                if _is_ditto(raw, table):
+                if _is_ditto(raw, table, key):
                     source = previous.get(key) or subject.fields.get(key) or page.get(key)
                     if source is not None:
                         person.fields[key] = _ditto_field(source, raw)
@@ -1001,7 +1296,7 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
     reasons: list[str] = []
     if "name" not in fields:
         reasons.append("no name found on the page")
-    people = [("", fields)] + [(f"{m.role} ", m.fields) for m in mentions if m.role != "subject"]
+    people = [("", fields)] + [(f"{m.role} ", m.fields) for m in mentions]
     seen: set[tuple[str, str]] = set()
     for who, person_fields in people:
         for key, f in person_fields.items():

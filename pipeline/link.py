@@ -15,6 +15,7 @@ import hmac
 import json
 import math
 import operator
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -210,13 +211,14 @@ def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
 
 def date_level(a: str | None, b: str | None) -> str:
     """exact; typo (one digit, or month/day swapped); near (≤ 60 days: lunar vs solar);
-    year (same year, or agreement as far as an imprecise date goes); else."""
+    partial (an imprecise date, e.g. a year only, that agrees as far as it goes); year
+    (full dates in the same year); else."""
     pa, pb = _parse_date(a), _parse_date(b)
     if pa is None or pb is None:
         return "null"
     if None in pa or None in pb:
         precise = min(sum(x is not None for x in pa), sum(x is not None for x in pb))
-        return "year" if pa[:precise] == pb[:precise] else "else"
+        return "partial" if pa[:precise] == pb[:precise] else "else"
     if pa == pb:
         return "exact"
     da, db = "%04d%02d%02d" % pa, "%04d%02d%02d" % pb
@@ -249,10 +251,20 @@ def exact_level(a: str | None, b: str | None) -> str:
     return "exact" if a == b else "else"
 
 
+_ADMIN_WORDS = re.compile(r"(壮族|回族|维吾尔)?自治(区|州|县|旗)|特别行政区|地区|省|市|县|区|盟|旗")
+
+
+@lru_cache(maxsize=131072)
+def place_key(text: str | None) -> str:
+    """A place without its administrative words (省 市 县 区 自治区 …), which pages
+    write or omit at will: 河北省保定市 and 河北保定 get one key."""
+    return _ADMIN_WORDS.sub("", _norm_text(text)) if text else ""
+
+
 def place_level(a: str | None, b: str | None) -> str:
-    """exact; part (one contains the other, or the same first 4 characters: same county
-    written more or less fully); else."""
-    na, nb = _norm_text(a), _norm_text(b)
+    """exact; part (one contains the other, or the same first 4 characters: the same
+    place written more or less fully); else."""
+    na, nb = place_key(a), place_key(b)
     if not na or not nb:
         return "null"
     if na == nb:
@@ -318,10 +330,12 @@ def link_mention(
 ) -> LinkResult:
     """Decide who the page's person is among the candidates the register's blocking found.
 
-    linked: one candidate is confidently the person and no other is plausible;
-    conflict: two or more candidates are each confidently the person (one person
-    registered twice, or one ID on two registrations); review: the best candidate is
-    plausible but not certain, or the ID number matches a different name; new: nobody."""
+    Each candidate's odds come from the Fellegi–Sunter weights and a prior of one person
+    among the register's size; the score is the candidate's posterior when the page's
+    person is at most one of them. linked: one candidate is confidently the person;
+    conflict: two or more candidates are each plausibly the person and look like one
+    person registered twice; review: plausible but not certain, or the ID number
+    matches someone with another name; new: nobody matches."""
     model = options.model or load_model()
     size = context.register_size if context else model.register_size
     prior = math.log2(model.registered_share / max(size, 1))
@@ -330,28 +344,32 @@ def link_mention(
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
         pair = compare(query, query_hmac, person, model, share)
-        scored.append((_probability(prior + pair.weight), person, pair))
+        scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
     scored.sort(key=lambda item: item[0], reverse=True)
-    ranked = [(p.person_id, round(prob, 6)) for prob, p, _ in scored[:10]]
-    best_prob, best, best_pair = scored[0]
-    plausible = [item for item in scored if item[0] >= options.review_threshold]
-    confident = [item for item in scored if item[0] >= options.linked_threshold and not item[2].id_name_mismatch]
-    if len(confident) >= 2:
-        ids = [p.person_id for _, p, _ in confident]
-        reasons = [f"{len(ids)} register persons match: possibly one person registered twice"]
-        return LinkResult("conflict", None, confident[0][0], reasons + _reasons(confident[0][2]), [(i, s) for i, s in ranked if i in ids])
+    top = scored[0][0]  # posterior_i = odds_i / (1 + Σ odds), computed relative to the top odds
+    denominator = 2.0 ** min(-top, 1000.0) + sum(2.0 ** (w - top) for w, _, _ in scored)
+    posterior = [2.0 ** (w - top) / denominator for w, _, _ in scored]
+    ranked = [(p.person_id, round(post, 6)) for post, (_, p, _) in zip(posterior[:10], scored)]
+    best_post, (_, best, best_pair) = posterior[0], scored[0]
+    plausible = [(p, pair) for (w, p, pair) in scored if _probability(w) >= options.review_threshold and not pair.id_name_mismatch]
+    if len(plausible) >= 2:
+        twins = [p for p, _ in plausible[1:] if judge_pair(plausible[0][0], p, model, size).score >= options.review_threshold]
+        if twins:
+            ids = [plausible[0][0].person_id] + [p.person_id for p in twins]
+            reasons = [f"{len(ids)} register persons match and look like one person registered twice"]
+            return LinkResult("conflict", None, _probability(scored[0][0]), reasons + _reasons(best_pair), [(i, s) for i, s in ranked if i in ids])
     if best_pair.id_name_mismatch:
-        return LinkResult("review", best.person_id, best_prob, _reasons(best_pair), ranked)
-    if best_prob >= options.linked_threshold and len(plausible) == 1:
-        return LinkResult("linked", best.person_id, best_prob, _reasons(best_pair), ranked)
-    if best_prob >= options.review_threshold:
+        return LinkResult("review", best.person_id, best_post, _reasons(best_pair), ranked)
+    if best_post >= options.linked_threshold:
+        return LinkResult("linked", best.person_id, best_post, _reasons(best_pair), ranked)
+    if best_post >= options.review_threshold:
         reasons = _reasons(best_pair)
         if len(plausible) > 1:
             reasons.append(f"{len(plausible)} plausible register persons")
-        return LinkResult("review", best.person_id, best_prob, reasons, ranked)
-    return LinkResult("new", None, best_prob, ["no register person matches well enough", *_reasons(best_pair)], ranked)
+        return LinkResult("review", best.person_id, best_post, reasons, ranked)
+    return LinkResult("new", None, best_post, ["no register person matches well enough", *_reasons(best_pair)], ranked)
 
 
 def _query_hmac(id_number: str | None, key: bytes) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.damage import detect_damage
+from pipeline.damage import detect_damage, scanner_background
 from pipeline.orientation import estimate_orientation
 from pipeline.records import Master, Operation, Repaired
 
@@ -109,43 +109,8 @@ def _scale_to(image: np.ndarray, dpi: float, target_dpi: float) -> tuple[np.ndar
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), scale
 
 
-def _paper_colour(image: np.ndarray) -> tuple[float, ...]:
-    """Median colour of the brighter part of the page, from a sparse sample of pixels."""
-    step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / 40_000)))
-    sample = image[::step, ::step]
-    gray = to_gray(np.ascontiguousarray(sample))
-    bright = gray >= np.percentile(gray, 60)
-    if sample.ndim == 2:
-        return (float(np.median(sample[bright])),)
-    return tuple(float(np.median(sample[:, :, ch][bright])) for ch in range(sample.shape[2]))
-
-
 def _as_colour(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-
-
-def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
-    """BGR colour of the scanner bed or desk when it shows around the page, else None.
-
-    The outer ring of the frame is the bed when it is uniform and of another colour
-    than the paper in the middle of the frame (a dark bed, or a grey lid around
-    yellowed paper).
-    """
-    colour = _as_colour(image).astype(np.float32)
-    h, w = colour.shape[:2]
-    band = max(2, int(0.01 * min(h, w)))
-    ring = np.concatenate(
-        [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
-    )
-    ring_colour = np.median(ring, axis=0)
-    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.6:
-        return None  # a busy ring: content or a page running off the frame, not a bed
-    centre = colour[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
-    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
-    paper = np.median(centre[centre_gray >= np.percentile(centre_gray, 50)], axis=0)
-    if np.linalg.norm(paper - ring_colour) < 45:
-        return None
-    return tuple(float(v) for v in ring_colour)
 
 
 def find_page_box(colour: np.ndarray, background: tuple[float, float, float] | None) -> tuple[int, int, int, int] | None:
@@ -180,8 +145,11 @@ def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarra
     return matrix, (nw, nh)
 
 
-def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...]) -> np.ndarray:
-    border = fill if len(fill) > 1 else fill[0]
+def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...] | None) -> np.ndarray:
+    """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen."""
+    if fill is None:
+        return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    border = fill if image.ndim == 3 else float(np.mean(fill))
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
@@ -235,10 +203,9 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
 
     small, scale = _scale_to(_as_colour(image), dpi, ANALYSIS_DPI)
     background = scanner_background(small)
-    fill = background or _paper_colour(small)
     skew = estimate_skew(ink_mask(to_gray(small)))
     small_matrix, small_size = rotation_matrix(small.shape, -skew.angle)
-    small = warp(small, small_matrix, small_size, fill)
+    small = warp(small, small_matrix, small_size, background)
     box = find_page_box(small, background)
     if box is not None:
         x, y, w, h = box
@@ -255,7 +222,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         matrix[0, 2] -= x0
         matrix[1, 2] -= y0
     if abs(skew.angle) >= 0.05 or box is not None:
-        image = warp(image, matrix, size, fill if image.ndim == 3 else (float(np.mean(fill)),))
+        image = warp(image, matrix, size, background)
     if abs(skew.angle) >= 0.05:
         operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
     if box is not None:

@@ -73,7 +73,8 @@ def test_date_levels():
     assert date_level("1958-04-12", "1958-12-04") == "typo"
     assert date_level("1958-04-12", "1958-05-30") == "near"
     assert date_level("1958-04-12", "1958-10-30") == "year"
-    assert date_level("1958", "1958-10-30") == "year"
+    assert date_level("1958", "1958-10-30") == "partial"
+    assert date_level("1958-10", "1958-11-30") == "else"
     assert date_level("1958-04-12", "1970-01-01") == "else"
     assert date_level(None, "1970-01-01") == "null"
 

@@ -106,6 +106,8 @@ def test_household_register_resolves_ditto_marks_and_lists_every_member():
                     dittos += 1
                     assert m["fields"][key] not in ("〃", "同上")
     assert dittos > 0
+    cancelled = [m["cancelled"] for t in truths for m in t["mentions"] if "cancelled" in m]
+    assert set(cancelled) <= {"迁出", "死亡", "注销"}
 
 
 def test_birth_registration_names_both_parents():
@@ -254,3 +256,31 @@ def test_batch_people_are_distinct_unless_the_same_person_recurs(tmp_path):
         for m in t.get("mentions") or [{"person_id": t["person_id"], "fields": t["fields"]}]:
             by_id.setdefault(m["person_id"], set()).add(m["fields"].get("name"))
     assert all(len(names) == 1 for names in by_id.values())
+
+
+def test_value_boxes_point_at_ink_in_the_delivered_image():
+    import cv2
+
+    page = pagegen.render_page(_spec("household_register", rotation=90, skew_deg=-2.0))
+    gray = cv2.cvtColor(page.image, cv2.COLOR_BGR2GRAY)
+    truth = page.truth
+    assert set(truth["boxes"]) == set(truth["fields"]) and truth["occluded"] == []
+    for key, (x0, y0, x1, y1) in truth["boxes"].items():
+        assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0], key
+        assert (gray[y0:y1, x0:x1] < 140).mean() > 0.02, key
+
+
+def test_register_duplicates_are_listed_and_point_at_page_people(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=2, seed=6, damage=False, register_extra=5, dpi=LOW_DPI,
+                                register_duplicates=2)
+    pairs = [json.loads(line)["person_ids"] for line in (tmp_path / "duplicates.jsonl").read_text().splitlines()]
+    assert len(pairs) == 2
+    with open(tmp_path / "register.csv", encoding="utf-8", newline="") as f:
+        rows = {r["person_id"]: r for r in csv.DictReader(f)}
+    for original, twin in pairs:
+        assert original != twin and {original, twin} <= set(rows)
+        assert rows[original]["birth_date"] == rows[twin]["birth_date"]
+        assert rows[original]["name"][1:] == rows[twin]["name"][1:]
+    flagged = {d for t in truths for d in t.get("register_duplicates", [])}
+    principals = {t["person_id"] for t in truths}
+    assert flagged == {twin for original, twin in pairs if original in principals}

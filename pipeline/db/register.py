@@ -37,7 +37,7 @@ from pipeline.link import (
     mask_id,
     upgrade_id,
 )
-from pipeline.namekeys import blocking_keys, name_keys
+from pipeline.namekeys import MASK, blocking_keys, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -57,10 +57,13 @@ class RegisterPerson(Base):
     given_norm: Mapped[str] = mapped_column(String(48))
     name_skel: Mapped[str] = mapped_column(String(64))
     name_py: Mapped[str] = mapped_column(String(160))
+    mask_mid: Mapped[str | None] = mapped_column(String(64))  # 王*兰: names of 3+ characters
+    mask_last: Mapped[str | None] = mapped_column(String(64))  # 王桂*
     sex: Mapped[str | None] = mapped_column(String(8))
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[str | None] = mapped_column(String(10))
     birth_year: Mapped[int | None] = mapped_column(Integer)
+    birth_md: Mapped[str | None] = mapped_column(String(5))  # MM-DD: finds a misread birth year
     id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
     id_encrypted: Mapped[str | None] = mapped_column(Text)
     id_masked: Mapped[str | None] = mapped_column(String(24))
@@ -69,11 +72,16 @@ class RegisterPerson(Base):
     address: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[str | None] = mapped_column(Text)  # JSON object of the CSV's other columns
 
+    # Blocking indexes: a name key first, then the ISO birth date, so one index serves an
+    # exact date and a range of years alike.
     __table_args__ = (
         Index("ix_register_person_dob_surname", "birth_date", "surname_class"),
-        Index("ix_register_person_dob_given", "birth_date", "given_norm"),
-        Index("ix_register_person_skel_year", "name_skel", "birth_year"),
-        Index("ix_register_person_py_year", "name_py", "birth_year"),
+        Index("ix_register_person_given_dob", "given_norm", "birth_date"),
+        Index("ix_register_person_skel_dob", "name_skel", "birth_date"),
+        Index("ix_register_person_py_dob", "name_py", "birth_date"),
+        Index("ix_register_person_mask_mid_dob", "mask_mid", "birth_date"),
+        Index("ix_register_person_mask_last_dob", "mask_last", "birth_date"),
+        Index("ix_register_person_skel_md", "name_skel", "birth_md"),
     )
 
     def record(self) -> PersonRecord:
@@ -146,10 +154,13 @@ def _row_values(row: dict[str, str], *, hmac_key: bytes, fernet: Fernet) -> tupl
         "given_norm": keys.given,
         "name_skel": keys.skeleton,
         "name_py": keys.pinyin_canonical,
+        "mask_mid": _mask(keys.norm, 1),
+        "mask_last": _mask(keys.norm, len(keys.norm) - 1),
         "sex": normalize_sex(row.get("sex") or ""),
         "ethnicity": (row.get("ethnicity") or "").strip() or None,
         "birth_date": birth_date,
         "birth_year": int(birth_date[:4]) if birth_date else None,
+        "birth_md": birth_date[5:] if birth_date and len(birth_date) == 10 else None,
         "id_hmac": hashed,
         "id_encrypted": encrypted,
         "id_masked": masked,
@@ -159,6 +170,14 @@ def _row_values(row: dict[str, str], *, hmac_key: bytes, fernet: Fernet) -> tupl
         "extra": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
     }
     return values, warning
+
+
+def _mask(norm: str, position: int) -> str | None:
+    """The name with one character masked, for names of 3+ characters (for 2-character
+    names the given name alone, `given_norm`, does this job)."""
+    if len(norm) < 3:
+        return None
+    return norm[:position] + MASK + norm[position + 1:]
 
 
 def _session_scope(engine_or_session: Engine | Session) -> tuple[Session, bool]:
@@ -245,18 +264,22 @@ _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthpl
 _BLOCKING_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
-    "birth_date = :dob AND given_norm IN :givens",  # the surname misread
-    "name_skel IN :skels AND birth_year BETWEEN :y0 AND :y1",  # birth date misread, shape confusions
-    "name_py IN :pys AND birth_year BETWEEN :y0 AND :y1",  # homophones
+    "given_norm IN :givens AND birth_date BETWEEN :from_date AND :to_date",  # surname misread
+    "name_skel IN :skels AND birth_date BETWEEN :from_date AND :to_date",  # shape confusions, date misread
+    "name_py IN :pys AND birth_date BETWEEN :from_date AND :to_date",  # homophones
+    "mask_mid IN :masks_mid AND birth_date BETWEEN :from_date AND :to_date",  # any one character misread
+    "mask_last IN :masks_last AND birth_date BETWEEN :from_date AND :to_date",
+    "name_skel IN :skels AND birth_md = :md",  # the year misread
     ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
     ":no_year = 1 AND name_skel IN :skels",
+    ":no_year = 1 AND name_py IN :pys",
 )
 
 
 def _candidate_statement():
     """One round trip: the union of indexed lookups, each capped by itself."""
     branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(_BLOCKING_RULES)]
-    expanding = [bindparam(n, expanding=True) for n in ("surnames", "givens", "skels", "pys", "norms")]
+    expanding = [bindparam(n, expanding=True) for n in ("surnames", "givens", "skels", "pys", "norms", "masks_mid", "masks_last")]
     return text(" UNION ".join(branches)).bindparams(*expanding)
 
 
@@ -266,10 +289,10 @@ _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm
 
 def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100) -> list[PersonRecord]:
     """Register persons worth comparing with the mention: the union of blocking rules
-    (hukou-domain.md §3.5), each an indexed lookup: ID hash; birth date + surname class;
-    birth date + given name; name skeleton + birth year ±1; pinyin + birth year ±1;
-    without a birth year, the exact name or skeleton. The OCR's alternative readings of
-    the name join every name rule."""
+    (hukou-domain.md §3.5), each an indexed lookup capped at `limit` rows: ID hash;
+    birth date + surname class; a name key (given name, skeleton, pinyin, one character
+    masked) + birth year ±1; skeleton + month and day; without a birth year, the name
+    keys alone. The OCR's alternative readings of the name join every name rule."""
     query_hash = None
     if query.id_number:
         try:
@@ -284,13 +307,16 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
     params = {
         "id_hmac": query_hash,
         "dob": dob,
+        "md": dob[5:] if dob else None,
         "surnames": sorted({k.variant[: len(k.surname)] for k in keys}),
         "givens": sorted({k.given for k in keys if k.given}),
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "y0": year - 1 if year is not None else None,
-        "y1": year + 1 if year is not None else None,
+        "masks_mid": sorted({m for k in keys if (m := _mask(k.norm, 1))}),
+        "masks_last": sorted({m for k in keys if (m := _mask(k.norm, len(k.norm) - 1))}),
+        "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
+        "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
@@ -366,7 +392,7 @@ def registry_duplicates(
         "id": (P.id_hmac,),
         "dob_sur": (P.birth_date, P.surname_class),
         "dob_given": (P.birth_date, P.given_norm),
-        "skel_year": (P.name_skel, P.birth_year),
+        "skel_year": (P.name_skel, P.birth_date),
     }
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
     for kind, order in passes.items():
