@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.errors import ExitCode, HukouError
 from pipeline.settings import ConfigError, load_settings
@@ -377,7 +377,9 @@ def audit(sample_percent: float, batch_id: str | None) -> None:
     report = run_audit(rt, sample_percent=sample_percent, batch_id=batch_id)
     out.print(f"checked {report.checked} of {report.objects} archived objects: {len(report.findings)} findings")
     if report.findings:
-        table = Table("page", "object", "problem", title="audit findings")
+        # folded, never cut: the operator needs the whole object URI to find it
+        table = Table(Column("page", no_wrap=True), Column("object", overflow="fold"), Column("problem", overflow="fold"),
+                      title="audit findings")
         for f in report.findings:
             table.add_row(f.page_id, f.uri, f.problem)
         out.print(table)
