@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3c792ed2e224
+Revision ID: 83561b62c483
 Revises: 
-Create Date: 2026-11-27 09:08:35.279847
+Create Date: 2026-11-27 09:19:26.057151
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '3c792ed2e224'
+revision = '83561b62c483'
 down_revision = None
 branch_labels = None
 depends_on = None
