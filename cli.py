@@ -387,6 +387,30 @@ def audit(sample_percent: float, batch_id: str | None) -> None:
 
 
 @main.command()
+@click.option("--batch", "batch_id", help="Only this batch.")
+@click.option("--limit", type=int, default=500, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@guarded
+def review(batch_id: str | None, limit: int, fmt: str) -> None:
+    """The review queue: pages whose fields are doubtful or inconsistent, with their alternatives."""
+    from pipeline.db.queries import review_queue
+    from pipeline.db.session import session_scope
+
+    rt = _runtime()
+    with session_scope(rt.sessions) as session:
+        items = review_queue(session, batch_id=batch_id, limit=limit)
+    if fmt == "jsonl":
+        for item in items:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return
+    table = Table("page id", "batch", "box", "page", "reasons", "alternatives", title=f"{len(items)} pages to review")
+    for item in items:
+        alts = "; ".join(f"{f['key']}: {f['value']} / {' '.join(f['alternatives'][:3])}" for f in item["fields"] if f["alternatives"])
+        table.add_row(item["page_id"], item["batch"], item["box"], str(item["page_no"]), "\n".join(item["reasons"]), alts)
+    out.print(table)
+
+
+@main.command()
 @guarded
 def models() -> None:
     """List the OCR models installed, with versions, files and checksums."""
