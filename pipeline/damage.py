@@ -343,12 +343,13 @@ def paper_area(pm: PaperMap, shape: tuple[int, int], margin_mm: float = 3.0) -> 
     return cv2.resize(valid, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
+def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap, *, blurred: bool = False) -> tuple[float, str]:
     """Ink barely darker than the paper: the typical mark's darkest point stays far from black.
 
     Each ink mark (connected component) contributes its darkest pixel; the median over
     marks resists blur, which only softens stroke edges, and a few fresh dark
-    annotations on an otherwise faded page.
+    annotations on an otherwise faded page. Defocus does lighten thin strokes (to a
+    contrast of ~0.4), so on a blurred page only a lower contrast counts as fading.
     """
     small = _resize(gray, dpi, 100.0)
     valid = paper_area(pm, small.shape)
@@ -369,7 +370,8 @@ def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]
         return 0.0, ""
     dark = float(np.median(marks))
     contrast = (paper - dark) / paper  # 1: black ink; 0: no ink
-    score = float(np.clip((0.6 - contrast) / 0.3, 0, 1))  # 0.5 at contrast 0.45
+    midpoint = 0.33 if blurred else 0.45
+    score = float(np.clip((midpoint + 0.15 - contrast) / 0.3, 0, 1))  # 0.5 at the midpoint
     return score, f"typical darkest ink {dark:.0f} on paper {paper:.0f} (contrast {contrast:.2f})"
 
 
@@ -401,8 +403,8 @@ def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...
     scores = missing_paper_scores(pm)
     scores["stain"] = stain_score(pm)
     scores["crease"] = crease_score(pm)
-    scores["faded"] = faded_score(gray, dpi, pm)
     scores["blur"] = blur_score(gray, dpi, pm)
+    scores["faded"] = faded_score(gray, dpi, pm, blurred=scores["blur"][0] >= THRESHOLDS["blur"])
     return scores
 
 

@@ -191,6 +191,14 @@ def residual_skew(ink: np.ndarray) -> float:
     return round(worst, 3)
 
 
+def _camera_tilt(master: Master, rotation: int) -> float:
+    """How the photographed page lay, for a page flattened out of a photo: its top edge's tilt."""
+    tilts = master.capture.get("page_edge_tilts_deg")
+    if not tilts:
+        return 0.0
+    return float(tilts[(4 - rotation // 90) % 4])
+
+
 def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired:
     """Orient, deskew, crop and clean one master into its archival and OCR derivatives."""
     operations: list[Operation] = []
@@ -262,7 +270,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         ocr_image=ocr_image,
         dpi=float(dpi),
         rotation=orientation.rotation,
-        skew_deg=skew.angle,
+        skew_deg=round(_camera_tilt(master, orientation.rotation) + skew.angle, 3),
         operations=operations,
         damage=damage,
         needs_rescan=bool(reasons),

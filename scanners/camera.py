@@ -98,6 +98,20 @@ def size_class(aspect: float) -> str:
     return min(PAGE_SIZE_CLASSES, key=lambda k: abs(PAGE_SIZE_CLASSES[k][1] / PAGE_SIZE_CLASSES[k][0] - aspect))
 
 
+def edge_tilts(quad: np.ndarray) -> list[float]:
+    """Tilt of each page edge (tl→tr, tr→br, br→bl, bl→tl) from square to the frame, ccw positive.
+
+    Under perspective the edges disagree; the edge that is the page's top once it is
+    upright is the one a reader sees as the page's tilt, so repair picks it.
+    """
+    tilts = []
+    for i in range(4):
+        dx, dy = quad[(i + 1) % 4] - quad[i]
+        angle = -np.degrees(np.arctan2(dy, dx)) + 90.0 * i  # edge i runs at -90°·i when the page is square
+        tilts.append(round(float((angle + 45.0) % 90.0 - 45.0), 3))
+    return tilts
+
+
 def flatten_master(master: Master) -> Master:
     """The page cut out of the photo and made a flat rectangle, with an estimated DPI."""
     quad = find_page_quad(master.image)
@@ -120,6 +134,7 @@ def flatten_master(master: Master) -> Master:
         camera_page_found=True,
         page_quad=[[round(float(x), 1), round(float(y), 1)] for x, y in quad],
         page_aspect=round(aspect, 4),
+        page_edge_tilts_deg=edge_tilts(quad),
         page_size_class=cls,
         page_size_mm=[short_mm, long_mm],
         dpi_source="page_size_class",
