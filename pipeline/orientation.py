@@ -98,51 +98,32 @@ def _classify_upright(crops: list[np.ndarray]) -> np.ndarray:
     return probs[:, 0]
 
 
-def reflow_column(crop: np.ndarray) -> np.ndarray:
-    """A vertical text column cut into square character cells laid side by side, as a horizontal line."""
-    side = crop.shape[1]
-    cells = [crop[i : i + side] for i in range(0, crop.shape[0] - side + 1, side)]
-    return np.hstack(cells) if cells else crop
-
-
-def _vote(crops: list[np.ndarray]) -> tuple[float, float]:
-    """(weighted mean of P(upright) − 0.5, mean certainty 0..1) over text-line crops."""
-    p_upright = _classify_upright(crops)
-    weights = np.array([max(c.shape[1] / c.shape[0], 1.0) for c in crops])
-    vote = float(np.sum(weights * (p_upright - 0.5)) / np.sum(weights))  # -0.5 .. 0.5
-    certainty = float(np.sum(weights * np.abs(2 * p_upright - 1)) / np.sum(weights))
-    return vote, certainty
-
-
 def estimate_orientation(gray: np.ndarray) -> Orientation:
-    """Clockwise quarter-turn that makes a deskewed gray page upright.
-
-    Text lines running top-to-bottom mean either a page lying on its side or a page
-    written in vertical columns (older forms). Both readings are put to the
-    classifier — the column turned a quarter, and the column cut into characters and
-    laid out as a line — and the reading it is surer of wins.
-    """
+    """Clockwise quarter-turn that makes a deskewed gray page upright."""
     boxes = [b for b in detect_text_lines(gray) if max(b[2], b[3]) >= 2.5 * min(b[2], b[3])]
     if not boxes:
         return Orientation(0, 0.0, 0, 0)
     horizontal = sum(b[2] for b in boxes if b[2] > b[3])
     vertical = sum(b[3] for b in boxes if b[3] >= b[2])
-    columns = vertical > horizontal
-    chosen = [b for b in boxes if (b[3] >= b[2]) == columns]
+    sideways = vertical > horizontal
+    chosen = [b for b in boxes if (b[3] >= b[2]) == sideways]
     thickness = np.median([min(b[2], b[3]) for b in chosen])
     chosen = [b for b in chosen if min(b[2], b[3]) <= 1.5 * thickness]  # merged multi-line blobs confuse the classifier
     chosen.sort(key=lambda b: max(b[2], b[3]), reverse=True)
-    crops = [gray[y : y + h, x : x + w] for x, y, w, h in chosen[:MAX_CROPS]]
-    if columns:
-        side_vote, side_certainty = _vote([cv2.rotate(c, cv2.ROTATE_90_CLOCKWISE) for c in crops])
-        column_vote, column_certainty = _vote([reflow_column(c) for c in crops])
-        if column_certainty > side_certainty:
-            vote, rotation = column_vote, (0 if column_vote >= 0 else 180)
-        else:
-            vote, rotation = side_vote, (90 if side_vote >= 0 else 270)
+    crops = []
+    for x, y, w, h in chosen[:MAX_CROPS]:
+        crop = gray[y : y + h, x : x + w]
+        if sideways:
+            crop = cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE)
+        crops.append(crop)
+    p_upright = _classify_upright(crops)
+    weights = np.array([max(c.shape[1] / c.shape[0], 1.0) for c in crops])
+    vote = float(np.sum(weights * (p_upright - 0.5)) / np.sum(weights))  # -0.5 .. 0.5
+    upright = vote >= 0
+    if sideways:
+        rotation = 90 if upright else 270
     else:
-        vote, _ = _vote(crops)
-        rotation = 0 if vote >= 0 else 180
+        rotation = 0 if upright else 180
     direction = abs(horizontal - vertical) / (horizontal + vertical)
     confidence = float(min(1.0, 2 * abs(vote)) * direction)
     return Orientation(rotation, round(confidence, 3), len(boxes), sum(1 for b in boxes if b[3] >= b[2]))
