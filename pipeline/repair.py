@@ -158,6 +158,18 @@ def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
     return cv2.rotate(image, codes[degrees]) if degrees in codes else image
 
 
+def clipped_sides(colour: np.ndarray, background: tuple[float, float, float] | None) -> list[str]:
+    """Sides where the paper runs into the frame's edge although the bed shows elsewhere: part of the page was not scanned."""
+    if background is None:
+        return []
+    distance = np.linalg.norm(colour.astype(np.float32) - np.array(background, np.float32), axis=2)
+    h, w = distance.shape
+    paper_distance = float(np.percentile(distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4], 50))
+    paper = distance > 0.5 * paper_distance
+    sides = {"top": paper[0], "bottom": paper[-1], "left": paper[:, 0], "right": paper[:, -1]}
+    return [name for name, edge in sides.items() if edge.mean() > 0.2]
+
+
 def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
     """Gray image where red/orange seal ink reads as paper; returns it and the seal-ink fraction."""
     if image.ndim == 2:
@@ -211,6 +223,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
 
     small, scale = _scale_to(_as_colour(image), dpi, ANALYSIS_DPI)
     background = scanner_background(small)
+    clipped = clipped_sides(small, background)
     skew = estimate_skew(ink_mask(to_gray(small)))
     small_matrix, small_size = rotation_matrix(small.shape, -skew.angle)
     small = warp(small, small_matrix, small_size, background)
@@ -261,6 +274,8 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     residual = residual_skew(ink_mask(analysis))
     if residual > options.max_residual_skew:
         reasons.append(f"page is curled or folded: {residual:.1f}° of skew remains after deskew (页面弯曲)")
+    if clipped:
+        reasons.append(f"page runs off the scan at the {', '.join(clipped)} edge; part of it is missing (页面边缘未扫全)")
     damage = detect_damage(image, dpi=dpi, background=background)
     if any(f.kind == "blur" for f in damage):
         reasons.append("image is blurred (图像模糊)")

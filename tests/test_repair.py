@@ -164,3 +164,15 @@ def test_camera_photo_comes_out_flat_and_upright(tmp_path):
     assert result.rotation == 0
     assert abs(result.skew_deg) < 0.5
     assert upright_similarity(result.image, page) > 0.8
+
+
+def test_page_running_off_the_scan_needs_rescan(page200):
+    h, w = page200.shape[:2]
+    clipped = np.full((h + 20, w + 60, 3), 25, np.uint8)
+    clipped[: h - 100, 30 : 30 + w] = page200[100:]  # the page's top 100 px lie beyond the glass
+    result = repair(master_of(clipped))
+    assert result.needs_rescan
+    assert any("top" in reason for reason in result.rescan_reasons)
+    whole = np.full((h + 120, w + 60, 3), 25, np.uint8)
+    whole[60 : 60 + h, 30 : 30 + w] = page200
+    assert not repair(master_of(whole)).needs_rescan
