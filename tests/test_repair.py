@@ -156,13 +156,15 @@ def test_dark_scanner_bed_is_cropped_away(page200):
 
 def test_camera_photo_comes_out_flat_and_upright(tmp_path):
     page = form_page(150)
-    photo, _ = on_desk(page, size=(2000, 1500))
+    photo, corners = on_desk(page, size=(2000, 1500))
     path = tmp_path / "photo.jpg"
     Image.fromarray(photo[:, :, ::-1]).save(path, quality=92)
     (master,) = read_source(source_of(path), scanner="camera")
     result = repair(master)
     assert result.rotation == 0
-    assert abs(result.skew_deg) < 0.5
+    (dx, dy) = corners[1] - corners[0]
+    assert result.skew_deg == pytest.approx(-np.degrees(np.arctan2(dy, dx)), abs=0.5)  # as it lay in the photo
+    assert abs(estimate_skew(ink_mask(to_gray(result.image)), search=3.0).angle) < 0.3  # and now flat
     assert upright_similarity(result.image, page) > 0.8
 
 
