@@ -204,7 +204,7 @@ def missing_paper_scores(pm: PaperMap) -> dict[str, tuple[float, str]]:
         if (left or right) and (top or bottom):
             depth = min(bw, bh)
         depth_mm = depth / mm
-        score = float(np.clip((depth_mm - 3.0) / 8.0, 0, 1))  # 0.5 for paper lost 7 mm in from an edge
+        score = float(np.clip((depth_mm - 2.0) / 8.0, 0, 1))  # 0.5 for paper lost 6 mm in from an edge
         if score > best["tear"][0]:
             best["tear"] = (score, f"paper torn away {depth_mm:.0f} mm in from the edge")
     return best
