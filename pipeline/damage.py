@@ -281,7 +281,7 @@ def stain_score(pm: PaperMap) -> tuple[float, str]:
         _, (rw, rh), _ = cv2.minAreaRect(points)
         elongation = max(rw, rh) / max(1.0, min(rw, rh))
         blob = float(np.clip((4.0 - elongation) / 2.0, 0, 1))
-        score = float(np.clip(area_mm2 / 300.0, 0, 1) ** 0.5 * np.clip((strength - 6) / 14.0, 0, 1) * blob)
+        score = float(np.clip(area_mm2 / 300.0, 0, 1) * np.clip((strength - 6) / 14.0, 0, 1) * blob)
         if score > best[0]:
             best = (score, f"{area_mm2 / 100:.1f} cm² of paper {strength:.0f} levels darker than around it")
     return best

@@ -87,10 +87,21 @@ def _order_corners(quad: np.ndarray) -> np.ndarray:
     return np.roll(ordered, -start, axis=0).astype(np.float32)
 
 
+def has_perspective(quad: np.ndarray, tolerance: float = 0.02) -> bool:
+    """Opposite sides of unequal length: seen at an angle, not lying flat on glass."""
+    tl, tr, br, bl = quad
+    top, bottom = np.linalg.norm(tr - tl), np.linalg.norm(br - bl)
+    left, right = np.linalg.norm(bl - tl), np.linalg.norm(br - tr)
+    return bool(abs(top - bottom) > tolerance * max(top, bottom) or abs(left - right) > tolerance * max(left, right))
+
+
 def looks_like_camera_capture(master: Master) -> bool:
-    """No scanner resolution, and a page lies on a visible background."""
+    """No scanner resolution in the file, and a page seen in perspective on a visible background."""
     has_scan_dpi = master.capture.get("dpi_source") in ("file", "exif") and (master.dpi or 0) >= MIN_PLAUSIBLE_SCAN_DPI
-    return not has_scan_dpi and find_page_quad(master.image) is not None
+    if has_scan_dpi:
+        return False
+    quad = find_page_quad(master.image)
+    return quad is not None and has_perspective(quad)
 
 
 def size_class(aspect: float) -> str:
