@@ -416,20 +416,50 @@ def _plausible_value(key: str, text: str) -> bool:
     return False
 
 
-def _find_labels(text: str, table: LabelTable, readings: list[str] | None = None) -> list[_Hit]:
+def _find_labels(
+    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
     while i < len(text):
-        at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
+        at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
         hit = _exact_at(text, i, table, readings)
-        if hit is None and at_boundary:
+        if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
+            # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
+        if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
+            hit = None
+        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
             hits.append(hit)
             i = hit.end
             continue
         i += 1
     return hits
+
+
+CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
+
+
+def _closes_value(hits: list[_Hit], text: str, i: int) -> bool:
+    """A label word mid-line is a label when the text since the previous label is a whole coded
+    value of that label ("文化程度初中住址…"); after free text ("住址新华街民族路") it is not."""
+    if not hits:
+        return False
+    key = hits[-1].label.person_key or hits[-1].label.key
+    return key in CODED_KEYS and _valid_value(key, text[hits[-1].end : i])
+
+
+def _value_before_compound(hit: _Hit, previous: _Hit, text: str) -> bool:
+    """Right after 与户主关系, "户主文化程度" is the value 户主 and the label 文化程度,
+    not the head's education: a role word that is a fitting value of the label before."""
+    label = hit.label
+    if not label.person or label.key:
+        return False
+    for size in (2, 1):
+        prefix = text[hit.start : hit.start + size]
+        if _valid_value(previous.label.person_key or previous.label.key, prefix):
+            return True
+    return False
 
 
 def _accept_inside(hit: _Hit, text: str, table: LabelTable) -> bool:
@@ -531,6 +561,41 @@ def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
     )
 
 
+def _written_downwards(layout: _Layout) -> bool:
+    """Most labels printed in columns: the page reads top to bottom, columns right to left."""
+    labels = [s for s in layout.segments if s.label is not None]
+    downwards = sum(1 for s in labels if s.vertical)
+    values = [s for s in layout.segments if s.label is None and not s.title and len(s.chars) >= 2]
+    written_down = sum(1 for s in values if s.vertical)
+    return downwards >= 3 and downwards >= 0.6 * len(labels) and written_down >= 0.5 * len(values)
+
+
+def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
+    """A page written downwards read as one running text, column after column, right to left.
+
+    Vertical forms run "label value label value" down a column and wrap into the next
+    one, so a value may begin at the foot of one column and end at the head of the next;
+    read in order, every value simply follows its label.
+    """
+    titles = [s for s in layout.segments if s.title]
+    columns: list[list[_Run]] = []
+    for run in sorted((r for r in layout.runs if not _is_title(r.text, table)), key=lambda r: -r.box[2]):
+        for column in columns:
+            if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
+                column.append(run)
+                break
+        else:
+            columns.append([run])
+    chars: list[_Char] = []
+    starts: set[int] = set()  # where a box begins: a label may start there
+    for run in (run for column in columns for run in sorted(column, key=lambda r: r.box[1])):
+        starts.add(len(chars))
+        chars.extend(run.chars)
+    flow = _Run(chars, vertical=True)
+    segments = titles + (_cut_run(len(layout.runs), flow, table, starts) if chars else [])
+    return _Layout([*layout.runs, flow], segments, layout.width, layout.height)
+
+
 def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
     box = seg.box
     right = [
@@ -611,14 +676,14 @@ def _next_to(a: _Run, b: _Run) -> bool:
     return _same_row(ba, bb) and -0.3 * _height(ba) <= gap <= 3.0 * _height(ba)
 
 
-def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
+def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozenset()) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
     text = run.text
     readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _find_labels(text, table, readings)
+    hits = _find_labels(text, table, readings, starts)
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -913,7 +978,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
     The table reaches down to the next label below its header; every value in between that
     no label beside it claims is a cell, however far its column's chain of values was broken.
     """
-    heads = [p for p in pairs.values() if not p.right and not p.label.vertical]
+    heads = [p for p in pairs.values() if not p.right]
     rows: list[list[_Pair]] = []
     for pair in sorted(heads, key=lambda p: p.label.box[0]):
         for row in rows:
@@ -1353,8 +1418,11 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     table = load_labels()
     layout = _read_layout(ocr, table)
     pairs = _pair(layout)
-    doc_type, doc_conf = _classify(layout, pairs, table)
     tables = _tables(layout, pairs)
+    if not tables and _written_downwards(layout):
+        layout = _flowed(layout, table)
+        pairs = _pair(layout)
+    doc_type, doc_conf = _classify(layout, pairs, table)
     in_table = {id(p) for t in tables for p in t.columns}
     ctx = _context(pairs, options, doc_type)
 

@@ -279,3 +279,14 @@ def test_part_of_a_value_written_above_the_printed_line():
         line("出生年月日：十二月四日", 209, 775, h=69), line("一九二五年", 540, 713, h=58),
     )
     assert values(extract(ocr)) == {"name": "陈桂英", "birth_date": "1925-12-04"}
+
+
+def test_vertical_running_text_wrapping_from_column_to_column():
+    columns = ["姓名吴杰性别男民", "族汉出生日期一九", "六六年十一月十四日", "籍贯山西忻县与户主", "关系户主文化程度", "初中住址新城区东风路"]
+    lines = [line("常住人口登记表", 2221, 214, h=100, vertical=True)]
+    for k, text in enumerate(columns):
+        lines.append(line(text, 2021 - 130 * k, 306, h=80, vertical=True))
+    assert values(extract(page(*lines))) == {
+        "name": "吴杰", "sex": "男", "ethnicity": "汉族", "birth_date": "1966-11-14", "native_place": "山西忻县",
+        "relation_to_head": "户主", "education": "初中", "address": "新城区东风路",
+    }
