@@ -134,7 +134,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
     labels: dict[str, LabelDef] = {}
     for entry in data["label"]:
         for word in entry["words"]:
-            folded = fold(word)
+            folded = _plain(fold(word))
             labels.setdefault(
                 folded,
                 LabelDef(
@@ -490,7 +490,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(run.text, table):
+        if _is_title(_plain(run.text), table):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
@@ -512,9 +512,9 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
             continue
         if seg.label is not None:
             if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
-                seg.label = _guess_label(seg.text, table) or seg.label  # an unknown "text：" label
+                seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
             continue
-        text = seg.text
+        text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
             continue
         if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
@@ -579,7 +579,7 @@ def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
     """
     titles = [s for s in layout.segments if s.title]
     columns: list[list[_Run]] = []
-    for run in sorted((r for r in layout.runs if not _is_title(r.text, table)), key=lambda r: -r.box[2]):
+    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
         for column in columns:
             if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
                 column.append(run)
@@ -604,6 +604,11 @@ def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
         if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
     ]
     return min(right, key=lambda s: s.box[0], default=None)
+
+
+def _plain(text: str) -> str:
+    """Text as labels and titles are matched: simplified characters, one for one (性別, 籍貫)."""
+    return "".join(_t2s_char(c) for c in text)
 
 
 def _is_title(text: str, table: LabelTable) -> bool:
@@ -650,12 +655,12 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     while changed:
         changed = False
         for i, a in enumerate(runs):
-            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(a.text):
+            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             for j, b in enumerate(runs):
                 if i == j or a.vertical != b.vertical or not _next_to(a, b):
                     continue
-                hit = _label_at_start(a.text + b.text, table)
+                hit = _label_at_start(_plain(a.text + b.text), table)
                 if hit is not None and hit.end > len(a.chars):
                     runs[i] = _Run(a.chars + b.chars, a.vertical)
                     del runs[j]
@@ -678,8 +683,8 @@ def _next_to(a: _Run, b: _Run) -> bool:
 
 def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozenset()) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
-    text = run.text
-    readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
+    text = _plain(run.text)
+    readings = [_plain(c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING))
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
@@ -1157,7 +1162,7 @@ def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     """The best title wording among the non-label text, favouring short lines near the top."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
-        text = "".join(c for c in run.text if c not in SEPARATORS)
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
         if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
             continue
         top = run.box[1] / max(1, layout.height)

@@ -290,3 +290,9 @@ def test_vertical_running_text_wrapping_from_column_to_column():
         "name": "吴杰", "sex": "男", "ethnicity": "汉族", "birth_date": "1966-11-14", "native_place": "山西忻县",
         "relation_to_head": "户主", "education": "初中", "address": "新城区东风路",
     }
+
+
+def test_labels_printed_in_traditional_characters():
+    ocr = page(line("與戶主關係", 200, 300), line("戶主", 500, 300), line("籍貫", 200, 400), line("河北", 500, 400),
+               line("職業", 200, 500), line("農民", 500, 500))
+    assert values(extract(ocr)) == {"relation_to_head": "户主", "native_place": "河北", "occupation": "农民"}
