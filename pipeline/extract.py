@@ -383,9 +383,21 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
+            if _valid_value_start(window):
+                continue
             if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
                 best = _Hit(i, i + span, label, errors)
     return best
+
+
+def _valid_value_start(text: str) -> bool:
+    """Text that begins with a coded value ("户主" …): a value, however close to a label it reads."""
+    return any(
+        _valid_value(key, text[:n])
+        for n in (2, 3)
+        for key in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+        if len(text) >= n
+    )
 
 
 def _colon_label_at(text: str, i: int) -> _Hit | None:
@@ -500,6 +512,9 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             if named is not None and named.label is not None:
                 named.label = None
     _adopt_unknown_labels(segments, table)
+    for seg in segments:
+        if seg.label is None and not seg.title and _label_debris(seg, segments):
+            seg.label = LabelDef(word=seg.text, key="")  # unreadable, but it still ends its neighbour's cell
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
@@ -658,17 +673,30 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
             if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             for j, b in enumerate(runs):
-                if i == j or a.vertical != b.vertical or not _next_to(a, b):
+                if i == j:
+                    continue
+                # a label printed downwards may come back as one box per character ("性" over "別")
+                downwards = _stacked(a, b)
+                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
                     continue
                 hit = _label_at_start(_plain(a.text + b.text), table)
                 if hit is not None and hit.end > len(a.chars):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     del runs[j]
                     changed = True
                     break
             if changed:
                 break
     return runs
+
+
+def _stacked(a: _Run, b: _Run) -> bool:
+    """b stands just under a, both a character or two: pieces of one column."""
+    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+        return False
+    ba, bb = a.box, b.box
+    gap = bb[1] - ba[3]
+    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -756,9 +784,9 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         found = (
             _owner_in_run(value, segs)
             or _owner_in_row(value, segs, vertical_labels=False)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_riding_above(value, segs)
             or _owner_above(value, segs, owner)
-            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_above_offset(value, segs)
             or (_owner_column_right(value, segs) if value_side == "left" else None)
             or _owner_row_right(value, segs)
@@ -779,6 +807,16 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
         if s.run == value.run and s.order == value.order - 1 and s.label is not None:
             return s, "right"
     return None
+
+
+def _label_debris(seg: _Segment, segs: list[_Segment]) -> bool:
+    """A character or two left in a column of printed labels: a label OCR could not read whole."""
+    if len(seg.chars) > 2 or any(_valid_value(k, seg.text) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
+        return False  # part of a line that holds a label: a value
+    column = [s for s in segs if s.label is not None and s.vertical and _x_overlap(s.box, seg.box) > 0.5]
+    return len(column) >= 2
 
 
 def _vertical_label_side(segs: list[_Segment]) -> str:
@@ -819,6 +857,13 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
     box = value.box
     candidates = []
     centre = (box[1] + box[3]) / 2
+    if vertical_labels and any(
+        s.label is not None
+        and max(0.0, min(s.box[2], box[2]) - max(s.box[0], box[0])) >= 0.5 * _width(box)
+        and 0 <= box[1] - s.box[3] <= (float("inf") if s.vertical else 3.0 * _height(box))
+        for s in segs
+    ):
+        return None  # its label stands right above it
     for s in segs:
         if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
@@ -898,7 +943,7 @@ def _owner_above(
     above = owner.get(id(best))
     if above is None or _label_between(best, value, segs):
         return None
-    return above[0], "below"
+    return above  # the value continues the one above it: same label, same way
 
 
 def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:

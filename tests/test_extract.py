@@ -296,3 +296,14 @@ def test_labels_printed_in_traditional_characters():
     ocr = page(line("與戶主關係", 200, 300), line("戶主", 500, 300), line("籍貫", 200, 400), line("河北", 500, 400),
                line("職業", 200, 500), line("農民", 500, 500))
     assert values(extract(ocr)) == {"relation_to_head": "户主", "native_place": "河北", "occupation": "农民"}
+
+
+def test_label_cells_printed_downwards_one_box_per_character():
+    ocr = page(
+        line("姓名", 220, 455, h=60, vertical=True), line("张拴柱", 385, 545, h=120),
+        line("性", 226, 806, h=65), line("別", 222, 942, h=65), line("男", 397, 873, h=110),
+        line("籍贯", 220, 1130, h=65, vertical=True), line("河北张", 378, 1103, h=120), line("家口", 377, 1236, h=120),
+        line("所", 222, 2209, h=70),  # what is left of an unreadable label: it still closes the cell above
+        line("呼和浩特市郊区大学西街129号", 382, 2134, h=130),
+    )
+    assert values(extract(ocr)) == {"name": "张拴柱", "sex": "男", "native_place": "河北张家口"}
