@@ -80,6 +80,7 @@ class LabelDef:
     moved_key: str = ""  # key on migration documents
     doc_hint: str = ""
     takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
+    guesses: tuple[str, ...] = ()  # an unreadable label: the keys its remaining characters fit
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class LabelTable:
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
     keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    label_chars: frozenset[str]  # every character of the printed wordings
     role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
 
 
@@ -183,6 +185,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for rule in data.get("keyword", [])
         ),
         role_prefixes=tuple(roles),
+        label_chars=frozenset("".join(w for w in printed)),
     )
 
 
@@ -461,6 +464,19 @@ def _closes_value(hits: list[_Hit], text: str, i: int) -> bool:
     return key in CODED_KEYS and _valid_value(key, text[hits[-1].end : i])
 
 
+def _merge_qualified(hits: list[_Hit]) -> list[_Hit]:
+    """An unknown qualifier right before a field label is part of it ("迁入人" + "姓名")."""
+    out: list[_Hit] = []
+    for hit in hits:
+        previous = out[-1] if out else None
+        if previous and previous.end == hit.start and not previous.label.key and not previous.label.person \
+                and (hit.label.key or hit.label.person):
+            out[-1] = _Hit(previous.start, hit.end, hit.label, previous.errors + hit.errors)
+        else:
+            out.append(hit)
+    return out
+
+
 def _value_before_compound(hit: _Hit, previous: _Hit, text: str) -> bool:
     """Right after 与户主关系, "户主文化程度" is the value 户主 and the label 文化程度,
     not the head's education: a role word that is a fitting value of the label before."""
@@ -513,8 +529,9 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
                 named.label = None
     _adopt_unknown_labels(segments, table)
     for seg in segments:
-        if seg.label is None and not seg.title and _label_debris(seg, segments):
-            seg.label = LabelDef(word=seg.text, key="")  # unreadable, but it still ends its neighbour's cell
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table):
+            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
+            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
@@ -549,7 +566,8 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
         if not rule.matches(text):
             continue
         if not person:
-            return LabelDef(word=text, key=rule.key, person_key=rule.key)
+            moved = "move_from" if rule.key == "address" else ""
+            return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
         if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
             return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
         if rule.key in PERSON_KEYS:
@@ -716,7 +734,7 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _find_labels(text, table, readings, starts)
+    hits = _merge_qualified(_find_labels(text, table, readings, starts))
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -809,13 +827,26 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     return None
 
 
-def _label_debris(seg: _Segment, segs: list[_Segment]) -> bool:
-    """A character or two left in a column of printed labels: a label OCR could not read whole."""
+def _remnant_keys(text: str, table: LabelTable) -> tuple[str, ...]:
+    """Field keys of the short printed labels that begin or end with these characters (别: 性别, 族别)."""
+    keys = {
+        d.key
+        for w, d in table.labels.items()
+        if d.key and not d.person and len(w) <= len(text) + 2 and w != text and (w.startswith(text) or w.endswith(text))
+    }
+    return tuple(sorted(keys))
+
+
+def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> bool:
+    """A character or two of label wording left in a column of printed labels: a label OCR could
+    not read whole."""
     if len(seg.chars) > 2 or any(_valid_value(k, seg.text) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    if any(c not in table.label_chars for c in _plain(seg.text)):
         return False
     if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
         return False  # part of a line that holds a label: a value
-    column = [s for s in segs if s.label is not None and s.vertical and _x_overlap(s.box, seg.box) > 0.5]
+    column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
     return len(column) >= 2
 
 
@@ -941,8 +972,10 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None or _label_between(best, value, segs):
-        return None
+    if above is None or best.vertical != value.vertical or _label_between(best, value, segs):
+        return None  # (a column of text under a line of writing does not continue it: a seal, a note)
+    if above[1] == "right" and not value.vertical and box[1] - best.box[3] > 0.8 * max(_height(box), _height(best.box)):
+        return None  # a second line of a value follows closely; further down is something else
     return above  # the value continues the one above it: same label, same way
 
 
@@ -1480,12 +1513,19 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     page: dict[str, Field] = {}
     others: dict[str, _Person] = {}
     labelled: set[str] = set()  # page keys whose label is printed on the page
+    printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
+    # a migration paper names two places: with "from" printed and no "to", its address is the destination
+    moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
     for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
         label = pair.label.label
         assert label is not None
+        if label.guesses and not label.key:
+            label = _resolve_remnant(pair, label, ctx)
         if id(pair) in in_table or not (label.key or label.person):
             continue
-        key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
+        key = label.key
+        if label.moved_key and doc_type in MIGRATION_TYPES:
+            key = moved_to
         if key and not label.person:
             labelled.add(key)
         made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
@@ -1524,6 +1564,20 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         mentions=mentions if fields else mentions[1:],
         review=_review(fields, mentions[1:], ctx),
     )
+
+
+def _resolve_remnant(pair: _Pair, label: LabelDef, ctx: _Context) -> LabelDef:
+    """The one guessed field whose coded value the label's value is (别 + 男: sex)."""
+    values = pair.right or pair.below
+    if not values:
+        return label
+    raw, _ = _raw_and_chars(values)
+    fits = [k for k in label.guesses if k in CODED_KEYS and _valid_value(k, raw)]
+    if len(label.guesses) == 1:
+        fits = list(label.guesses)
+    if len(fits) != 1:
+        return label
+    return dataclasses.replace(label, key=fits[0], person_key=fits[0])
 
 
 def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:

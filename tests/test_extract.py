@@ -303,7 +303,10 @@ def test_label_cells_printed_downwards_one_box_per_character():
         line("姓名", 220, 455, h=60, vertical=True), line("张拴柱", 385, 545, h=120),
         line("性", 226, 806, h=65), line("別", 222, 942, h=65), line("男", 397, 873, h=110),
         line("籍贯", 220, 1130, h=65, vertical=True), line("河北张", 378, 1103, h=120), line("家口", 377, 1236, h=120),
-        line("所", 222, 2209, h=70),  # what is left of an unreadable label: it still closes the cell above
+        line("所", 222, 2209, h=70),  # what is left of 住所: it closes the cell above and names its own
         line("呼和浩特市郊区大学西街129号", 382, 2134, h=130),
+        line("公安局", 1679, 2641, h=130, vertical=True),  # seal text below the address
     )
-    assert values(extract(ocr)) == {"name": "张拴柱", "sex": "男", "native_place": "河北张家口"}
+    assert values(extract(ocr)) == {
+        "name": "张拴柱", "sex": "男", "native_place": "河北张家口", "address": "呼和浩特市郊区大学西街129号",
+    }
