@@ -80,6 +80,7 @@ class LabelDef:
     moved_key: str = ""  # key on migration documents
     doc_hint: str = ""
     takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
+    guesses: tuple[str, ...] = ()  # an unreadable label: the keys its remaining characters fit
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class LabelTable:
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
     keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    label_chars: frozenset[str]  # every character of the printed wordings
     role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
 
 
@@ -134,7 +136,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
     labels: dict[str, LabelDef] = {}
     for entry in data["label"]:
         for word in entry["words"]:
-            folded = fold(word)
+            folded = _plain(fold(word))
             labels.setdefault(
                 folded,
                 LabelDef(
@@ -183,6 +185,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for rule in data.get("keyword", [])
         ),
         role_prefixes=tuple(roles),
+        label_chars=frozenset("".join(w for w in printed)),
     )
 
 
@@ -383,9 +386,21 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
+            if _valid_value_start(window):
+                continue
             if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
                 best = _Hit(i, i + span, label, errors)
     return best
+
+
+def _valid_value_start(text: str) -> bool:
+    """Text that begins with a coded value ("户主" …): a value, however close to a label it reads."""
+    return any(
+        _valid_value(key, text[:n])
+        for n in (2, 3)
+        for key in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+        if len(text) >= n
+    )
 
 
 def _colon_label_at(text: str, i: int) -> _Hit | None:
@@ -416,20 +431,63 @@ def _plausible_value(key: str, text: str) -> bool:
     return False
 
 
-def _find_labels(text: str, table: LabelTable, readings: list[str] | None = None) -> list[_Hit]:
+def _find_labels(
+    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
     while i < len(text):
-        at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
+        at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
         hit = _exact_at(text, i, table, readings)
-        if hit is None and at_boundary:
+        if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
+            # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
+        if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
+            hit = None
+        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
             hits.append(hit)
             i = hit.end
             continue
         i += 1
     return hits
+
+
+CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
+
+
+def _closes_value(hits: list[_Hit], text: str, i: int) -> bool:
+    """A label word mid-line is a label when the text since the previous label is a whole coded
+    value of that label ("文化程度初中住址…"); after free text ("住址新华街民族路") it is not."""
+    if not hits:
+        return False
+    key = hits[-1].label.person_key or hits[-1].label.key
+    return key in CODED_KEYS and _valid_value(key, text[hits[-1].end : i])
+
+
+def _merge_qualified(hits: list[_Hit]) -> list[_Hit]:
+    """An unknown qualifier right before a field label is part of it ("迁入人" + "姓名")."""
+    out: list[_Hit] = []
+    for hit in hits:
+        previous = out[-1] if out else None
+        if previous and previous.end == hit.start and not previous.label.key and not previous.label.person \
+                and (hit.label.key or hit.label.person):
+            out[-1] = _Hit(previous.start, hit.end, hit.label, previous.errors + hit.errors)
+        else:
+            out.append(hit)
+    return out
+
+
+def _value_before_compound(hit: _Hit, previous: _Hit, text: str) -> bool:
+    """Right after 与户主关系, "户主文化程度" is the value 户主 and the label 文化程度,
+    not the head's education: a role word that is a fitting value of the label before."""
+    label = hit.label
+    if not label.person or label.key:
+        return False
+    for size in (2, 1):
+        prefix = text[hit.start : hit.start + size]
+        if _valid_value(previous.label.person_key or previous.label.key, prefix):
+            return True
+    return False
 
 
 def _accept_inside(hit: _Hit, text: str, table: LabelTable) -> bool:
@@ -460,7 +518,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(run.text, table):
+        if _is_title(_plain(run.text), table):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
@@ -470,6 +528,10 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             if named is not None and named.label is not None:
                 named.label = None
     _adopt_unknown_labels(segments, table)
+    for seg in segments:
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table):
+            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
+            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
@@ -482,9 +544,9 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
             continue
         if seg.label is not None:
             if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
-                seg.label = _guess_label(seg.text, table) or seg.label  # an unknown "text：" label
+                seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
             continue
-        text = seg.text
+        text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
             continue
         if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
@@ -504,7 +566,8 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
         if not rule.matches(text):
             continue
         if not person:
-            return LabelDef(word=text, key=rule.key, person_key=rule.key)
+            moved = "move_from" if rule.key == "address" else ""
+            return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
         if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
             return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
         if rule.key in PERSON_KEYS:
@@ -531,6 +594,41 @@ def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
     )
 
 
+def _written_downwards(layout: _Layout) -> bool:
+    """Most labels printed in columns: the page reads top to bottom, columns right to left."""
+    labels = [s for s in layout.segments if s.label is not None]
+    downwards = sum(1 for s in labels if s.vertical)
+    values = [s for s in layout.segments if s.label is None and not s.title and len(s.chars) >= 2]
+    written_down = sum(1 for s in values if s.vertical)
+    return downwards >= 3 and downwards >= 0.6 * len(labels) and written_down >= 0.5 * len(values)
+
+
+def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
+    """A page written downwards read as one running text, column after column, right to left.
+
+    Vertical forms run "label value label value" down a column and wrap into the next
+    one, so a value may begin at the foot of one column and end at the head of the next;
+    read in order, every value simply follows its label.
+    """
+    titles = [s for s in layout.segments if s.title]
+    columns: list[list[_Run]] = []
+    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
+        for column in columns:
+            if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
+                column.append(run)
+                break
+        else:
+            columns.append([run])
+    chars: list[_Char] = []
+    starts: set[int] = set()  # where a box begins: a label may start there
+    for run in (run for column in columns for run in sorted(column, key=lambda r: r.box[1])):
+        starts.add(len(chars))
+        chars.extend(run.chars)
+    flow = _Run(chars, vertical=True)
+    segments = titles + (_cut_run(len(layout.runs), flow, table, starts) if chars else [])
+    return _Layout([*layout.runs, flow], segments, layout.width, layout.height)
+
+
 def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
     box = seg.box
     right = [
@@ -539,6 +637,11 @@ def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
         if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
     ]
     return min(right, key=lambda s: s.box[0], default=None)
+
+
+def _plain(text: str) -> str:
+    """Text as labels and titles are matched: simplified characters, one for one (性別, 籍貫)."""
+    return "".join(_t2s_char(c) for c in text)
 
 
 def _is_title(text: str, table: LabelTable) -> bool:
@@ -585,20 +688,33 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     while changed:
         changed = False
         for i, a in enumerate(runs):
-            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(a.text):
+            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             for j, b in enumerate(runs):
-                if i == j or a.vertical != b.vertical or not _next_to(a, b):
+                if i == j:
                     continue
-                hit = _label_at_start(a.text + b.text, table)
+                # a label printed downwards may come back as one box per character ("性" over "別")
+                downwards = _stacked(a, b)
+                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
+                    continue
+                hit = _label_at_start(_plain(a.text + b.text), table)
                 if hit is not None and hit.end > len(a.chars):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     del runs[j]
                     changed = True
                     break
             if changed:
                 break
     return runs
+
+
+def _stacked(a: _Run, b: _Run) -> bool:
+    """b stands just under a, both a character or two: pieces of one column."""
+    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+        return False
+    ba, bb = a.box, b.box
+    gap = bb[1] - ba[3]
+    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -611,14 +727,14 @@ def _next_to(a: _Run, b: _Run) -> bool:
     return _same_row(ba, bb) and -0.3 * _height(ba) <= gap <= 3.0 * _height(ba)
 
 
-def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
+def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozenset()) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
-    text = run.text
-    readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
+    text = _plain(run.text)
+    readings = [_plain(c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING))
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _find_labels(text, table, readings)
+    hits = _merge_qualified(_find_labels(text, table, readings, starts))
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -686,9 +802,9 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         found = (
             _owner_in_run(value, segs)
             or _owner_in_row(value, segs, vertical_labels=False)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_riding_above(value, segs)
             or _owner_above(value, segs, owner)
-            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_above_offset(value, segs)
             or (_owner_column_right(value, segs) if value_side == "left" else None)
             or _owner_row_right(value, segs)
@@ -709,6 +825,29 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
         if s.run == value.run and s.order == value.order - 1 and s.label is not None:
             return s, "right"
     return None
+
+
+def _remnant_keys(text: str, table: LabelTable) -> tuple[str, ...]:
+    """Field keys of the short printed labels that begin or end with these characters (别: 性别, 族别)."""
+    keys = {
+        d.key
+        for w, d in table.labels.items()
+        if d.key and not d.person and len(w) <= len(text) + 2 and w != text and (w.startswith(text) or w.endswith(text))
+    }
+    return tuple(sorted(keys))
+
+
+def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> bool:
+    """A character or two of label wording left in a column of printed labels: a label OCR could
+    not read whole."""
+    if len(seg.chars) > 2 or any(_valid_value(k, seg.text) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    if any(c not in table.label_chars for c in _plain(seg.text)):
+        return False
+    if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
+        return False  # part of a line that holds a label: a value
+    column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
+    return len(column) >= 2
 
 
 def _vertical_label_side(segs: list[_Segment]) -> str:
@@ -749,6 +888,13 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
     box = value.box
     candidates = []
     centre = (box[1] + box[3]) / 2
+    if vertical_labels and any(
+        s.label is not None
+        and max(0.0, min(s.box[2], box[2]) - max(s.box[0], box[0])) >= 0.5 * _width(box)
+        and 0 <= box[1] - s.box[3] <= (float("inf") if s.vertical else 3.0 * _height(box))
+        for s in segs
+    ):
+        return None  # its label stands right above it
     for s in segs:
         if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
@@ -826,9 +972,11 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None or _label_between(best, value, segs):
-        return None
-    return above[0], "below"
+    if above is None or best.vertical != value.vertical or _label_between(best, value, segs):
+        return None  # (a column of text under a line of writing does not continue it: a seal, a note)
+    if above[1] == "right" and not value.vertical and box[1] - best.box[3] > 0.8 * max(_height(box), _height(best.box)):
+        return None  # a second line of a value follows closely; further down is something else
+    return above  # the value continues the one above it: same label, same way
 
 
 def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
@@ -913,7 +1061,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
     The table reaches down to the next label below its header; every value in between that
     no label beside it claims is a cell, however far its column's chain of values was broken.
     """
-    heads = [p for p in pairs.values() if not p.right and not p.label.vertical]
+    heads = [p for p in pairs.values() if not p.right]
     rows: list[list[_Pair]] = []
     for pair in sorted(heads, key=lambda p: p.label.box[0]):
         for row in rows:
@@ -1092,7 +1240,7 @@ def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     """The best title wording among the non-label text, favouring short lines near the top."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
-        text = "".join(c for c in run.text if c not in SEPARATORS)
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
         if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
             continue
         top = run.box[1] / max(1, layout.height)
@@ -1353,8 +1501,11 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     table = load_labels()
     layout = _read_layout(ocr, table)
     pairs = _pair(layout)
-    doc_type, doc_conf = _classify(layout, pairs, table)
     tables = _tables(layout, pairs)
+    if not tables and _written_downwards(layout):
+        layout = _flowed(layout, table)
+        pairs = _pair(layout)
+    doc_type, doc_conf = _classify(layout, pairs, table)
     in_table = {id(p) for t in tables for p in t.columns}
     ctx = _context(pairs, options, doc_type)
 
@@ -1362,12 +1513,19 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     page: dict[str, Field] = {}
     others: dict[str, _Person] = {}
     labelled: set[str] = set()  # page keys whose label is printed on the page
+    printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
+    # a migration paper names two places: with "from" printed and no "to", its address is the destination
+    moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
     for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
         label = pair.label.label
         assert label is not None
+        if label.guesses and not label.key:
+            label = _resolve_remnant(pair, label, ctx)
         if id(pair) in in_table or not (label.key or label.person):
             continue
-        key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
+        key = label.key
+        if label.moved_key and doc_type in MIGRATION_TYPES:
+            key = moved_to
         if key and not label.person:
             labelled.add(key)
         made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
@@ -1406,6 +1564,20 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         mentions=mentions if fields else mentions[1:],
         review=_review(fields, mentions[1:], ctx),
     )
+
+
+def _resolve_remnant(pair: _Pair, label: LabelDef, ctx: _Context) -> LabelDef:
+    """The one guessed field whose coded value the label's value is (别 + 男: sex)."""
+    values = pair.right or pair.below
+    if not values:
+        return label
+    raw, _ = _raw_and_chars(values)
+    fits = [k for k in label.guesses if k in CODED_KEYS and _valid_value(k, raw)]
+    if len(label.guesses) == 1:
+        fits = list(label.guesses)
+    if len(fits) != 1:
+        return label
+    return dataclasses.replace(label, key=fits[0], person_key=fits[0])
 
 
 def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:

@@ -279,3 +279,34 @@ def test_part_of_a_value_written_above_the_printed_line():
         line("出生年月日：十二月四日", 209, 775, h=69), line("一九二五年", 540, 713, h=58),
     )
     assert values(extract(ocr)) == {"name": "陈桂英", "birth_date": "1925-12-04"}
+
+
+def test_vertical_running_text_wrapping_from_column_to_column():
+    columns = ["姓名吴杰性别男民", "族汉出生日期一九", "六六年十一月十四日", "籍贯山西忻县与户主", "关系户主文化程度", "初中住址新城区东风路"]
+    lines = [line("常住人口登记表", 2221, 214, h=100, vertical=True)]
+    for k, text in enumerate(columns):
+        lines.append(line(text, 2021 - 130 * k, 306, h=80, vertical=True))
+    assert values(extract(page(*lines))) == {
+        "name": "吴杰", "sex": "男", "ethnicity": "汉族", "birth_date": "1966-11-14", "native_place": "山西忻县",
+        "relation_to_head": "户主", "education": "初中", "address": "新城区东风路",
+    }
+
+
+def test_labels_printed_in_traditional_characters():
+    ocr = page(line("與戶主關係", 200, 300), line("戶主", 500, 300), line("籍貫", 200, 400), line("河北", 500, 400),
+               line("職業", 200, 500), line("農民", 500, 500))
+    assert values(extract(ocr)) == {"relation_to_head": "户主", "native_place": "河北", "occupation": "农民"}
+
+
+def test_label_cells_printed_downwards_one_box_per_character():
+    ocr = page(
+        line("姓名", 220, 455, h=60, vertical=True), line("张拴柱", 385, 545, h=120),
+        line("性", 226, 806, h=65), line("別", 222, 942, h=65), line("男", 397, 873, h=110),
+        line("籍贯", 220, 1130, h=65, vertical=True), line("河北张", 378, 1103, h=120), line("家口", 377, 1236, h=120),
+        line("所", 222, 2209, h=70),  # what is left of 住所: it closes the cell above and names its own
+        line("呼和浩特市郊区大学西街129号", 382, 2134, h=130),
+        line("公安局", 1679, 2641, h=130, vertical=True),  # seal text below the address
+    )
+    assert values(extract(ocr)) == {
+        "name": "张拴柱", "sex": "男", "native_place": "河北张家口", "address": "呼和浩特市郊区大学西街129号",
+    }
