@@ -16,7 +16,6 @@ import json
 import random
 import time
 from collections import Counter
-from pathlib import Path
 
 import pyarrow as pa
 import splink.comparison_level_library as cll
@@ -33,7 +32,7 @@ KEY = b"model-estimation-key"
 M_FLOOR = 0.005
 U_FLOOR = 1e-7
 ORDER = {
-    "name": ("exact", "variant", "skeleton", "four_corner", "pinyin", "edit1", "else"),
+    "name": ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else"),
     "birth_date": ("exact", "typo", "near", "partial", "year", "else"),
     "sex": ("exact", "else"),
     "ethnicity": ("exact", "else"),
@@ -95,6 +94,13 @@ def comparisons() -> list:
         cll.CustomLevel("name_skel_l = name_skel_r", label_for_charts="skeleton"),
         cll.CustomLevel("name_fc_l = name_fc_r", label_for_charts="four_corner"),
         cll.CustomLevel("list_has_any(name_py_l, name_py_r)", label_for_charts="pinyin"),
+        cll.CustomLevel(
+            "length(name_norm_l) = length(name_norm_r) "
+            "AND len(list_filter(range(1, length(name_norm_l) + 1), lambda i: substr(name_norm_l, i, 1) != substr(name_norm_r, i, 1))) = 1 "
+            "AND len(list_filter(range(1, length(name_norm_l) + 1), lambda i: substr(name_norm_l, i, 1) != substr(name_norm_r, i, 1) "
+            "AND (contains(substr(name_fc_l, 6 * i - 5, 5) || substr(name_fc_r, 6 * i - 5, 5), '?') "
+            "OR hamming(substr(name_fc_l, 6 * i - 5, 5), substr(name_fc_r, 6 * i - 5, 5)) > 1))) = 0",
+            label_for_charts="shape1"),
         cll.CustomLevel("levenshtein(name_var_l, name_var_r) = 1", label_for_charts="edit1"),
         cll.ElseLevel()])
     full = "length(dob_l) = 10 AND length(dob_r) = 10"

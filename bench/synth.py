@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -119,7 +120,7 @@ class Synth:
         return date(year, 1, 1) + timedelta(days=self.rng.randrange(365))
 
     def id_number(self, code: str, born: date, sex: str) -> str:
-        seq = self.rng.randrange(1, 499) * 2 + (1 if sex == "男" else 0)
+        seq = self.rng.randrange(1, 497) * 2 + (1 if sex == "男" else 0)  # 996–999 were kept for centenarians
         body = f"{code}{born:%Y%m%d}{seq:03d}"
         return body + id_check_char(body)
 
@@ -282,7 +283,7 @@ class Synth:
             birthplace = birthplace.split("省")[-1].split("自治区")[-1]
         native = p.native_place if rng.random() < 0.5 else None
         if native and rng.random() < 0.2:
-            native = native[:3]  # only the province, as old forms often have it
+            native = re.split(r"(?<=省)|(?<=自治区)|(?<=市)", native)[0]  # only the province, as old forms often have it
         r = rng.random()
         address = None if r < 0.2 else (p.address if r < 0.4 else self.address(rng.choice(PLACES)[1]))
         idn = None

@@ -16,16 +16,16 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.namekeys import name_keys, normalize_name
-from pipeline.normalize import mask_id, normalize_id
+from pipeline.namekeys import blocking_keys, name_keys, normalize_name
+from pipeline.normalize import id_check_char, mask_id, normalize_id, upgrade_id15
 from pipeline.records import LinkResult
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "config" / "linkage" / "model.json"
@@ -76,6 +76,15 @@ class LinkModel:
     duplicate_share: float  # prior: how often a register person has a second registration
     source: str = ""
 
+    @cached_property
+    def weights(self) -> dict[str, dict[str, float]]:
+        """log2(m/u) of every level: the evidence each outcome adds."""
+        return {c: {lv: math.log2(p.m / p.u) for lv, p in levels.items()} for c, levels in self.comparisons.items()}
+
+    @cached_property
+    def best_weights(self) -> dict[str, float]:
+        return {c: max(0.0, *w.values()) for c, w in self.weights.items()}
+
 
 @dataclass(frozen=True)
 class LinkOptions:
@@ -114,14 +123,32 @@ class PairScore:
 # --- ID numbers ------------------------------------------------------------------------
 
 
+_PLAIN_ID = re.compile(r"\d{17}[\dX]|\d{15}")
+
+
 def upgrade_id(number: str) -> str:
     """The normalised 18-digit form of a resident ID number (15 → 18 with MOD 11-2, by
-    pipeline.normalize); raises InvalidIdNumber for anything that is not a valid number."""
+    pipeline.normalize); raises InvalidIdNumber for anything that is not a valid number.
+
+    Register files hold millions of plain numbers: those take a fast path with the same
+    outcome as pipeline.normalize.normalize_id (tests/test_link.py checks both agree)."""
+    if _PLAIN_ID.fullmatch(number):
+        full = upgrade_id15(number) if len(number) == 15 else number
+        if id_check_char(full[:17]) == full[17] and _plausible_birth(full[6:14]):
+            return full
     parsed = normalize_id(number)
     if parsed is None or not parsed.valid:
         flags = ", ".join(parsed.flags) if parsed else "no digits"
         raise InvalidIdNumber(f"not a valid resident ID number ({flags}): {mask_id((parsed.value if parsed else number) or '')}")
     return parsed.value
+
+
+def _plausible_birth(yyyymmdd: str) -> bool:
+    try:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        return False
+    return 1850 <= born.year <= date.today().year
 
 
 def id_hmac(id_number: str, key: bytes) -> str:
@@ -173,12 +200,26 @@ def name_level(a: str | None, b: str | None) -> str:
         return "four_corner"
     if set(ka.pinyin) & set(kb.pinyin):
         return "pinyin"
+    if _one_lookalike_apart(ka.norm, kb.norm, ka.four_corner, kb.four_corner):
+        return "shape1"
     if Levenshtein.distance(ka.variant, kb.variant) == 1:
         return "edit1"
     return "else"
 
 
-_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "edit1", "else", "null")
+_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else", "null")
+
+
+def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
+    """Exactly one character differs and the two look alike: four-corner codes at most one
+    digit apart (王/玉, 桂/柱, 国/图) — the shape signal hukou-domain.md §3.2 seeds with."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(differ) != 1:
+        return False
+    code_a, code_b = fc_a.split("-")[differ[0]], fc_b.split("-")[differ[0]]
+    return "?" not in code_a + code_b and sum(x != y for x, y in zip(code_a, code_b)) <= 1
 
 
 def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
@@ -259,36 +300,50 @@ def place_level(a: str | None, b: str | None) -> str:
     return "else"
 
 
+_SCREEN_FIRST = ("name", "birth_date", "id")
+
+
 def compare(
     query: MentionQuery,
     query_id_hmac: str | None,
     person: PersonRecord,
     model: LinkModel,
     name_share: float | None = None,
+    floor: float | None = None,
 ) -> PairScore:
+    """Comparison levels and the summed match weight of one page person and one register
+    person. With `floor`, a pair whose name, birth date and ID already rule it out (even
+    perfect agreement on the rest could not lift it to `floor`) is not compared further:
+    its weight is then that upper bound."""
     names = [n for n in (query.name, *query.name_alternatives) if n]
-    name_lv = min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null")
     levels = {
-        "name": name_lv,
+        "name": min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null"),
         "birth_date": date_level(query.birth_date, person.birth_date),
+        "id": exact_level(query_id_hmac, person.id_hmac),
+    }
+    if floor is not None:
+        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
+        bound += sum(w for c, w in model.best_weights.items() if c not in _SCREEN_FIRST)
+        if bound < floor:
+            return PairScore(levels, bound, False, False)
+    levels.update({
         "sex": exact_level(query.sex, person.sex),
         "ethnicity": exact_level(ethnicity_key(query.ethnicity), ethnicity_key(person.ethnicity)),
         "birthplace": place_level(query.birthplace, person.birthplace),
         "native_place": place_level(query.native_place, person.native_place),
         "address": place_level(query.address, person.address),
-        "id": exact_level(query_id_hmac, person.id_hmac),
-    }
-    weight = 0.0
-    for comparison, level in levels.items():
-        if level == "null":
-            continue
-        params = model.comparisons[comparison][level]
-        u = params.u
-        if comparison == "name" and level == "exact" and name_share:
-            u = max(name_share, 1e-9)
-        weight += math.log2(params.m / u)
+    })
+    weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
     id_agrees = levels["id"] == "exact"
     return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
+
+
+def _level_weight(model: LinkModel, comparison: str, level: str, name_share: float | None) -> float:
+    if level == "null":
+        return 0.0
+    if comparison == "name" and level == "exact" and name_share:  # term-frequency adjustment
+        return math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
+    return model.weights[comparison][level]
 
 
 def _probability(log2_odds: float) -> float:
@@ -303,6 +358,9 @@ def _reasons(score: PairScore) -> list[str]:
     if score.id_name_mismatch:
         out.append("same ID number but the name differs")
     return out
+
+
+_SCREEN_LOG2_ODDS = -20.0  # candidates that cannot reach odds of 1 : 10^6 are not compared in full
 
 
 def link_mention(
@@ -326,9 +384,10 @@ def link_mention(
     prior = math.log2(model.registered_share / max(size, 1))
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
+    floor = _SCREEN_LOG2_ODDS - prior
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = compare(query, query_hmac, person, model, share)
+        pair = compare(query, query_hmac, person, model, share, floor)
         scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
@@ -369,19 +428,46 @@ def _query_hmac(id_number: str | None, key: bytes) -> str | None:
 # --- duplicates in the register -------------------------------------------------------
 
 
-def duplicate_blocks(person: PersonRecord) -> list[tuple[str, ...]]:
-    """Blocking keys for pairs of register persons: same ID hash; same birth date and
-    surname class; same birth date and given name; same name skeleton and birth year."""
-    keys = name_keys(person.name)
-    out: list[tuple[str, ...]] = []
+@dataclass(frozen=True)
+class BlockMember:
+    """A register person with the name keys its blocks were formed by."""
+
+    person: PersonRecord
+    variant: str
+    skeleton: str
+    pinyin: str  # the canonical reading
+
+    @classmethod
+    def of(cls, person: PersonRecord) -> BlockMember:
+        keys = blocking_keys(person.name)
+        return cls(person, keys.variant, keys.skeleton, keys.pinyin_canonical)
+
+
+def duplicate_blocks(person: PersonRecord) -> dict[str, tuple[str, ...]]:
+    """Blocking keys for pairs of register persons: the same ID hash; birth date and
+    surname class; given name and birth date (surname misread); skeleton and birth year
+    (date misread); skeleton, month and day (year misread)."""
+    keys = blocking_keys(person.name)
+    out: dict[str, tuple[str, ...]] = {}
     if person.id_hmac:
-        out.append(("id", person.id_hmac))
-    if person.birth_date:
-        out.append(("dob_sur", person.birth_date, keys.variant[: len(keys.surname)]))
+        out["id"] = (person.id_hmac,)
+    dob = person.birth_date
+    if dob:
+        out["dob_surname"] = (dob, keys.variant[: len(keys.surname)])
         if keys.given:
-            out.append(("dob_given", person.birth_date, keys.given))
-        out.append(("skel_year", keys.skeleton, person.birth_date[:4]))
+            out["given_dob"] = (keys.given, dob)
+        out["skeleton_year"] = (keys.skeleton, dob[:4])
+        if len(dob) == 10:
+            out["skeleton_md"] = (keys.skeleton, dob[5:])
     return out
+
+
+def _worth_comparing(a: BlockMember, b: BlockMember) -> bool:
+    """Cheap filter before the full comparison: a shared ID number, or names that are
+    alike in shape or sound or at most one character apart."""
+    if a.person.id_hmac and a.person.id_hmac == b.person.id_hmac:
+        return True
+    return a.skeleton == b.skeleton or a.pinyin == b.pinyin or Levenshtein.distance(a.variant, b.variant) <= 1
 
 
 def judge_pair(a: PersonRecord, b: PersonRecord, model: LinkModel, register_size: int, name_share: float | None = None) -> DuplicateFinding:
@@ -415,30 +501,39 @@ def find_duplicates(
     Holds every person in memory: for the whole register use
     pipeline.db.register.registry_duplicates, which streams block by block."""
     model = model or load_model()
-    people = list(persons)
-    blocks: dict[tuple[str, ...], list[PersonRecord]] = defaultdict(list)
+    people = [BlockMember.of(p) for p in persons]
+    blocks: dict[tuple[str, ...], list[BlockMember]] = defaultdict(list)
     name_counts: dict[str, int] = defaultdict(int)
-    for person in people:
-        name_counts[name_keys(person.name).norm] += 1
-        for block in duplicate_blocks(person):
-            blocks[block].append(person)
+    for member in people:
+        name_counts[blocking_keys(member.person.name).norm] += 1
+        for kind, key in duplicate_blocks(member.person).items():
+            blocks[(kind, *key)].append(member)
     size = register_size or len(people)
     return judge_blocks(blocks.values(), model, size, threshold, max_block, lambda n: name_counts[n] / size)
 
 
-def judge_blocks(blocks, model: LinkModel, register_size: int, threshold: float, max_block: int, name_share) -> list[DuplicateFinding]:
-    seen: dict[tuple[str, ...], DuplicateFinding] = {}
+def judge_blocks(
+    blocks: Iterable[list[BlockMember]],
+    model: LinkModel,
+    register_size: int,
+    threshold: float,
+    max_block: int,
+    name_share: Callable[[str], float],
+) -> list[DuplicateFinding]:
+    """Every pair inside each block that scores at least `threshold`; a block larger than
+    `max_block` is skipped (a blocking key that common says nothing)."""
+    found: dict[tuple[str, ...], DuplicateFinding] = {}
     for members in blocks:
         if len(members) < 2 or len(members) > max_block:
             continue
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                if a.person_id == b.person_id:
+                if a.person.person_id == b.person.person_id or not _worth_comparing(a, b):
                     continue
-                pair_key = tuple(sorted((a.person_id, b.person_id)))
-                if pair_key in seen:
+                pair_key = tuple(sorted((a.person.person_id, b.person.person_id)))
+                if pair_key in found:
                     continue
-                finding = judge_pair(a, b, model, register_size, name_share(name_keys(a.name).norm))
+                finding = judge_pair(a.person, b.person, model, register_size, name_share(blocking_keys(a.person.name).norm))
                 if finding.score >= threshold:
-                    seen[pair_key] = finding
-    return sorted(seen.values(), key=lambda f: (-f.score, f.person_ids))
+                    found[pair_key] = finding
+    return sorted(found.values(), key=lambda f: (-f.score, f.person_ids))

@@ -163,9 +163,10 @@ def pinyin_canonical(norm: str) -> str:
 
 
 def four_corner(norm: str) -> str:
-    """Four-corner codes joined by '-': a coarse shape key ('?' where a character has none)."""
+    """Four-corner codes (5 digits each) joined by '-': a coarse shape key; '?????' where a
+    character has none."""
     table = _four_corner()
-    return "-".join(table.query(ch) or "?" for ch in norm)
+    return "-".join(table.query(ch) or "?????" for ch in norm)
 
 
 def masked_keys(norm: str) -> tuple[str, ...]:
@@ -174,11 +175,6 @@ def masked_keys(norm: str) -> tuple[str, ...]:
     if len(norm) < 2:
         return ()
     return tuple(norm[:i] + MASK + norm[i + 1:] for i in range(len(norm)))
-
-
-def variant_name(norm: str) -> str:
-    surname, given = split_surname(norm)
-    return surname_class(surname) + given
 
 
 @lru_cache(maxsize=262144)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from pipeline.normalize import mask_id
 from pipeline.link import (
     InvalidIdNumber,
     LinkOptions,
@@ -16,6 +17,7 @@ from pipeline.link import (
     name_level,
     upgrade_id,
 )
+from pipeline.normalize import id_check_char, mask_id, normalize_id
 
 KEY = b"test-hmac-key"
 OPTIONS = LinkOptions()
@@ -36,6 +38,23 @@ def test_upgrade_15_digit_id_with_mod_11_2_check():
     assert upgrade_id("11010519491231002x") == "11010519491231002X"
     assert upgrade_id("110105801231996")[6:8] == "18"  # centenarian sequence codes
     assert upgrade_id(" 11010519491231002X ") == "11010519491231002X"
+
+
+def test_fast_id_path_agrees_with_normalize_id():
+    rng = random.Random(5)
+    numbers = []
+    for _ in range(3000):
+        body = f"{rng.choice(['110105', '150102', '510202'])}{rng.randrange(1840, 2030)}{rng.randrange(0, 14):02d}{rng.randrange(0, 33):02d}{rng.randrange(1000):03d}"
+        good = body + id_check_char(body)
+        numbers += [good, body + rng.choice("0123456789X"), good[:6] + good[8:17]]
+    for number in numbers:
+        parsed = normalize_id(number)
+        expected = parsed.value if parsed and parsed.valid else None
+        try:
+            got = upgrade_id(number)
+        except InvalidIdNumber:
+            got = None
+        assert got == expected, number
 
 
 def test_invalid_id_numbers_are_refused():
@@ -63,6 +82,7 @@ def test_name_levels():
     assert name_level("肖建国", "萧建国") == "variant"
     assert name_level("李己明", "李已明") == "skeleton"
     assert name_level("张伟", "章玮") == "pinyin"
+    assert name_level("陈文革", "陈田革") == "shape1"
     assert name_level("王桂兰", "王桂英") == "edit1"
     assert name_level("王桂兰", "刘德华") == "else"
     assert name_level(None, "刘德华") == "null"

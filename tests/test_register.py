@@ -118,9 +118,13 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert "P3" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
         result = link_to_register(session, q, key=HMAC_KEY, options=options)
         assert (result.status, result.person_id) == ("linked", "P3")
-        # surname misread (萧 → 肖 variant) and birth date off by a digit: still a candidate
+        # surname variant (萧 → 肖) and birth date off by a digit: only the wide rules find it
         q = MentionQuery("肖建国", "男", None, "1955-03-08", None)
+        assert "P6" not in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, wide=False)}
         assert "P6" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert (result.status, result.person_id) == ("linked", "P6")
+        assert "birth_date=typo" in result.reasons and "name=variant" in result.reasons
         # the same person registered twice
         result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
         assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from pipeline.db.base import Base
 from pipeline.errors import RegisterError
 from pipeline.link import (
+    BlockMember,
     DuplicateFinding,
     InvalidIdNumber,
     LinkModel,
@@ -31,7 +32,6 @@ from pipeline.link import (
     MentionQuery,
     PersonRecord,
     RegisterContext,
-    duplicate_blocks,
     hmac_of_upgraded,
     id_hmac,
     judge_blocks,
@@ -40,7 +40,7 @@ from pipeline.link import (
     upgrade_id,
 )
 from pipeline.normalize import mask_id, normalize_sex
-from pipeline.namekeys import MASK, blocking_keys, name_keys
+from pipeline.namekeys import blocking_keys, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -56,8 +56,6 @@ class RegisterPerson(Base):
     given_norm: Mapped[str] = mapped_column(String(48))
     name_skel: Mapped[str] = mapped_column(String(64))
     name_py: Mapped[str] = mapped_column(String(160))
-    mask_mid: Mapped[str | None] = mapped_column(String(64))  # 王*兰: names of 3+ characters
-    mask_last: Mapped[str | None] = mapped_column(String(64))  # 王桂*
     sex: Mapped[str | None] = mapped_column(String(8))
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[str | None] = mapped_column(String(10))
@@ -78,8 +76,6 @@ class RegisterPerson(Base):
         Index("ix_register_person_given_dob", "given_norm", "birth_date"),
         Index("ix_register_person_skel_dob", "name_skel", "birth_date"),
         Index("ix_register_person_py_dob", "name_py", "birth_date"),
-        Index("ix_register_person_mask_mid_dob", "mask_mid", "birth_date"),
-        Index("ix_register_person_mask_last_dob", "mask_last", "birth_date"),
         Index("ix_register_person_skel_md", "name_skel", "birth_md"),
     )
 
@@ -128,8 +124,6 @@ def _name_columns(name: str) -> dict[str, str | None]:
         "given_norm": keys.given,
         "name_skel": keys.skeleton,
         "name_py": keys.pinyin_canonical,
-        "mask_mid": _mask(keys.norm, 1),
-        "mask_last": _mask(keys.norm, len(keys.norm) - 1),
     }
 
 
@@ -177,14 +171,6 @@ def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: byte
         "extra": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
     }
     return values, warning
-
-
-def _mask(norm: str, position: int) -> str | None:
-    """The name with one character masked, for names of 3+ characters (for 2-character
-    names the given name alone, `given_norm`, does this job)."""
-    if len(norm) < 3:
-        return None
-    return norm[:position] + MASK + norm[position + 1:]
 
 
 def import_register_csv(
@@ -303,38 +289,40 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
 # --- candidates ------------------------------------------------------------------------
 
 _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
-_BLOCKING_RULES = (
+# Blocking rules, each an indexed lookup (hukou-domain.md §3.5). The exact-date rules are
+# narrow at any register size; the wide ones add look-alike and homophone names within a
+# year either side and pages without a full birth date.
+_EXACT_DATE_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
-    "given_norm IN :givens AND birth_date BETWEEN :from_date AND :to_date",  # surname misread
+    "given_norm IN :givens AND birth_date = :dob",  # the surname misread
+    "name_skel IN :skels AND birth_md = :md",  # the year misread
+)
+_WIDE_RULES = _EXACT_DATE_RULES + (
     "name_skel IN :skels AND birth_date BETWEEN :from_date AND :to_date",  # shape confusions, date misread
     "name_py IN :pys AND birth_date BETWEEN :from_date AND :to_date",  # homophones
-    "mask_mid IN :masks_mid AND birth_date BETWEEN :from_date AND :to_date",  # any one character misread
-    "mask_last IN :masks_last AND birth_date BETWEEN :from_date AND :to_date",
-    "name_skel IN :skels AND birth_md = :md",  # the year misread
     ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
     ":no_year = 1 AND name_skel IN :skels",
     ":no_year = 1 AND name_py IN :pys",
 )
 
 
-def _candidate_statement():
-    """One round trip: the union of indexed lookups, each capped by itself."""
-    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(_BLOCKING_RULES)]
-    expanding = [bindparam(n, expanding=True) for n in ("surnames", "givens", "skels", "pys", "norms", "masks_mid", "masks_last")]
-    return text(" UNION ".join(branches)).bindparams(*expanding)
+def _candidate_statement(rules: tuple[str, ...]):
+    """One round trip: the union of the rules' lookups, each capped by itself."""
+    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(rules)]
+    names = [n for n in ("surnames", "givens", "skels", "pys", "norms") if f":{n}" in " ".join(rules)]
+    return text(" UNION ".join(branches)).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
-_CANDIDATES = _candidate_statement()
+_CANDIDATES = {False: _candidate_statement(_EXACT_DATE_RULES), True: _candidate_statement(_WIDE_RULES)}
 _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100) -> list[PersonRecord]:
-    """Register persons worth comparing with the mention: the union of blocking rules
-    (hukou-domain.md §3.5), each an indexed lookup capped at `limit` rows: ID hash;
-    birth date + surname class; a name key (given name, skeleton, pinyin, one character
-    masked) + birth year ±1; skeleton + month and day; without a birth year, the name
-    keys alone. The OCR's alternative readings of the name join every name rule."""
+def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, wide: bool = True) -> list[PersonRecord]:
+    """Register persons worth comparing with the mention: the union of the blocking rules,
+    each capped at `limit` rows. `wide=False` keeps to the rules that need the exact birth
+    date (narrow at any register size); a page without a full date always gets the wide
+    rules. The OCR's alternative readings of the name join every name rule."""
     query_hash = None
     if query.id_number:
         try:
@@ -355,14 +343,13 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "masks_mid": sorted({m for k in keys if (m := _mask(k.norm, 1))}),
-        "masks_last": sorted({m for k in keys if (m := _mask(k.norm, len(k.norm) - 1))}),
         "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
-    return [PersonRecord(*row) for row in session.execute(_CANDIDATES, params)]
+    statement = _CANDIDATES[wide or dob is None]
+    return [PersonRecord(*row) for row in session.execute(statement, params)]
 
 
 def register_size(session: Session) -> int:
@@ -382,30 +369,59 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     return RegisterContext(register_size=max(size, 1), name_share=share)
 
 
-def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 200) -> LinkResult:
-    """Candidates from the register, then the linkage decision."""
-    candidates = candidates_for(session, query, key=key, limit=limit)
-    return link_mention(query, candidates, key=key, options=options, context=register_context(session, query))
+def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
+    """Link one page person: first against the exact-date candidates; only when that does
+    not settle it (or the page has no full birth date) against the wide candidate set."""
+    context = register_context(session, query)
+    first = candidates_for(session, query, key=key, limit=limit, wide=False)
+    if first and query.birth_date and len(query.birth_date) == 10:
+        result = link_mention(query, first, key=key, options=options, context=context)
+        if result.status in ("linked", "conflict"):
+            return result
+    candidates = candidates_for(session, query, key=key, limit=limit, wide=True)
+    return link_mention(query, candidates, key=key, options=options, context=context)
 
 
 # --- duplicates ------------------------------------------------------------------------
 
 
-def _stream_blocks(session: Session, order: tuple, kind: str, batch: int = 5000) -> Iterator[list[PersonRecord]]:
-    """Consecutive register persons sharing one blocking key, streamed in key order."""
+_DUPLICATE_PASSES = {  # blocking key of pipeline.link.duplicate_blocks -> the index-ordered columns that form it
+    "id": ("id_hmac",),
+    "dob_surname": ("birth_date", "surname_class"),
+    "given_dob": ("given_norm", "birth_date"),
+    "skeleton_year": ("name_skel", "birth_date"),  # grouped by skeleton and year
+    "skeleton_md": ("name_skel", "birth_md"),
+}
+
+
+def _stream_blocks(session: Session, kind: str, batch: int = 5000) -> Iterator[list[BlockMember]]:
+    """Consecutive register persons sharing one blocking key, streamed in index order:
+    one block in memory at a time. Block keys come from the stored key columns."""
+    order = _DUPLICATE_PASSES[kind]
+    P = RegisterPerson
+    columns = (P.person_id, P.name, P.sex, P.ethnicity, P.birth_date, P.id_hmac, P.birthplace, P.native_place, P.address,
+               P.surname_class, P.given_norm, P.name_skel, P.name_py, P.birth_md)
+    first = getattr(P, order[0])
+    stmt = select(*columns).where(first.is_not(None)).order_by(*(getattr(P, c) for c in order))
     current: tuple | None = None
-    members: list[PersonRecord] = []
-    stmt = select(RegisterPerson).order_by(*order, RegisterPerson.person_id).execution_options(yield_per=batch)
-    for person in session.scalars(stmt):
-        record = person.record()
-        block = next((b for b in duplicate_blocks(record) if b[0] == kind), None)
-        if block != current:
+    members: list[BlockMember] = []
+    for row in session.execute(stmt.execution_options(yield_per=batch)):
+        record = PersonRecord(*row[:9])
+        surname, given, skeleton, pinyin, md = row[9:]
+        key = {
+            "id": (record.id_hmac,),
+            "dob_surname": (record.birth_date, surname),
+            "given_dob": (given, record.birth_date),
+            "skeleton_year": (skeleton, (record.birth_date or "")[:4]),
+            "skeleton_md": (skeleton, md),
+        }[kind]
+        if None in key or "" in key:
+            continue
+        if key != current:
             if len(members) > 1:
                 yield members
-            current, members = block, []
-        if block is not None:
-            members.append(record)
-        session.expunge(person)
+            current, members = key, []
+        members.append(BlockMember(record, surname + given, skeleton, pinyin))
     if len(members) > 1:
         yield members
 
@@ -418,28 +434,16 @@ def registry_duplicates(
     max_block: int = 200,
 ) -> list[DuplicateFinding]:
     """Suspected double registrations (重户) and shared ID numbers (重号) in the whole
-    register, one streamed pass per blocking key: memory holds one block at a time."""
+    register: one streamed pass per blocking key, one block in memory at a time."""
     model = model or load_model()
     size = max(register_size(session), 1)
-    shares: dict[str, float] = {}
 
+    @lru_cache(maxsize=65536)
     def name_share(norm: str) -> float:
-        if norm not in shares:
-            count = session.scalar(_NAME_COUNT, {"norm": norm}) or 1
-            shares[norm] = count / size
-        return shares[norm]
+        return (session.scalar(_NAME_COUNT, {"norm": norm}) or 1) / size
 
-    P = RegisterPerson
-    passes = {
-        "id": (P.id_hmac,),
-        "dob_sur": (P.birth_date, P.surname_class),
-        "dob_given": (P.birth_date, P.given_norm),
-        "skel_year": (P.name_skel, P.birth_date),
-    }
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
-    for kind, order in passes.items():
-        for finding in judge_blocks(_stream_blocks(session, order, kind), model, size, threshold, max_block, name_share):
-            key = tuple(finding.person_ids)
-            if key not in findings or finding.score > findings[key].score:
-                findings[key] = finding
+    for kind in _DUPLICATE_PASSES:
+        for finding in judge_blocks(_stream_blocks(session, kind), model, size, threshold, max_block, name_share):
+            findings.setdefault(tuple(finding.person_ids), finding)
     return sorted(findings.values(), key=lambda f: (-f.score, f.person_ids))
