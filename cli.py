@@ -268,13 +268,46 @@ def status(batch_id: str | None, rescan: bool, fmt: str) -> None:
         out.print("no batches yet: `hukou ingest BATCH_DIR`")
         return
     if batch_id:
-        _print_summary(summaries[0])
+        from rich.markdown import Markdown
+
+        from flows.report import report_markdown
+
+        out.print(Markdown(report_markdown(summaries[0])))  # the same page as the flow's report artifact
         return
     table = Table("batch", "box", "status", "pages", "done", "quarantined", "failed", "re-scan", "pages/min")
     for s in summaries:
         table.add_row(s["batch_id"], s["location"].get("box", ""), s["status"], str(s["pages"]), str(s["done"]),
                       str(s["quarantined"]), str(s["failed"]), str(s["needs_rescan"]), f"{s['pages_per_minute']:.1f}")
     out.print(table)
+
+
+@main.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--settle", type=float, default=30.0, show_default=True, help="Seconds a folder's files must stay unchanged.")
+@click.option("--poll", type=float, default=5.0, show_default=True, help="Seconds between looks at ROOT.")
+@guarded
+def watch(root: Path, settle: float, poll: float) -> None:
+    """Ingest each new batch folder under ROOT once its batch.toml exists and its files stop growing."""
+    from flows.watch import ingest_new_batches
+
+    _runtime().init()
+    out.print(f"watching {root} (settle {settle:g} s); Ctrl-C stops")
+    ingest_new_batches(root, settle_seconds=settle, poll_seconds=poll)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the Prefect dashboard listens.")
+@click.option("--port", type=int, default=4200, show_default=True)
+@click.option("--watch", "watch_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also start a run for each new complete batch folder under this folder.")
+@click.option("--settle", type=float, default=30.0, show_default=True, help="Seconds a folder's files must stay unchanged.")
+@guarded
+def serve(host: str, port: int, watch_root: Path | None, settle: float) -> None:
+    """Serve the ingest flow on the Prefect dashboard, where a supervisor starts batches and reads their reports."""
+    from flows.serve import serve_dashboard
+
+    _runtime().init()
+    serve_dashboard(host=host, port=port, watch_root=watch_root, settle_seconds=settle)
 
 
 @main.command()

@@ -11,6 +11,10 @@ Skip rule: a page is its master's SHA-256 within a batch (the page id), and
 `process_page` skips it when it is done under the same `processing_version`
 (software, engine, model files, OCR options). A new model re-runs it.
 
+Recycling: pages go out in waves of `recycle_after` pages per worker; between waves
+the Dask workers are restarted (every result fetched, nothing running), so a leaking
+OCR runtime cannot grow without bound.
+
 Retries: only storage and database errors are raised by `process_page`; they are
 retried with exponential backoff. Every other failure is recorded on the page.
 """
@@ -28,6 +32,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, wait
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -41,9 +46,6 @@ from pipeline.db.session import session_scope
 from pipeline.ingest import read_manifest
 
 EnvItems = tuple[tuple[str, str], ...]
-
-_pages_in_this_process = 0
-
 
 def hukou_env(**overrides: str) -> EnvItems:
     """The HUKOU_* settings a worker process needs to build the same Runtime."""
@@ -61,34 +63,32 @@ def retry_on_infrastructure(task: Task[Any, Any], task_run: TaskRun, state: Stat
 @task(name="process-page", task_run_name="page-{page_id}", retries=2, retry_delay_seconds=exponential_backoff(2.0),
       retry_jitter_factor=0.5, retry_condition_fn=retry_on_infrastructure)
 def process_page_task(page_id: str, env_items: EnvItems, force: bool = False) -> dict[str, Any]:
-    rt = runtime_for(env_items)
-    outcome: PageOutcome = process_page(rt, page_id, force=force)
-    if not outcome.skipped:
-        recycle_when_due(rt.settings.pipeline.recycle_after)
+    outcome: PageOutcome = process_page(runtime_for(env_items), page_id, force=force)
     return asdict(outcome)
 
 
-def recycle_when_due(limit: int) -> bool:
-    """After `limit` pages, ask the Dask nanny for a fresh worker process, so memory stays flat.
+def _dask_client() -> Any:
+    runner = FlowRunContext.get().task_runner
+    return runner.client if type(runner).__name__ == "DaskTaskRunner" else None
 
-    The worker retires gracefully (the scheduler first moves its results elsewhere) and
-    the nanny starts a new process. Outside a Dask worker there is nothing to recycle:
-    the flow's own process lives for one batch.
+
+def page_slots() -> int:
+    """Pages that run at once: the Dask cluster's worker threads, else one."""
+    client = _dask_client()
+    return max(1, sum(client.nthreads().values())) if client is not None else 1
+
+
+def recycle_workers() -> bool:
+    """Replace the Dask worker processes (their nannies start fresh ones), so memory stays flat.
+
+    Called between waves of pages, when no page is running and every result has been
+    fetched, so a restart loses nothing. Without Dask there is nothing to recycle: the
+    flow's own process lives for one batch.
     """
-    global _pages_in_this_process
-    _pages_in_this_process += 1
-    if limit <= 0 or _pages_in_this_process < limit:
+    client = _dask_client()
+    if client is None:
         return False
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):
-        return False
-    if worker.nanny is None:
-        return False
-    _pages_in_this_process = 0
-    worker.loop.add_callback(worker.close_gracefully, restart=True, reason=f"recycled after {limit} pages")
+    client.restart(wait_for_workers=True)
     return True
 
 
@@ -107,11 +107,16 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
                                         description=f"Pages of batch {manifest.batch_id} processed")
     p = rt.settings.pipeline
     page_task = process_page_task.with_options(retries=p.retries, retry_delay_seconds=exponential_backoff(p.retry_delay_seconds))
-    futures = [page_task.submit(pid, env_items=env_items, force=force) for pid in registered.page_ids]
+    wave = max(1, p.recycle_after) * page_slots()
     outcomes: list[dict[str, Any] | BaseException] = []
-    for future in _as_completed(futures):
-        outcomes.append(future.result(raise_on_failure=False))  # fetched at once: a recycled worker loses nothing
-        update_progress_artifact(progress, 100.0 * len(outcomes) / max(1, len(futures)))
+    for first in range(0, len(registered.page_ids), wave):
+        if first and p.recycle_after > 0:
+            recycle_workers()
+        futures = [page_task.submit(pid, env_items=env_items, force=force)
+                   for pid in registered.page_ids[first:first + wave]]
+        for future in _as_completed(futures):
+            outcomes.append(future.result(raise_on_failure=False))
+            update_progress_artifact(progress, 100.0 * len(outcomes) / max(1, len(registered.page_ids)))
     seconds = time.perf_counter() - started
     processed = sum(1 for o in outcomes if isinstance(o, dict) and not o["skipped"])
     finish_batch(rt, manifest.batch_id, seconds, processed)
