@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.errors import ExitCode, HukouError
 from pipeline.settings import ConfigError, load_settings
@@ -268,13 +268,46 @@ def status(batch_id: str | None, rescan: bool, fmt: str) -> None:
         out.print("no batches yet: `hukou ingest BATCH_DIR`")
         return
     if batch_id:
-        _print_summary(summaries[0])
+        from rich.markdown import Markdown
+
+        from flows.report import report_markdown
+
+        out.print(Markdown(report_markdown(summaries[0])))  # the same page as the flow's report artifact
         return
     table = Table("batch", "box", "status", "pages", "done", "quarantined", "failed", "re-scan", "pages/min")
     for s in summaries:
         table.add_row(s["batch_id"], s["location"].get("box", ""), s["status"], str(s["pages"]), str(s["done"]),
                       str(s["quarantined"]), str(s["failed"]), str(s["needs_rescan"]), f"{s['pages_per_minute']:.1f}")
     out.print(table)
+
+
+@main.command()
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--settle", type=float, default=30.0, show_default=True, help="Seconds a folder's files must stay unchanged.")
+@click.option("--poll", type=float, default=5.0, show_default=True, help="Seconds between looks at ROOT.")
+@guarded
+def watch(root: Path, settle: float, poll: float) -> None:
+    """Ingest each new batch folder under ROOT once its batch.toml exists and its files stop growing."""
+    from flows.watch import ingest_new_batches
+
+    _runtime().init()
+    out.print(f"watching {root} (settle {settle:g} s); Ctrl-C stops")
+    ingest_new_batches(root, settle_seconds=settle, poll_seconds=poll)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the Prefect dashboard listens.")
+@click.option("--port", type=int, default=4200, show_default=True)
+@click.option("--watch", "watch_root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Also start a run for each new complete batch folder under this folder.")
+@click.option("--settle", type=float, default=30.0, show_default=True, help="Seconds a folder's files must stay unchanged.")
+@guarded
+def serve(host: str, port: int, watch_root: Path | None, settle: float) -> None:
+    """Serve the ingest flow on the Prefect dashboard, where a supervisor starts batches and reads their reports."""
+    from flows.serve import serve_dashboard
+
+    _runtime().init()
+    serve_dashboard(host=host, port=port, watch_root=watch_root, settle_seconds=settle)
 
 
 @main.command()
@@ -377,11 +410,37 @@ def audit(sample_percent: float, batch_id: str | None) -> None:
     report = run_audit(rt, sample_percent=sample_percent, batch_id=batch_id)
     out.print(f"checked {report.checked} of {report.objects} archived objects: {len(report.findings)} findings")
     if report.findings:
-        table = Table("page", "object", "problem", title="audit findings")
+        # folded, never cut: the operator needs the whole object URI to find it
+        table = Table(Column("page", no_wrap=True), Column("object", overflow="fold"), Column("problem", overflow="fold"),
+                      title="audit findings")
         for f in report.findings:
             table.add_row(f.page_id, f.uri, f.problem)
         out.print(table)
         _fail(ExitCode.audit_findings, f"{len(report.findings)} findings in {report.checked} objects checked")
+
+
+@main.command()
+@click.option("--batch", "batch_id", help="Only this batch.")
+@click.option("--limit", type=int, default=500, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@guarded
+def review(batch_id: str | None, limit: int, fmt: str) -> None:
+    """The review queue: pages whose fields are doubtful or inconsistent, with their alternatives."""
+    from pipeline.db.queries import review_queue
+    from pipeline.db.session import session_scope
+
+    rt = _runtime()
+    with session_scope(rt.sessions) as session:
+        items = review_queue(session, batch_id=batch_id, limit=limit)
+    if fmt == "jsonl":
+        for item in items:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return
+    table = Table("page id", "batch", "box", "page", "reasons", "alternatives", title=f"{len(items)} pages to review")
+    for item in items:
+        alts = "; ".join(f"{f['key']}: {f['value']} / {' '.join(f['alternatives'][:3])}" for f in item["fields"] if f["alternatives"])
+        table.add_row(item["page_id"], item["batch"], item["box"], str(item["page_no"]), "\n".join(item["reasons"]), alts)
+    out.print(table)
 
 
 @main.command()

@@ -1,124 +1,152 @@
 """The Prefect flow a supervisor watches: one flow run per batch (a box), one task per page.
 
 Tasks pass page ids, never image bytes. Each worker process builds its Runtime
-(database, store, OCR engine) once. Scale-out goes through prefect-dask: a local
-cluster of worker processes, or an existing scheduler (`dask_address`).
+(database, store, OCR engine) once. One page runs at a time in each worker process
+(Dask `threads_per_worker=1`, or one thread in the flow's own process), and the OCR
+engine gets cores // workers intra-op threads, so the OCR stage never oversubscribes
+the machine. Scale-out goes through prefect-dask: a local cluster of worker
+processes, or an existing scheduler (`dask_address`).
+
+Skip rule: a page is its master's SHA-256 within a batch (the page id), and
+`process_page` skips it when it is done under the same `processing_version`
+(software, engine, model files, OCR options). A new model re-runs it.
+
+Recycling: pages go out in waves of `recycle_after` pages per worker; between waves
+the Dask workers are restarted (every result fetched, nothing running), so a leaking
+OCR runtime cannot grow without bound.
+
+Retries: only storage and database errors are raised by `process_page`; they are
+retried with exponential backoff. Every other failure is recorded on the page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
-from prefect.futures import wait
+from prefect.client.schemas.objects import TaskRun
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture, wait
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import unmapped
+from prefect.tasks import Task, exponential_backoff
 
+from flows.report import report_markdown
 from flows.runtime import runtime_for
-from flows.steps import PageOutcome, finish_batch, process_page, register_batch
+from flows.steps import RETRYABLE, PageOutcome, finish_batch, process_page, register_batch
 from pipeline.db.queries import batch_summary
 from pipeline.db.session import session_scope
 from pipeline.ingest import read_manifest
 
 EnvItems = tuple[tuple[str, str], ...]
 
-
-def hukou_env() -> EnvItems:
+def hukou_env(**overrides: str) -> EnvItems:
     """The HUKOU_* settings a worker process needs to build the same Runtime."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("HUKOU_")))
+    env = {k: v for k, v in os.environ.items() if k.startswith("HUKOU_")}
+    env.update(overrides)
+    return tuple(sorted(env.items()))
 
 
-@task(name="process-page", task_run_name="page-{page_id}", retries=2, retry_delay_seconds=[2, 10])
+def retry_on_infrastructure(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a page only when storage or the database failed: other failures are already on the page."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, RETRYABLE)
+
+
+@task(name="process-page", task_run_name="page-{page_id}", retries=2, retry_delay_seconds=exponential_backoff(2.0),
+      retry_jitter_factor=0.5, retry_condition_fn=retry_on_infrastructure)
 def process_page_task(page_id: str, env_items: EnvItems, force: bool = False) -> dict[str, Any]:
     outcome: PageOutcome = process_page(runtime_for(env_items), page_id, force=force)
     return asdict(outcome)
 
 
+def _dask_client() -> Any:
+    runner = FlowRunContext.get().task_runner
+    return runner.client if type(runner).__name__ == "DaskTaskRunner" else None
+
+
+def page_slots() -> int:
+    """Pages that run at once: the Dask cluster's worker threads, else one."""
+    client = _dask_client()
+    return max(1, sum(client.nthreads().values())) if client is not None else 1
+
+
+def recycle_workers() -> bool:
+    """Replace the Dask worker processes (their nannies start fresh ones), so memory stays flat.
+
+    Called between waves of pages, when no page is running and every result has been
+    fetched, so a restart loses nothing. Without Dask there is nothing to recycle: the
+    flow's own process lives for one batch.
+    """
+    client = _dask_client()
+    if client is None:
+        return False
+    client.restart(wait_for_workers=True)
+    return True
+
+
 @flow(name="ingest-batch", flow_run_name="{batch_id}", log_prints=True)
 def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict[str, Any] | None = None,
                       env_items: EnvItems = (), force: bool = False) -> dict[str, Any]:
-    """Register the batch, process every page, and leave a report for the supervisor."""
+    """Register the batch, process every page, and leave a progress bar and a quality report for the supervisor."""
     started = time.perf_counter()
+    env_items = env_items or hukou_env()  # a run started from the dashboard takes the serving process's settings
     rt = runtime_for(env_items)
     opts = dict(options or {})
     location = opts.pop("location", None)
     manifest = read_manifest(Path(batch_dir), batch_id=batch_id, location=location, **opts)
     registered = register_batch(rt, manifest)
-    progress = create_progress_artifact(0.0, key=_key(manifest.batch_id, "progress"),
+    progress = create_progress_artifact(0.0, key=artifact_key(manifest.batch_id, "progress"),
                                         description=f"Pages of batch {manifest.batch_id} processed")
-    futures = process_page_task.map(registered.page_ids, env_items=unmapped(env_items), force=unmapped(force))
-    done = 0
-    for future in _as_completed(futures):
-        future.wait()
-        done += 1
-        update_progress_artifact(progress, 100.0 * done / max(1, len(futures)))
-    outcomes = [f.result(raise_on_failure=False) for f in futures]
+    p = rt.settings.pipeline
+    page_task = process_page_task.with_options(retries=p.retries, retry_delay_seconds=exponential_backoff(p.retry_delay_seconds))
+    wave = max(1, p.recycle_after) * page_slots()
+    outcomes: list[dict[str, Any] | BaseException] = []
+    for first in range(0, len(registered.page_ids), wave):
+        if first and p.recycle_after > 0:
+            recycle_workers()
+        futures = [page_task.submit(pid, env_items=env_items, force=force)
+                   for pid in registered.page_ids[first:first + wave]]
+        for future in _as_completed(futures):
+            outcomes.append(future.result(raise_on_failure=False))
+            update_progress_artifact(progress, 100.0 * len(outcomes) / max(1, len(registered.page_ids)))
     seconds = time.perf_counter() - started
     processed = sum(1 for o in outcomes if isinstance(o, dict) and not o["skipped"])
     finish_batch(rt, manifest.batch_id, seconds, processed)
     with session_scope(rt.sessions) as session:
         summary = batch_summary(session, manifest.batch_id)
-    create_markdown_artifact(report_markdown(summary), key=_key(manifest.batch_id, "report"),
+    create_markdown_artifact(report_markdown(summary), key=artifact_key(manifest.batch_id, "report"),
                              description=f"Quality report for batch {manifest.batch_id}")
-    failed_tasks = sum(1 for o in outcomes if not isinstance(o, dict))
+    failed_tasks = [f"{type(o).__name__}: {o}" for o in outcomes if not isinstance(o, dict)]
     return {"batch_id": manifest.batch_id, "registered": asdict(registered), "summary": summary,
-            "failed_tasks": failed_tasks, "seconds": seconds}
+            "processed": processed, "skipped": sum(1 for o in outcomes if isinstance(o, dict) and o["skipped"]),
+            "failed_tasks": len(failed_tasks), "task_errors": failed_tasks, "seconds": seconds}
 
 
-def _as_completed(futures: list[Any]) -> list[Any]:
+def _as_completed(futures: list[PrefectFuture[Any]]) -> Iterator[PrefectFuture[Any]]:
     """Futures in completion order, so progress moves as pages finish."""
     pending = list(futures)
-    ordered = []
     while pending:
         done, not_done = wait(pending, timeout=1.0)
-        ordered.extend(done)
+        yield from done
         pending = list(not_done)
-    return ordered
 
 
-def _key(batch_id: str, what: str) -> str:
-    # Prefect artifact keys allow lowercase letters, digits and dashes only.
+def artifact_key(batch_id: str, what: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     safe = "".join(c if c.isascii() and c.isalnum() else "-" for c in batch_id.lower()).strip("-") or "batch"
     return f"{safe}-{what}"
 
 
-def report_markdown(summary: dict[str, Any]) -> str:
-    """The supervisor's page: progress, quality, re-scan list, fields, links, speed."""
-    s = summary
-    lines = [
-        f"# Batch {s['batch_id']}",
-        "",
-        f"Box {s['location'].get('box', '')} · fonds {s['location'].get('fonds', '')} · volume {s['location'].get('volume', '')}",
-        "",
-        "| pages | done | quarantined | failed | needs re-scan | pages/minute |",
-        "|---|---|---|---|---|---|",
-        f"| {s['pages']} | {s['done']} | {s['quarantined']} | {s['failed']} | {s['needs_rescan']} | {s['pages_per_minute']:.1f} |",
-        "",
-        "## Pages needing re-scan or attention",
-        "",
-        "| page | file | box | status | reasons |",
-        "|---|---|---|---|---|",
-    ]
-    for p in s["attention"]:
-        lines.append(f"| {p['page_no']} | {p['source_file']} | {p['box']} | {p['status']} | {'; '.join(p['reasons'])} |")
-    lines += ["", "## Damage", "", "| kind | pages |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(s["damage"].items())]
-    lines += ["", "## Links", "", "| status | mentions |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(s["links"].items())]
-    lines += ["", "## Fields", "", "| field | found | mean confidence |", "|---|---|---|"]
-    lines += [f"| {k} | {v['count']} | {v['mean_confidence']:.3f} |" for k, v in sorted(s["fields"].items())]
-    lines += ["", "## Seconds per stage (mean per page)", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.2f} |" for k, v in s["stage_seconds"].items()]
-    return "\n".join(lines)
-
-
 def task_runner_for(workers: int, dask_address: str) -> Any:
-    """Threads for one worker; Dask worker processes (local or remote) to scale out."""
+    """One page at a time in this process; or Dask worker processes (local or remote) of one thread each."""
     if dask_address:
         from prefect_dask import DaskTaskRunner
 
@@ -131,10 +159,35 @@ def task_runner_for(workers: int, dask_address: str) -> Any:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
+@contextlib.contextmanager
+def shared_prefect_api() -> Iterator[None]:
+    """Worker processes must report to the flow's Prefect API: without a configured server, start the
+    local one now and name it in the settings that travel with every task (else each worker would
+    start a server of its own)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
+
+
 def run_ingest(batch_dir: str, *, batch_id: str | None = None, options: dict[str, Any] | None = None,
                workers: int = 1, dask_address: str = "", force: bool = False) -> dict[str, Any]:
     """Run the flow with the task runner the settings ask for (the CLI's entry point)."""
     runner = task_runner_for(workers, dask_address)
-    return ingest_batch_flow.with_options(task_runner=runner)(
-        batch_dir=batch_dir, batch_id=batch_id, options=options, env_items=hukou_env(), force=force
-    )
+    # Workers size their OCR threads from the worker count this run really uses. A remote cluster's
+    # machines are unknown here: one OCR thread per worker unless HUKOU_OCR_THREADS says otherwise.
+    overrides = {"HUKOU_PIPELINE_WORKERS": str(max(1, workers))}
+    if dask_address and not os.environ.get("HUKOU_OCR_THREADS"):
+        overrides["HUKOU_OCR_THREADS"] = "1"
+    env_items = hukou_env(**overrides)
+    with shared_prefect_api() if (workers > 1 or dask_address) else contextlib.nullcontext():
+        return ingest_batch_flow.with_options(task_runner=runner)(
+            batch_dir=batch_dir, batch_id=batch_id, options=options, env_items=env_items, force=force
+        )

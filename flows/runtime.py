@@ -7,6 +7,7 @@ are never passed through Prefect task results: tasks pass page ids only.
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -89,6 +90,16 @@ class Runtime:
         )
         fernet_key = sec.encryption_key.encode() if sec.encryption_key else _key_file(key_dir / "fernet.key", Fernet.generate_key)
         return Keys(hmac=hmac_key, fernet=fernet_key)
+
+    @cached_property
+    def model_identity(self) -> str:
+        """The OCR engine's version and model-file digests: pages done under other models are processed again."""
+        from ocr_models.registry import list_models
+
+        engine = self.settings.ocr.engine
+        parts = sorted(f"{m.name}:{m.version}:{','.join(sorted(m.sha256.values()))}"
+                       for m in list_models() if m.engine == engine and m.installed)
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
     @property
     def agent(self) -> str:

@@ -64,7 +64,7 @@ def master_key(location: Location, batch_id: str, source: SourceFile) -> str:
 def processing_version(rt: Runtime) -> str:
     """Software and model identity: a page done under another version is processed again."""
     ocr = rt.settings.ocr
-    return f"{__version__}|{ocr.engine}|{ocr.max_side_len}|{ocr.text_score}"
+    return f"{__version__}|{ocr.engine}|{rt.model_identity}|{ocr.max_side_len}|{ocr.text_score}"
 
 
 def add_event(

@@ -35,7 +35,8 @@ def batch_toml(batch_id: str, scanner: str, dpi: int | None, location: dict, rng
 
 
 def write_image(path: Path, image, dpi: int | None) -> Path:
-    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG.
+    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot), PNG, or an
+    image-only PDF (one JPEG page sized by the DPI).
 
     YCbCr in the TIFF keeps a page near 1.3 MB (RGB JPEG-in-TIFF is 2-3x larger); Pillow,
     libtiff and OpenCV all decode it back to RGB.
@@ -46,6 +47,8 @@ def write_image(path: Path, image, dpi: int | None) -> Path:
         rgb.convert("YCbCr").save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
+    elif path.suffix == ".pdf":
+        rgb.save(path, "PDF", resolution=float(dpi or 300), quality=JPEG_QUALITY)
     else:
         rgb.save(path, compress_level=3, **extra)
     return path
@@ -82,8 +85,9 @@ def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[d
     return rows
 
 
-SINGLE_PERSON_DOCS = ("resident_registration", "migration_certificate", "move_in_permit", "death_deregistration",
-                      "change_correction", "id_card_application")
+# forms that may name someone an earlier page of the box named (a death page never does: its dates would clash)
+REUSABLE_DOCS = ("resident_registration", "migration_certificate", "move_in_permit", "change_correction",
+                 "id_card_application")
 REUSE_SHARE = 0.25
 
 
@@ -93,7 +97,7 @@ def _next_spec(rng: random.Random, label_variant: str, damage: bool, camera: boo
     as when one person's 登记表 and 迁移证 sit in the same box."""
     while True:
         spec = random_spec(rng, label_variant=label_variant, damage=damage, camera=camera)
-        if spec.doc_type in SINGLE_PERSON_DOCS and earlier and rng.random() < REUSE_SHARE:
+        if spec.doc_type in REUSABLE_DOCS and earlier and rng.random() < REUSE_SHARE:
             candidate = rng.choice(earlier)
             if candidate["id_number"] or spec.doc_type != "id_card_application":
                 spec.persons = [candidate]
@@ -121,9 +125,12 @@ def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0
     batch_id = f"box-{box}"
     n_camera = round(pages * camera_share)
     camera_pages = set(rng.sample(range(pages), n_camera))
-    truths, persons, used_ids = [], [], set()
+    truths, persons, used_ids, dead = [], [], set(), set()
     for i in range(pages):
-        spec = _next_spec(rng, label_variant, damage, i in camera_pages, persons, used_ids)
+        alive = [p for p in persons if p["person_id"] not in dead]
+        spec = _next_spec(rng, label_variant, damage, i in camera_pages, alive, used_ids)
+        if spec.doc_type == "death_deregistration":
+            dead.add(spec.persons[0]["person_id"])
         spec.dpi = dpi
         used_ids.update(p["person_id"] for p in spec.persons)
         page = render_page(spec)

@@ -3,7 +3,9 @@
 ``grid1``/``grid2`` ruled tables with one or two label/value pairs per row,
 ``lines`` certificate style "label：value" on ruled lines, ``columns`` a
 column-header table with one row per person. Hold-out only: ``vertical``
-(vertical-label table) and ``card2`` (two-column card without a grid).
+(vertical-label table), ``card2`` (two-column card without a grid) and ``vertical_rl``
+(1950s 竖排 register: one column per field, label and value written top to bottom,
+read from right to left).
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import random
 from pagegen.draw import HandStyle, Sheet, advance
 from pagegen.forms import FormContent, Item
 
-HOLDOUT_LAYOUTS = ("vertical", "card2")
+HOLDOUT_LAYOUTS = ("vertical", "card2", "vertical_rl")
 
 LAYOUTS_BY_DOC = {
-    "resident_registration": (("grid1", "grid2"), ("vertical", "card2")),
+    "resident_registration": (("grid1", "grid2"), ("vertical", "card2", "vertical_rl")),
     "household_register": (("columns",), ()),
     "migration_certificate": (("lines", "grid2"), ("card2",)),
     "move_in_permit": (("lines", "grid1"), ("card2",)),
-    "birth_registration": (("grid2", "lines"), ("vertical",)),
-    "death_deregistration": (("grid2", "grid1"), ("vertical",)),
+    "birth_registration": (("grid2", "lines"), ("vertical", "vertical_rl")),
+    "death_deregistration": (("grid2", "grid1"), ("vertical", "vertical_rl")),
     "change_correction": (("grid1", "grid2"), ("vertical",)),
     "id_card_application": (("grid2", "grid1"), ("card2",)),
 }
@@ -274,6 +276,30 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
     return y
 
 
+def layout_vertical_rl(ctx: Context, content: FormContent, top: float, bottom: float):
+    """竖排: columns right to left, a vertical label cell on top of a vertical value cell."""
+    s, mm = ctx.sheet, ctx.mm
+    margin = s.w * 0.07
+    x0, x1 = margin, s.w - margin
+    items = _body_items(content)
+    col_w = (x1 - x0) / len(items)
+    label_h = min(40 * mm, max(len(it.label) for it in items) * min(col_w * 0.6, 5 * mm) * 1.15 + 4 * mm)
+    label_size = min(col_w * 0.6, 5 * mm)
+    y_mid = top + label_h
+    s.rect(x0, top, x1, bottom, ctx.rule + 1)
+    s.line(x0, y_mid, x1, y_mid, ctx.rule)
+    for i, it in enumerate(items):
+        right = x1 - i * col_w
+        left = right - col_w
+        if i:
+            s.line(right, top, right, bottom, ctx.rule)
+        s.vtext((left + right) / 2, top + 2 * mm, y_mid - 2 * mm, it.label, label_size)
+        box = s.write_vertical(it.value, left + 0.8 * mm, y_mid + 2 * mm, right - 0.8 * mm, bottom - 2 * mm,
+                               ctx.style(it))
+        ctx.record(it.key, box)
+    return bottom
+
+
 def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
     s, mm = ctx.sheet, ctx.mm
     top = s.h * 0.05
@@ -291,6 +317,8 @@ def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
         end = layout_lines(ctx, content, body_top, bottom)
     elif layout == "card2":
         end = layout_card2(ctx, content, body_top, bottom)
+    elif layout == "vertical_rl":
+        end = layout_vertical_rl(ctx, content, body_top, bottom - 20 * mm)
     else:
         raise ValueError(f"unknown layout {layout!r}")
     footer_y = min(end + 12 * mm, s.h - 22 * mm)

@@ -125,6 +125,7 @@ def render_page(spec: PageSpec) -> GeneratedPage:
         "page_size_mm": [w_mm, h_mm],
         "handwritten_values": sheet.handwritten,
         "boxes": {k: _box_through(matrix, b, image.shape) for k, b in boxes.items()},
+        "page_corners": _corners_through(matrix, width, height),
         "occluded": sorted(k for k, b in boxes.items() if _lost_share(removed, b) > 0.15),
         "stamps": ["seal"] + ([content.cancel_stamp] if content.cancel_stamp else []),
     }
@@ -223,7 +224,7 @@ def _jagged(rng: random.Random, p0, p1, n: int, amp: float) -> list[tuple[int, i
 
 def _missing_corner(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     h, w = page.shape[:2]
-    a, b = int(rng.uniform(0.06, 0.16) * w), int(rng.uniform(0.05, 0.14) * h)
+    a, b = int(rng.uniform(0.06, 0.22) * w), int(rng.uniform(0.05, 0.18) * h)
     corner = rng.choice(("tl", "tr", "bl", "br"))
     cx, cy = (0 if corner[1] == "l" else w - 1), (0 if corner[0] == "t" else h - 1)
     sx, sy = (1 if corner[1] == "l" else -1), (1 if corner[0] == "t" else -1)
@@ -241,7 +242,7 @@ def _tear(rng: random.Random, page: np.ndarray, mm: float, background, removed: 
     h, w = page.shape[:2]
     side = rng.choice(("top", "bottom", "left", "right"))
     length = (w if side in ("top", "bottom") else h) * rng.uniform(0.12, 0.3)
-    depth = rng.uniform(6, 18) * mm
+    depth = rng.uniform(6, 30) * mm
     start = rng.uniform(0.1, 0.9 - length / (w if side in ("top", "bottom") else h)) * (w if side in ("top", "bottom") else h)
     n = 18
     pts = [(start, 0.0)]
@@ -359,6 +360,12 @@ def _lost_share(removed: np.ndarray, box) -> float:
     x0, y0, x1, y1 = (max(0, v) for v in box)
     area = removed[y0:y1, x0:x1]
     return float(area.mean() / 255) if area.size else 0.0
+
+
+def _corners_through(matrix: np.ndarray, width: int, height: int) -> list[list[float]]:
+    """The paper's top-left, top-right, bottom-right and bottom-left corners in the delivered image."""
+    pts = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float) @ matrix.T
+    return [[round(x, 1), round(y, 1)] for x, y in pts[:, :2] / pts[:, 2:3]]
 
 
 def _box_through(matrix: np.ndarray, box: tuple, shape) -> list[int]:

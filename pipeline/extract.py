@@ -27,6 +27,7 @@ import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class LabelDef:
     moved_key: str = ""  # key on migration documents
     doc_hint: str = ""
     takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
+    guesses: tuple[str, ...] = ()  # an unreadable label: the keys its remaining characters fit
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,24 @@ class LabelTable:
     ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
+    keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    label_chars: frozenset[str]  # every character of the printed wordings
+    role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+
+
+@dataclass(frozen=True)
+class _KeywordRule:
+    key: str
+    any: tuple[str, ...]
+    all: tuple[tuple[str, ...], ...] = ()
+    none: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return (
+            any(w in text for w in self.any)
+            and all(any(w in text for w in group) for group in self.all)
+            and not any(w in text for w in self.none)
+        )
 
 
 # --------------------------------------------------------------------------- label table
@@ -116,7 +136,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
     labels: dict[str, LabelDef] = {}
     for entry in data["label"]:
         for word in entry["words"]:
-            folded = fold(word)
+            folded = _plain(fold(word))
             labels.setdefault(
                 folded,
                 LabelDef(
@@ -146,6 +166,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
+    roles = sorted(((fold(p), r["person"]) for r in data.get("role", []) for p in r["prefixes"]), key=lambda x: -len(x[0]))
     return LabelTable(
         labels=labels,
         max_len=max(len(w) for w in labels),
@@ -154,6 +175,17 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        keywords=tuple(
+            _KeywordRule(
+                key=rule["key"],
+                any=tuple(rule["any"]),
+                all=tuple(tuple(group) for group in rule.get("and", [])),
+                none=tuple(rule.get("not", [])),
+            )
+            for rule in data.get("keyword", [])
+        ),
+        role_prefixes=tuple(roles),
+        label_chars=frozenset("".join(w for w in printed)),
     )
 
 
@@ -354,9 +386,21 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
+            if _valid_value_start(window):
+                continue
             if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
                 best = _Hit(i, i + span, label, errors)
     return best
+
+
+def _valid_value_start(text: str) -> bool:
+    """Text that begins with a coded value ("户主" …): a value, however close to a label it reads."""
+    return any(
+        _valid_value(key, text[:n])
+        for n in (2, 3)
+        for key in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+        if len(text) >= n
+    )
 
 
 def _colon_label_at(text: str, i: int) -> _Hit | None:
@@ -387,20 +431,63 @@ def _plausible_value(key: str, text: str) -> bool:
     return False
 
 
-def _find_labels(text: str, table: LabelTable, readings: list[str] | None = None) -> list[_Hit]:
+def _find_labels(
+    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
     while i < len(text):
-        at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
+        at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
         hit = _exact_at(text, i, table, readings)
-        if hit is None and at_boundary:
+        if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
+            # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
+        if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
+            hit = None
+        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
             hits.append(hit)
             i = hit.end
             continue
         i += 1
     return hits
+
+
+CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
+
+
+def _closes_value(hits: list[_Hit], text: str, i: int) -> bool:
+    """A label word mid-line is a label when the text since the previous label is a whole coded
+    value of that label ("文化程度初中住址…"); after free text ("住址新华街民族路") it is not."""
+    if not hits:
+        return False
+    key = hits[-1].label.person_key or hits[-1].label.key
+    return key in CODED_KEYS and _valid_value(key, text[hits[-1].end : i])
+
+
+def _merge_qualified(hits: list[_Hit]) -> list[_Hit]:
+    """An unknown qualifier right before a field label is part of it ("迁入人" + "姓名")."""
+    out: list[_Hit] = []
+    for hit in hits:
+        previous = out[-1] if out else None
+        if previous and previous.end == hit.start and not previous.label.key and not previous.label.person \
+                and (hit.label.key or hit.label.person):
+            out[-1] = _Hit(previous.start, hit.end, hit.label, previous.errors + hit.errors)
+        else:
+            out.append(hit)
+    return out
+
+
+def _value_before_compound(hit: _Hit, previous: _Hit, text: str) -> bool:
+    """Right after 与户主关系, "户主文化程度" is the value 户主 and the label 文化程度,
+    not the head's education: a role word that is a fitting value of the label before."""
+    label = hit.label
+    if not label.person or label.key:
+        return False
+    for size in (2, 1):
+        prefix = text[hit.start : hit.start + size]
+        if _valid_value(previous.label.person_key or previous.label.key, prefix):
+            return True
+    return False
 
 
 def _accept_inside(hit: _Hit, text: str, table: LabelTable) -> bool:
@@ -431,7 +518,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(run.text, table):
+        if _is_title(_plain(run.text), table):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
@@ -440,7 +527,106 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             named = _next_in_row(seg, segments)
             if named is not None and named.label is not None:
                 named.label = None
+    _adopt_unknown_labels(segments, table)
+    for seg in segments:
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table):
+            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
+            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
+
+
+def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
+    """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
+    stands as a label: before a colon, or lined up with the page's known labels."""
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    for seg in segments:
+        if seg.title:
+            continue
+        if seg.label is not None:
+            if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
+                seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
+            continue
+        text = _plain(seg.text)
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
+            continue
+        guessed = _guess_label(text, table)
+        if guessed is not None:
+            seg.label = guessed
+
+
+def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
+    person = ""
+    for prefix, role in table.role_prefixes:
+        if text.startswith(prefix) and len(text) > len(prefix):
+            person, text = role, text[len(prefix) :]
+            break
+    for rule in table.keywords:
+        if not rule.matches(text):
+            continue
+        if not person:
+            moved = "move_from" if rule.key == "address" else ""
+            return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
+        if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
+            return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
+        if rule.key in PERSON_KEYS:
+            return LabelDef(word=text, key="", person=person, person_key=rule.key)
+        return None
+    return None
+
+
+def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
+    """Lined up with two known labels: left edges or centres in a column, or (printed downwards) tops in a row."""
+    box = seg.box
+    if seg.vertical:
+        tol = 0.6 * _width(box)
+        return sum(1 for k in known if k.vertical and abs(k.box[1] - box[1]) <= tol) >= 2
+    tol = 0.6 * _height(box)
+    centre = (box[0] + box[2]) / 2
+    return (
+        sum(
+            1
+            for k in known
+            if not k.vertical and (abs(k.box[0] - box[0]) <= tol or abs((k.box[0] + k.box[2]) / 2 - centre) <= tol)
+        )
+        >= 2
+    )
+
+
+def _written_downwards(layout: _Layout) -> bool:
+    """Most labels printed in columns: the page reads top to bottom, columns right to left."""
+    labels = [s for s in layout.segments if s.label is not None]
+    downwards = sum(1 for s in labels if s.vertical)
+    values = [s for s in layout.segments if s.label is None and not s.title and len(s.chars) >= 2]
+    written_down = sum(1 for s in values if s.vertical)
+    return downwards >= 3 and downwards >= 0.6 * len(labels) and written_down >= 0.5 * len(values)
+
+
+def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
+    """A page written downwards read as one running text, column after column, right to left.
+
+    Vertical forms run "label value label value" down a column and wrap into the next
+    one, so a value may begin at the foot of one column and end at the head of the next;
+    read in order, every value simply follows its label.
+    """
+    titles = [s for s in layout.segments if s.title]
+    columns: list[list[_Run]] = []
+    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
+        for column in columns:
+            if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
+                column.append(run)
+                break
+        else:
+            columns.append([run])
+    chars: list[_Char] = []
+    starts: set[int] = set()  # where a box begins: a label may start there
+    for run in (run for column in columns for run in sorted(column, key=lambda r: r.box[1])):
+        starts.add(len(chars))
+        chars.extend(run.chars)
+    flow = _Run(chars, vertical=True)
+    segments = titles + (_cut_run(len(layout.runs), flow, table, starts) if chars else [])
+    return _Layout([*layout.runs, flow], segments, layout.width, layout.height)
 
 
 def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
@@ -451,6 +637,11 @@ def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
         if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
     ]
     return min(right, key=lambda s: s.box[0], default=None)
+
+
+def _plain(text: str) -> str:
+    """Text as labels and titles are matched: simplified characters, one for one (性別, 籍貫)."""
+    return "".join(_t2s_char(c) for c in text)
 
 
 def _is_title(text: str, table: LabelTable) -> bool:
@@ -497,20 +688,33 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     while changed:
         changed = False
         for i, a in enumerate(runs):
-            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(a.text):
+            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             for j, b in enumerate(runs):
-                if i == j or a.vertical != b.vertical or not _next_to(a, b):
+                if i == j:
                     continue
-                hit = _label_at_start(a.text + b.text, table)
+                # a label printed downwards may come back as one box per character ("性" over "別")
+                downwards = _stacked(a, b)
+                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
+                    continue
+                hit = _label_at_start(_plain(a.text + b.text), table)
                 if hit is not None and hit.end > len(a.chars):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     del runs[j]
                     changed = True
                     break
             if changed:
                 break
     return runs
+
+
+def _stacked(a: _Run, b: _Run) -> bool:
+    """b stands just under a, both a character or two: pieces of one column."""
+    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+        return False
+    ba, bb = a.box, b.box
+    gap = bb[1] - ba[3]
+    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -523,14 +727,14 @@ def _next_to(a: _Run, b: _Run) -> bool:
     return _same_row(ba, bb) and -0.3 * _height(ba) <= gap <= 3.0 * _height(ba)
 
 
-def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
+def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozenset()) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
-    text = run.text
-    readings = [c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING)
+    text = _plain(run.text)
+    readings = [_plain(c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING))
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _find_labels(text, table, readings)
+    hits = _merge_qualified(_find_labels(text, table, readings, starts))
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -593,10 +797,18 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
     values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    value_side = _vertical_label_side(segs)
     for value in values:
-        found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
-        if found is None and value.vertical:
-            found = _owner_column_right(value, segs)
+        found = (
+            _owner_in_run(value, segs)
+            or _owner_in_row(value, segs, vertical_labels=False)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
+            or _owner_riding_above(value, segs)
+            or _owner_above(value, segs, owner)
+            or _owner_above_offset(value, segs)
+            or (_owner_column_right(value, segs) if value_side == "left" else None)
+            or _owner_row_right(value, segs)
+        )
         if found is None:
             continue
         label, mode = found
@@ -615,18 +827,91 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     return None
 
 
-def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+def _remnant_keys(text: str, table: LabelTable) -> tuple[str, ...]:
+    """Field keys of the short printed labels that begin or end with these characters (别: 性别, 族别)."""
+    keys = {
+        d.key
+        for w, d in table.labels.items()
+        if d.key and not d.person and len(w) <= len(text) + 2 and w != text and (w.startswith(text) or w.endswith(text))
+    }
+    return tuple(sorted(keys))
+
+
+def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> bool:
+    """A character or two of label wording left in a column of printed labels: a label OCR could
+    not read whole."""
+    if len(seg.chars) > 2 or any(_valid_value(k, seg.text) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    if any(c not in table.label_chars for c in _plain(seg.text)):
+        return False
+    if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
+        return False  # part of a line that holds a label: a value
+    column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
+    return len(column) >= 2
+
+
+def _vertical_label_side(segs: list[_Segment]) -> str:
+    """Which side of a label printed downwards its value stands on, by a vote over the page.
+
+    Right-to-left vertical forms put the value in the column left of its label; cards
+    with a narrow label cell put it to the right. Only labels with a value close on one
+    side and none on the other vote; a tie goes by the writing: vertical values, left.
+    """
+    votes = Counter()
+    vertical_values = 0
+    for label in (s for s in segs if s.label is not None and s.vertical):
+        lb = label.box
+        reach = 2.5 * _width(lb)
+        near = {"left": False, "right": False}
+        for s in segs:
+            if s.label is not None or s.title or _y_overlap(s.box, lb) < 0.3:
+                continue
+            if 0 <= lb[0] - s.box[2] <= reach:
+                near["left"] = True
+                vertical_values += s.vertical
+            elif 0 <= s.box[0] - lb[2] <= reach:
+                near["right"] = True
+                vertical_values += s.vertical
+        if near["left"] != near["right"]:
+            votes["left" if near["left"] else "right"] += 1
+    if votes["left"] != votes["right"]:
+        return "left" if votes["left"] > votes["right"] else "right"
+    return "left" if vertical_values else "right"
+
+
+def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) -> tuple[_Segment, str] | None:
     """The nearest label to the left whose row the value shares; of labels about as near, the one
-    it overlaps most (a value written over two lines may reach into the row below)."""
+    it overlaps most (a value written over two lines may reach into the row below).
+    With `vertical_labels`, only labels printed downwards in a tall cell, the value beside them."""
     if value.vertical:
         return None
     box = value.box
     candidates = []
+    centre = (box[1] + box[3]) / 2
+    if vertical_labels and any(
+        s.label is not None
+        and max(0.0, min(s.box[2], box[2]) - max(s.box[0], box[0])) >= 0.5 * _width(box)
+        and 0 <= box[1] - s.box[3] <= (float("inf") if s.vertical else 3.0 * _height(box))
+        for s in segs
+    ):
+        return None  # its label stands right above it
     for s in segs:
-        if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
+        if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
+        if lb[2] > box[0] + 0.5 * _height(box):
+            continue
+        if s.vertical:  # a label printed down a tall narrow cell, its value written across beside it
+            # the label may sit at the top of its tall cell and the value lower down: its band
+            # reaches to the next label down the same column
+            below = [o.box[1] for o in segs if o.label is not None and o.vertical and o.box[1] > lb[3] - 1
+                     and _x_overlap(o.box, lb) > 0.5]
+            reach = min(below, default=lb[3] + 2.0 * _height(lb))
+            if lb[1] - 0.5 * _height(box) <= centre < reach:
+                closeness = 1.0 / (1.0 + abs(centre - (lb[1] + lb[3]) / 2) / _height(box))
+                candidates.append((lb[2], closeness, s))
+            continue
+        if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
         overlap = _y_overlap(lb, box)
         if overlap >= 0.25:
@@ -636,6 +921,34 @@ def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     nearest = max(c[0] for c in candidates)
     close = [c for c in candidates if c[0] >= nearest - _height(box)]
     return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Handwriting rides above the printed line: a piece of a value just over a label's row, right
+    of the label, on top of the rest of that value ("一九二五年" over "出生年月日：十二月四日")."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: _Segment | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        if not -0.3 * h <= lb[1] - box[3] <= 0.5 * h or lb[2] > box[0] + 0.5 * h:
+            continue
+        if best is None or lb[2] > best.box[2]:
+            best = s
+    if best is None:
+        return None
+    # only as the upper part of a value written on the label's own row, below this piece
+    lb = best.box
+    stacked = any(
+        o.label is None and not o.title and o is not value and o.box[0] >= lb[2] - 0.5 * h
+        and _same_row(o.box, lb) and _x_overlap(o.box, box) >= 0.3
+        for o in segs
+    )
+    return (best, "right") if stacked else None
 
 
 def _owner_above(
@@ -659,9 +972,61 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None:
+    if above is None or best.vertical != value.vertical or _label_between(best, value, segs):
+        return None  # (a column of text under a line of writing does not continue it: a seal, a note)
+    if above[1] == "right" and not value.vertical and box[1] - best.box[3] > 0.8 * max(_height(box), _height(best.box)):
+        return None  # a second line of a value follows closely; further down is something else
+    return above  # the value continues the one above it: same label, same way
+
+
+def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
+    """A label in the rows between two values of one column: they belong to different fields."""
+    top, bottom = upper.box[3], lower.box[1]
+    thickness = _width(lower.box) if lower.vertical else _height(lower.box)
+    left, right = lower.box[0] - (0.0 if lower.vertical else 4.0 * thickness), lower.box[2]
+    for s in segs:
+        if s.label is None:
+            continue
+        if top < s.box[1] < bottom and s.box[2] > left and s.box[0] < right:
+            return True
+    return False
+
+
+def _owner_above_offset(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """A value written under its label but indented past it (a label in the cell's corner)."""
+    if value.vertical:
         return None
-    return above[0], "below"
+    box = value.box
+    h = _height(box)
+    best: tuple[float, _Segment] | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        gap = box[1] - lb[3]
+        if gap < -0.3 * h or gap > 2.5 * max(h, _height(lb)) or box[0] < lb[0] - h or box[0] - lb[2] > 4.0 * h:
+            continue
+        distance = max(0.0, gap) + max(0.0, box[0] - lb[2])
+        if best is None or distance < best[0]:
+            best = (distance, s)
+    return (best[1], "below") if best is not None else None
+
+
+def _owner_row_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Right-to-left forms put the label at the end of the row: the nearest label to the right,
+    when nothing stands to that label's own right."""
+    if value.vertical:
+        return None
+    box = value.box
+    right = [s for s in segs if s.label is not None and not s.vertical and s.box[0] >= box[2] - 0.3 * _height(box)
+             and _same_row(s.box, box)]
+    if not right:
+        return None
+    label = min(right, key=lambda s: s.box[0])
+    lb = label.box
+    if any(o is not label and not o.title and o.box[0] >= lb[2] - 0.3 * _height(lb) and _same_row(o.box, lb) for o in segs):
+        return None
+    return label, "right"
 
 
 def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -696,7 +1061,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
     The table reaches down to the next label below its header; every value in between that
     no label beside it claims is a cell, however far its column's chain of values was broken.
     """
-    heads = [p for p in pairs.values() if not p.right and not p.label.vertical]
+    heads = [p for p in pairs.values() if not p.right]
     rows: list[list[_Pair]] = []
     for pair in sorted(heads, key=lambda p: p.label.box[0]):
         for row in rows:
@@ -769,7 +1134,11 @@ def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40
     Headers are printed centred in their cells, values written from the cell's left edge,
     so the midpoint between two headers can fall inside the next column's values.
     """
-    spans = [(c.box[0], c.box[2]) for v in values for c in v.chars]
+    # the ink of a character, narrower than its share of the line: gaps between cells show
+    spans = []
+    for c in (c for v in values for c in v.chars):
+        centre, half = (c.box[0] + c.box[2]) / 2, 0.3 * _height(c.box) * _char_width(c.ch)
+        spans.append((centre - half, centre + half))
     bounds = []
     for a, b in zip(columns, columns[1:]):
         lo, hi = a.label.box[2], b.label.box[0]
@@ -810,16 +1179,15 @@ def _split_bands_at_names(
     cells: list[tuple[_Pair, _Segment]], name_pair: _Pair
 ) -> list[list[tuple[_Pair, _Segment]]]:
     names = sorted((c for c in cells if c[0] is name_pair), key=lambda c: c[1].box[1])
-    starts = [n[1].box[1] for n in names]
     bands: list[list[tuple[_Pair, _Segment]]] = [[] for _ in names]
     for cell in cells:
         box = cell[1].box
-        centre = (box[1] + box[3]) / 2
-        index = 0
-        for k, top in enumerate(starts):
-            if centre >= top - 0.5 * _height(names[k][1].box):
-                index = k
-        bands[index].append(cell)
+        overlaps = [_y_overlap(n[1].box, box) for n in names]
+        best = max(range(len(names)), key=lambda k: overlaps[k])
+        if overlaps[best] < 0.3:  # a continuation line: the last person whose name is above it
+            centre = (box[1] + box[3]) / 2
+            best = max([k for k, n in enumerate(names) if (n[1].box[1] + n[1].box[3]) / 2 <= centre], default=0)
+        bands[best].append(cell)
     return bands
 
 
@@ -872,7 +1240,7 @@ def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     """The best title wording among the non-label text, favouring short lines near the top."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
-        text = "".join(c for c in run.text if c not in SEPARATORS)
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
         if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
             continue
         top = run.box[1] / max(1, layout.height)
@@ -929,14 +1297,21 @@ def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
 
 def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
     """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
-    columns = sorted((s for s in segments if s.vertical), key=lambda s: (-s.box[2], s.box[1]))
+    columns: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if s.vertical), key=lambda s: -s.box[2]):
+        if columns and _x_overlap(_union([x.box for x in columns[-1]]), seg.box) > 0.5:
+            columns[-1].append(seg)
+        else:
+            columns.append([seg])
     rows: list[list[_Segment]] = []
     for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
         if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
             rows[-1].append(seg)
         else:
             rows.append([seg])
-    return columns + [s for row in rows for s in sorted(row, key=lambda s: s.box[0])]
+    return [s for col in columns for s in sorted(col, key=lambda s: s.box[1])] + [
+        s for row in rows for s in sorted(row, key=lambda s: s.box[0])
+    ]
 
 
 def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
@@ -995,14 +1370,36 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     return (value or None), [], None, None
 
 
-def _simplified(text: str) -> str:
-    """Places, units and reasons in simplified characters (names never: 乾 is not 干, §1.10)."""
-    return text.translate(_simplify_table())
+def _simplified(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Simplified characters, one by one, except those in `keep`.
+
+    The recogniser often reads a handwritten simplified character as its traditional
+    form (号 as 號); the page's `raw` keeps what was read.
+    """
+    return "".join(ch if ch in keep else _t2s_char(ch) for ch in text)
 
 
 @cache
-def _simplify_table() -> dict[int, str]:
-    return str.maketrans(normalize.load_code_table("traditional")["chars"])
+def _t2s_char(ch: str) -> str:
+    if ord(ch) < 0x3400:
+        return ch
+    out = _opencc().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+@cache
+def _opencc():  # type: ignore[no-untyped-def]
+    import opencc  # opencc-python-reimplemented (Apache-2.0)
+
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def _name_safe() -> frozenset[str]:
+    """Characters a name keeps in traditional form (乾 is not 干, 於 not 于: §1.10)."""
+    from pipeline.namekeys import load_data
+
+    return load_data().t2s_keep
 
 
 _SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
@@ -1020,8 +1417,10 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
-    reading = _prefer_simplified(chars) if key in NAME_KEYS else raw
+    reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     value, flags, precision, calendar = _normalise(key, reading, ctx)
+    if reading != raw:
+        flags.append("simplified")
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -1055,17 +1454,6 @@ def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Se
         if value is not None and "id_invalid" not in flags:
             return span
     return ordered
-
-
-def _prefer_simplified(chars: list[_Char]) -> str:
-    """A traditional form read where the engine also saw its simplified form: take the simplified one."""
-    table = _simplify_table()
-    out = []
-    for c in chars:
-        simple = c.ch.translate(table)
-        seen = {_fold_char(a.char) for a in c.alternatives}
-        out.append(simple if simple != c.ch and simple in seen else c.ch)
-    return "".join(out)
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
@@ -1113,8 +1501,11 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     table = load_labels()
     layout = _read_layout(ocr, table)
     pairs = _pair(layout)
-    doc_type, doc_conf = _classify(layout, pairs, table)
     tables = _tables(layout, pairs)
+    if not tables and _written_downwards(layout):
+        layout = _flowed(layout, table)
+        pairs = _pair(layout)
+    doc_type, doc_conf = _classify(layout, pairs, table)
     in_table = {id(p) for t in tables for p in t.columns}
     ctx = _context(pairs, options, doc_type)
 
@@ -1122,12 +1513,19 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     page: dict[str, Field] = {}
     others: dict[str, _Person] = {}
     labelled: set[str] = set()  # page keys whose label is printed on the page
+    printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
+    # a migration paper names two places: with "from" printed and no "to", its address is the destination
+    moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
     for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
         label = pair.label.label
         assert label is not None
+        if label.guesses and not label.key:
+            label = _resolve_remnant(pair, label, ctx)
         if id(pair) in in_table or not (label.key or label.person):
             continue
-        key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
+        key = label.key
+        if label.moved_key and doc_type in MIGRATION_TYPES:
+            key = moved_to
         if key and not label.person:
             labelled.add(key)
         made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
@@ -1166,6 +1564,20 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         mentions=mentions if fields else mentions[1:],
         review=_review(fields, mentions[1:], ctx),
     )
+
+
+def _resolve_remnant(pair: _Pair, label: LabelDef, ctx: _Context) -> LabelDef:
+    """The one guessed field whose coded value the label's value is (别 + 男: sex)."""
+    values = pair.right or pair.below
+    if not values:
+        return label
+    raw, _ = _raw_and_chars(values)
+    fits = [k for k in label.guesses if k in CODED_KEYS and _valid_value(k, raw)]
+    if len(label.guesses) == 1:
+        fits = list(label.guesses)
+    if len(fits) != 1:
+        return label
+    return dataclasses.replace(label, key=fits[0], person_key=fits[0])
 
 
 def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:

@@ -87,15 +87,40 @@ def _order_corners(quad: np.ndarray) -> np.ndarray:
     return np.roll(ordered, -start, axis=0).astype(np.float32)
 
 
+def has_perspective(quad: np.ndarray, tolerance: float = 0.02) -> bool:
+    """Opposite sides of unequal length: seen at an angle, not lying flat on glass."""
+    tl, tr, br, bl = quad
+    top, bottom = np.linalg.norm(tr - tl), np.linalg.norm(br - bl)
+    left, right = np.linalg.norm(bl - tl), np.linalg.norm(br - tr)
+    return bool(abs(top - bottom) > tolerance * max(top, bottom) or abs(left - right) > tolerance * max(left, right))
+
+
 def looks_like_camera_capture(master: Master) -> bool:
-    """No scanner resolution, and a page lies on a visible background."""
+    """No scanner resolution in the file, and a page seen in perspective on a visible background."""
     has_scan_dpi = master.capture.get("dpi_source") in ("file", "exif") and (master.dpi or 0) >= MIN_PLAUSIBLE_SCAN_DPI
-    return not has_scan_dpi and find_page_quad(master.image) is not None
+    if has_scan_dpi:
+        return False
+    quad = find_page_quad(master.image)
+    return quad is not None and has_perspective(quad)
 
 
 def size_class(aspect: float) -> str:
     """The paper size class whose long/short ratio is nearest to the measured one."""
     return min(PAGE_SIZE_CLASSES, key=lambda k: abs(PAGE_SIZE_CLASSES[k][1] / PAGE_SIZE_CLASSES[k][0] - aspect))
+
+
+def edge_tilts(quad: np.ndarray) -> list[float]:
+    """Tilt of each page edge (tl→tr, tr→br, br→bl, bl→tl) from square to the frame, ccw positive.
+
+    Under perspective the edges disagree; the edge that is the page's top once it is
+    upright is the one a reader sees as the page's tilt, so repair picks it.
+    """
+    tilts = []
+    for i in range(4):
+        dx, dy = quad[(i + 1) % 4] - quad[i]
+        angle = -np.degrees(np.arctan2(dy, dx)) + 90.0 * i  # edge i runs at -90°·i when the page is square
+        tilts.append(round(float((angle + 45.0) % 90.0 - 45.0), 3))
+    return tilts
 
 
 def flatten_master(master: Master) -> Master:
@@ -120,6 +145,7 @@ def flatten_master(master: Master) -> Master:
         camera_page_found=True,
         page_quad=[[round(float(x), 1), round(float(y), 1)] for x, y in quad],
         page_aspect=round(aspect, 4),
+        page_edge_tilts_deg=edge_tilts(quad),
         page_size_class=cls,
         page_size_mm=[short_mm, long_mm],
         dpi_source="page_size_class",

@@ -156,11 +156,25 @@ def test_dark_scanner_bed_is_cropped_away(page200):
 
 def test_camera_photo_comes_out_flat_and_upright(tmp_path):
     page = form_page(150)
-    photo, _ = on_desk(page, size=(2000, 1500))
+    photo, corners = on_desk(page, size=(2000, 1500))
     path = tmp_path / "photo.jpg"
     Image.fromarray(photo[:, :, ::-1]).save(path, quality=92)
     (master,) = read_source(source_of(path), scanner="camera")
     result = repair(master)
     assert result.rotation == 0
-    assert abs(result.skew_deg) < 0.5
+    (dx, dy) = corners[1] - corners[0]
+    assert result.skew_deg == pytest.approx(-np.degrees(np.arctan2(dy, dx)), abs=0.5)  # as it lay in the photo
+    assert abs(estimate_skew(ink_mask(to_gray(result.image)), search=3.0).angle) < 0.3  # and now flat
     assert upright_similarity(result.image, page) > 0.8
+
+
+def test_page_running_off_the_scan_needs_rescan(page200):
+    h, w = page200.shape[:2]
+    clipped = np.full((h + 20, w + 60, 3), 25, np.uint8)
+    clipped[: h - 100, 30 : 30 + w] = page200[100:]  # the page's top 100 px lie beyond the glass
+    result = repair(master_of(clipped))
+    assert result.needs_rescan
+    assert any("top" in reason for reason in result.rescan_reasons)
+    whole = np.full((h + 120, w + 60, 3), 25, np.uint8)
+    whole[60 : 60 + h, 30 : 30 + w] = page200
+    assert not repair(master_of(whole)).needs_rescan

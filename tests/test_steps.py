@@ -209,3 +209,21 @@ def test_store_pdf_writes_a_revision_instead_of_overwriting(rt: Runtime) -> None
     b = store_pdf(rt, "J041/v/0417/0001-aaaa.pdf", b"%PDF-two", hashlib.sha256(b"%PDF-two").hexdigest(), {})
     assert same.key == a.key and b.key == "J041/v/0417/0001-aaaa.r2.pdf"
     assert rt.store.get(a.key) == b"%PDF-one"
+
+
+def test_review_queue_lists_doubtful_fields_with_alternatives(rt: Runtime, batch_dir: Path) -> None:
+    from pipeline.db.queries import review_queue
+
+    report = register_batch(rt, read_manifest(batch_dir))
+    repaired, ocr, extraction, links = _results("王桂兰")
+    extraction.fields["name"] = Field("name", "王桂兰", "王桂兰", 0.41, flags=["low_confidence"], alternatives=["玉桂兰"])
+    extraction.review = ["name: low OCR confidence 0.41 for '王桂兰'"]
+    stored = StoredObject(uri="file:///x.pdf", key="x.pdf", sha256="0" * 64, size=10)
+    with session_scope(rt.sessions) as s:
+        _save_results(s, rt, s.get(Page, report.page_ids[0]), repaired, ocr, extraction, links, stored, b"", "v1", {})
+    _finish_page(rt, report.page_ids[1], "王建国")  # nothing doubtful
+    with session_scope(rt.sessions) as s:
+        queue = review_queue(s, batch_id="box-0417")
+    assert [q["page_id"] for q in queue] == [report.page_ids[0]]
+    name = next(f for f in queue[0]["fields"] if f["key"] == "name")
+    assert name["alternatives"] == ["玉桂兰"] and "low_confidence" in name["flags"]

@@ -267,3 +267,23 @@ def archived_objects(session: Session, *, batch_id: str | None = None) -> list[A
     if batch_id:
         stmt = stmt.where(Page.batch_id == batch_id)
     return list(session.scalars(stmt.order_by(ArchiveObject.id)))
+
+
+def review_queue(session: Session, *, batch_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Pages whose fields a person should confirm: the reasons, and each doubtful field's alternatives."""
+    stmt = select(Page).where(Page.status == "done").options(selectinload(Page.fields)).order_by(Page.batch_id, Page.page_no)
+    if batch_id:
+        stmt = stmt.where(Page.batch_id == batch_id)
+    out = []
+    for page in session.scalars(stmt):
+        doubtful = [
+            {"mention": f.mention, "key": f.key, "value": mask_id(f.value) if f.key == "id_number" else f.value,
+             "confidence": round(f.confidence, 3), "flags": list(f.flags), "alternatives": list(f.alternatives)}
+            for f in page.fields if f.flags or f.alternatives
+        ]
+        if page.review or any("low_confidence" in d["flags"] for d in doubtful):
+            out.append({"page_id": page.id, "batch": page.batch_id, "page_no": page.page_no, "box": page.box,
+                        "doc_type": page.doc_type, "reasons": list(page.review), "fields": doubtful})
+        if len(out) >= limit:
+            break
+    return out

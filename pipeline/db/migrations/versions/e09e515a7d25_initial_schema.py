@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3c792ed2e224
+Revision ID: e09e515a7d25
 Revises: 
-Create Date: 2026-11-27 09:08:35.279847
+Create Date: 2026-11-27 09:34:47.497503
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '3c792ed2e224'
+revision = 'e09e515a7d25'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -62,8 +62,6 @@ def upgrade() -> None:
     sa.Column('given_norm', sa.String(length=48), nullable=False),
     sa.Column('name_skel', sa.String(length=64), nullable=False),
     sa.Column('name_py', sa.String(length=160), nullable=False),
-    sa.Column('mask_mid', sa.String(length=64), nullable=True),
-    sa.Column('mask_last', sa.String(length=64), nullable=True),
     sa.Column('sex', sa.String(length=8), nullable=True),
     sa.Column('ethnicity', sa.String(length=32), nullable=True),
     sa.Column('birth_date', sa.String(length=10), nullable=True),
@@ -82,8 +80,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_register_person_dob_surname', ['birth_date', 'surname_class'], unique=False)
         batch_op.create_index('ix_register_person_given_dob', ['given_norm', 'birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_register_person_id_hmac'), ['id_hmac'], unique=False)
-        batch_op.create_index('ix_register_person_mask_last_dob', ['mask_last', 'birth_date'], unique=False)
-        batch_op.create_index('ix_register_person_mask_mid_dob', ['mask_mid', 'birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_register_person_name_norm'), ['name_norm'], unique=False)
         batch_op.create_index('ix_register_person_py_dob', ['name_py', 'birth_date'], unique=False)
         batch_op.create_index('ix_register_person_skel_dob', ['name_skel', 'birth_date'], unique=False)
@@ -280,8 +276,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_register_person_skel_dob')
         batch_op.drop_index('ix_register_person_py_dob')
         batch_op.drop_index(batch_op.f('ix_register_person_name_norm'))
-        batch_op.drop_index('ix_register_person_mask_mid_dob')
-        batch_op.drop_index('ix_register_person_mask_last_dob')
         batch_op.drop_index(batch_op.f('ix_register_person_id_hmac'))
         batch_op.drop_index('ix_register_person_given_dob')
         batch_op.drop_index('ix_register_person_dob_surname')
