@@ -24,12 +24,12 @@ from ocr_models.base import EngineOptions, get_engine
 from pipeline import __version__
 from pipeline.archive import ArchiveRefused, PdfOptions, make_archival_pdf, object_key
 from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, NameKey, OcrLineRow, Page
-from pipeline.db.register import candidates_for
+from pipeline.db.register import link_to_register
 from pipeline.db.session import session_scope
 from pipeline.extract import ExtractOptions, extract
 from pipeline.index import NAME_FIELDS, search_keys
 from pipeline.ingest import list_sources
-from pipeline.link import LinkOptions, MentionQuery, link_mention
+from pipeline.link import LinkOptions, MentionQuery
 from pipeline.records import (
     ArchiveMetadata,
     BatchManifest,
@@ -359,8 +359,7 @@ def link_extraction(rt: Runtime, session: Session, extraction: Extraction) -> li
         query = mention_query(fields)
         if query is None:
             continue
-        candidates = candidates_for(session, query, key=rt.keys.hmac)
-        out.append((mention_no, link_mention(query, candidates, key=rt.keys.hmac, options=opts)))
+        out.append((mention_no, link_to_register(session, query, key=rt.keys.hmac, options=opts)))
     return out
 
 
