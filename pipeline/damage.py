@@ -142,11 +142,13 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
         if separation >= 18:
             near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
     if near_bg is None:
-        # Bed unseen: a black bed shows as near-black, a white lid as paper-white that is
-        # clearly whiter and greyer than this (aged, tinted) paper.
+        # Bed unseen: a black bed shows as near-black, a white or grey lid as a neutral
+        # grey at least as light as this (aged, tinted) paper.
         saturation = colour.max(axis=2) - colour.min(axis=2)
-        paper_saturation = float(np.percentile(saturation, 50))
-        near_bg = (gray < 0.35 * level) | ((gray > level + 12) & (saturation < paper_saturation - 25))
+        paper_saturation = float(np.median(saturation))
+        near_bg = gray < 0.35 * level
+        if paper_saturation >= 15:  # on untinted paper a white lid cannot be told apart
+            near_bg |= (gray >= level - 5) & (saturation < 0.35 * paper_saturation)
     # Ink strokes are thin; background through a hole or a lost corner is thick.
     return _opened(near_bg, 2.0 * px_per_mm)
 
