@@ -96,12 +96,19 @@ def has_perspective(quad: np.ndarray, tolerance: float = 0.02) -> bool:
 
 
 def looks_like_camera_capture(master: Master) -> bool:
-    """No scanner resolution in the file, and a page seen in perspective on a visible background."""
+    """No scanner resolution in the file, and a page lying on a visible background.
+
+    A page seen in perspective is a photo. One seen square-on (an overhead document
+    camera) is a photo too, unless the batch declares a scan resolution: then it is
+    more likely a flatbed scan whose file lacks the tag.
+    """
     has_scan_dpi = master.capture.get("dpi_source") in ("file", "exif") and (master.dpi or 0) >= MIN_PLAUSIBLE_SCAN_DPI
     if has_scan_dpi:
         return False
     quad = find_page_quad(master.image)
-    return quad is not None and has_perspective(quad)
+    if quad is None:
+        return False
+    return has_perspective(quad) or master.capture.get("dpi_source") != "batch"
 
 
 def size_class(aspect: float) -> str:
