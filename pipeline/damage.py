@@ -395,9 +395,10 @@ def blur_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
     mag = cv2.magnitude(gx, gy)[valid]
     strong = float(np.percentile(mag, 99.7))
     # A crisp edge crosses nearly all of the contrast within one pixel (Sobel/4 ≈ contrast);
-    # a blur spreading it over ~2 px at 200 dpi (0.25 mm) halves that.
+    # resampling (deskew, a camera's perspective flattening) softens that to ~0.8, a
+    # blur spreading it over ~2 px at 200 dpi (0.25 mm) to ~0.65 and below.
     sharpness = strong / contrast
-    score = float(np.clip((0.9 - sharpness) / 0.2, 0, 1))
+    score = float(np.clip((0.85 - sharpness) / 0.2, 0, 1))  # 0.5 at 0.75
     return score, f"edge sharpness {sharpness:.2f} of contrast per pixel"
 
 
