@@ -142,11 +142,13 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
         if separation >= 18:
             near_bg = np.linalg.norm(colour - bg, axis=2) < 0.4 * separation
     if near_bg is None:
-        # Bed unseen: a black bed shows as near-black, a white lid as paper-white that is
-        # clearly whiter and greyer than this (aged, tinted) paper.
+        # Bed unseen: a black bed shows as near-black, a white or grey lid as a neutral
+        # grey at least as light as this (aged, tinted) paper.
         saturation = colour.max(axis=2) - colour.min(axis=2)
-        paper_saturation = float(np.percentile(saturation, 50))
-        near_bg = (gray < 0.35 * level) | ((gray > level + 12) & (saturation < paper_saturation - 25))
+        paper_saturation = float(np.median(saturation))
+        near_bg = gray < 0.35 * level
+        if paper_saturation >= 15:  # on untinted paper a white lid cannot be told apart
+            near_bg |= (gray >= level - 5) & (saturation < 0.35 * paper_saturation)
     # Ink strokes are thin; background through a hole or a lost corner is thick.
     return _opened(near_bg, 2.0 * px_per_mm)
 
@@ -393,9 +395,10 @@ def blur_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
     mag = cv2.magnitude(gx, gy)[valid]
     strong = float(np.percentile(mag, 99.7))
     # A crisp edge crosses nearly all of the contrast within one pixel (Sobel/4 ≈ contrast);
-    # a blur spreading it over ~2 px at 200 dpi (0.25 mm) halves that.
+    # resampling (deskew, a camera's perspective flattening) softens that to ~0.8, a
+    # blur spreading it over ~2 px at 200 dpi (0.25 mm) to ~0.65 and below.
     sharpness = strong / contrast
-    score = float(np.clip((0.9 - sharpness) / 0.2, 0, 1))
+    score = float(np.clip((0.85 - sharpness) / 0.2, 0, 1))  # 0.5 at 0.75
     return score, f"edge sharpness {sharpness:.2f} of contrast per pixel"
 
 

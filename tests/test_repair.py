@@ -178,3 +178,31 @@ def test_page_running_off_the_scan_needs_rescan(page200):
     whole = np.full((h + 120, w + 60, 3), 25, np.uint8)
     whole[60 : 60 + h, 30 : 30 + w] = page200
     assert not repair(master_of(whole)).needs_rescan
+
+
+def test_generated_hukou_page_matches_its_truth():
+    import random
+
+    import pagegen
+
+    spec = pagegen.random_spec(random.Random(5), damage=False)
+    spec.rotation, spec.skew_deg = 180, -2.4
+    page = pagegen.render_page(spec)
+    result = repair(master_of(page.image, page.dpi))
+    assert result.rotation == page.truth["rotation"] == 180
+    assert result.skew_deg == pytest.approx(page.truth["skew_deg"], abs=0.15)
+    assert result.damage == []
+
+
+def test_speckle_is_removed_for_ocr(page200):
+    speckled = page200.copy()
+    rng = np.random.default_rng(1)
+    ys = rng.integers(0, speckled.shape[0], 3000)
+    xs = rng.integers(0, speckled.shape[1], 3000)
+    speckled[ys, xs] = 0
+    result = repair(master_of(speckled))
+    assert result.rotation == 0 and abs(result.skew_deg) < 0.1  # same geometry: pixels line up
+    dark = result.ocr_image < 128
+    isolated = dark & (cv2.blur(dark.astype(np.float32), (3, 3)) < 2 / 9)
+    assert isolated.sum() < 30
+    assert (result.image.min(axis=2) == 0).sum() >= 2500  # the archival image keeps what was scanned
