@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,27 +47,38 @@ def _pg_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, dropped at the end."""
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL databases for this test run; drops them all at the end."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (trust auth expected)")
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     import psycopg2
 
-    name = f"hukou_test_{secrets.token_hex(4)}"
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        from sqlalchemy.pool import NullPool  # noqa: F401  (engines in tests use their own pools)
+    made: list[str] = []
 
+    def create() -> str:
+        name = f"hukou_test_{secrets.token_hex(4)}"
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+        made.append(name)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+    try:
+        yield create
+    finally:
+        with conn.cursor() as cur:
+            for name in made:
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database for each test module, so modules never see each other's tables."""
+    return pg_databases()
 
 
 @pytest.fixture(scope="session")
