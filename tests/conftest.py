@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,8 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "testdata"
 PG_ADMIN_URL = os.environ.get("HUKOU_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 @pytest.fixture(scope="session")
@@ -91,13 +88,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             "secret_key": os.environ["HUKOU_TEST_S3_SECRET_KEY"],
         }
         return
-    from seaweedfs import start_seaweedfs, stop_seaweedfs
+    from scripts.seaweedfs import start_seaweedfs, stop_seaweedfs
 
     server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
     try:
         yield {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
     finally:
-        stop_seaweedfs(server)
+        stop_seaweedfs(server, grace=1.0)  # weed never finishes its SIGTERM shutdown anyway
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pipeline.db.models import ArchiveObject, Batch, Event, FieldRow, LinkRow, NameKey, Page
 from pipeline.errors import NotFound
-from pipeline.index import KEY_WEIGHTS, NAME_FIELDS, search_keys
+from pipeline.index import KEY_WEIGHTS, search_keys
 from pipeline.normalize import mask_id, normalize_id, parse_date
 
 
