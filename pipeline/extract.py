@@ -403,6 +403,25 @@ def _valid_value_start(text: str) -> bool:
     )
 
 
+_QUESTION = re.compile(r"何[时地种处年月日故因人][\u4e00-\u9fff]{0,8}?(?=[:：]|$)")
+
+
+def _question_label_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+    """Old forms ask instead of naming: 何种职业, 何时由何地迁来. Such a question is a label up to
+    the known label word in it (何种 + 职业), else up to a colon or the end of its line; its words
+    tell the field."""
+    if not text.startswith("何", i) or i + 1 >= len(text) or text[i + 1] not in "时地种处年月日故因人":
+        return None
+    for j in range(i + 2, min(len(text), i + 5)):
+        inner = _exact_at(text, j, table)
+        if inner is not None and len(inner.label.word) >= 2:
+            return _Hit(i, inner.end, LabelDef(word=text[i : inner.end], key=""), 0)
+    match = _QUESTION.match(text, i)
+    if match is None:
+        return None
+    return _Hit(i, match.end(), LabelDef(word=match.group(0), key=""), 0)
+
+
 def _colon_label_at(text: str, i: int) -> _Hit | None:
     """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
     colon = text.find(":", i)
@@ -438,7 +457,7 @@ def _find_labels(
     i = 0
     while i < len(text):
         at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
-        hit = _exact_at(text, i, table, readings)
+        hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
@@ -1432,9 +1451,16 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     if not raw:
         return None
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
-    value, flags, precision, calendar = _normalise(key, reading, ctx)
-    if reading != raw:
+    corrected = _after_correction(reading)
+    value, flags, precision, calendar = _normalise(key, corrected, ctx)
+    if corrected != reading:
+        flags.append("corrected_on_page")
+    elif reading != raw:
         flags.append("simplified")
+    if key == "id_number" and "id_invalid" in flags:
+        repaired = _repair_id(raw, chars, ctx)
+        if repaired is not None:
+            value, flags = repaired, [f for f in flags if f != "id_invalid"] + ["checksum_repaired"]
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -1454,6 +1480,27 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         precision=precision,
         calendar=calendar,
     )
+
+
+_CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
+
+
+def _after_correction(text: str) -> str:
+    """A value struck and rewritten on the page ("未婚变更丧偶", "未婚更正为已婚"): the new value."""
+    parts = _CORRECTION.split(text)
+    return parts[-1] if len(parts) > 1 and parts[-1] else text
+
+
+def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """An ID whose check character fails: the one runner-up digit that makes it valid, if exactly one does."""
+    found = set()
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            number = normalize.normalize_id(candidate)
+            if number is not None and number.valid:
+                found.add(number.value)
+    return found.pop() if len(found) == 1 else None
 
 
 def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
