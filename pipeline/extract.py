@@ -1445,18 +1445,24 @@ def _serial(raw: str) -> str:
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
-    if key in DATE_KEYS or key == "id_number":
+    repaired_date: str | None = None
+    if key in DATE_KEYS:
+        raw, chars = _raw_and_chars(segments)
+        repaired_date = _repair_date(raw, chars, ctx)
+    if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
         segments = _parsing_span(key, segments, ctx)
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
+    if repaired_date is not None:
+        reading = repaired_date
     corrected = _after_correction(reading)
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
     if corrected != reading:
         flags.append("corrected_on_page")
     elif reading != raw:
-        flags.append("simplified")
+        flags.append("date_repaired" if repaired_date is not None else "simplified")
     if key == "id_number" and "id_invalid" in flags:
         repaired = _repair_id(raw, chars, ctx)
         if repaired is not None:
@@ -1489,6 +1495,21 @@ def _after_correction(text: str) -> str:
     """A value struck and rewritten on the page ("未婚变更丧偶", "未婚更正为已婚"): the new value."""
     parts = _CORRECTION.split(text)
     return parts[-1] if len(parts) > 1 and parts[-1] else text
+
+
+def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """A whole date that fails to read only for one misread character ("六月二干九日"): the reading
+    with the runner-up character that makes a full date, if the raw text itself is not one."""
+    date = normalize.parse_date(raw, doc_year=ctx.doc_year)
+    if date is not None and date.precision == "YMD":
+        return None
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            fixed = normalize.parse_date(candidate, doc_year=ctx.doc_year)
+            if fixed is not None and fixed.precision == "YMD":
+                return candidate
+    return None
 
 
 def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
