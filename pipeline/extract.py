@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member sha
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
+SEAL_SLANT = 12.0  # degrees: pages reach extraction straightened; a seal's ring text leans far more
 ASCII_WIDTH = 0.55  # a Latin letter or digit is about half as wide as a Han character
 MIN_READING = 0.05  # a runner-up character this likely may complete a label
 MAX_LABEL_JOIN = 4  # chars: a piece this short may be the start of a label split over two boxes
@@ -284,6 +286,15 @@ def _line_chars(line: OcrLine) -> list[_Char]:
         score = alts[0].score if alts and alts[0].char == ch else line.score
         chars.append(_Char(_fold_char(ch), box, score, list(alts)))
     return chars
+
+
+def _slanted(line: OcrLine, limit: float = SEAL_SLANT) -> bool:
+    """The line's long edge leans more than `limit` degrees off both axes."""
+    (x0, y0), (x1, y1), _, (x3, y3) = line.quad[:4]
+    top, side = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+    dx, dy = top if math.hypot(*top) >= math.hypot(*side) else side
+    angle = abs(math.degrees(math.atan2(dy, dx))) % 90
+    return min(angle, 90 - angle) > limit
 
 
 def _proportional_spans(weights: list[float], start: float, extent: float) -> list[tuple[float, float]]:
@@ -532,7 +543,8 @@ class _Layout:
 
 
 def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
-    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip()]
+    # Text set at a slant on a straightened page is a seal's ring or a stamp, not a label or a value.
+    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip() and not _slanted(line)]
     runs = [r for r in runs if r.chars]
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
