@@ -26,6 +26,7 @@ N_BEST = 3  # alternatives kept per character
 MIN_ALTERNATIVE = 0.01  # probabilities below this are noise, not alternatives
 VERTICAL_RATIO = 1.5
 DETECT_SIDE = 1600  # px: line detection needs far less resolution than reading handwriting
+BOX_THRESH = 0.3  # RapidOCR's 0.5 loses a lone character on a stain edge (a 女 in its cell)
 SINGLE_LINE_MAX_HEIGHT = 120  # px: an image this low with nothing detected is one text line  # RapidOCR rotates crops at least this much taller than wide
 
 
@@ -53,6 +54,7 @@ class RapidEngine:
                 "Global.max_side_len": options.max_side_len,
                 "Global.text_score": 0.0,
                 "Global.log_level": "error",
+                "Det.box_thresh": BOX_THRESH,
                 "EngineConfig.onnxruntime.intra_op_num_threads": options.threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member sha
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
+SEAL_SLANT = 12.0  # degrees: pages reach extraction straightened; a seal's ring text leans far more
 ASCII_WIDTH = 0.55  # a Latin letter or digit is about half as wide as a Han character
 MIN_READING = 0.05  # a runner-up character this likely may complete a label
 MAX_LABEL_JOIN = 4  # chars: a piece this short may be the start of a label split over two boxes
@@ -286,6 +288,15 @@ def _line_chars(line: OcrLine) -> list[_Char]:
     return chars
 
 
+def _slanted(line: OcrLine, limit: float = SEAL_SLANT) -> bool:
+    """The line's long edge leans more than `limit` degrees off both axes."""
+    (x0, y0), (x1, y1), _, (x3, y3) = line.quad[:4]
+    top, side = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+    dx, dy = top if math.hypot(*top) >= math.hypot(*side) else side
+    angle = abs(math.degrees(math.atan2(dy, dx))) % 90
+    return min(angle, 90 - angle) > limit
+
+
 def _proportional_spans(weights: list[float], start: float, extent: float) -> list[tuple[float, float]]:
     total = sum(weights) or 1.0
     spans = []
@@ -403,6 +414,25 @@ def _valid_value_start(text: str) -> bool:
     )
 
 
+_QUESTION = re.compile(r"何[时地种处年月日故因人][\u4e00-\u9fff]{0,8}?(?=[:：]|$)")
+
+
+def _question_label_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+    """Old forms ask instead of naming: 何种职业, 何时由何地迁来. Such a question is a label up to
+    the known label word in it (何种 + 职业), else up to a colon or the end of its line; its words
+    tell the field."""
+    if not text.startswith("何", i) or i + 1 >= len(text) or text[i + 1] not in "时地种处年月日故因人":
+        return None
+    for j in range(i + 2, min(len(text), i + 5)):
+        inner = _exact_at(text, j, table)
+        if inner is not None and len(inner.label.word) >= 2:
+            return _Hit(i, inner.end, LabelDef(word=text[i : inner.end], key=""), 0)
+    match = _QUESTION.match(text, i)
+    if match is None:
+        return None
+    return _Hit(i, match.end(), LabelDef(word=match.group(0), key=""), 0)
+
+
 def _colon_label_at(text: str, i: int) -> _Hit | None:
     """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
     colon = text.find(":", i)
@@ -438,7 +468,7 @@ def _find_labels(
     i = 0
     while i < len(text):
         at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
-        hit = _exact_at(text, i, table, readings)
+        hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
@@ -513,7 +543,8 @@ class _Layout:
 
 
 def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
-    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip()]
+    # Text set at a slant on a straightened page is a seal's ring or a stamp, not a label or a value.
+    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip() and not _slanted(line)]
     runs = [r for r in runs if r.chars]
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
@@ -528,8 +559,9 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             if named is not None and named.label is not None:
                 named.label = None
     _adopt_unknown_labels(segments, table)
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
-        if seg.label is None and not seg.title and _label_debris(seg, segments, table):
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known):
             # unreadable, but it still ends its neighbour's cell; its characters may tell the field
             seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
@@ -549,11 +581,24 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
             continue
+        if _in_table(seg, known):
+            continue
         if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
             continue
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
+
+
+def _in_table(seg: _Segment, known: list[_Segment]) -> bool:
+    """Under a row of three or more labels spanning it: a cell of a table, whatever it says."""
+    box = seg.box
+    above = [k for k in known if not k.vertical and k.box[3] <= box[1] + 0.2 * _height(box)]
+    if not above:
+        return False
+    nearest = max(above, key=lambda k: k.box[3])
+    row = [k for k in above if _same_row(k.box, nearest.box)]
+    return len(row) >= 3 and min(k.box[0] for k in row) - _height(box) <= box[0] and box[2] <= max(k.box[2] for k in row) + 3 * _height(box)
 
 
 def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
@@ -1412,15 +1457,28 @@ def _serial(raw: str) -> str:
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
-    if key in DATE_KEYS or key == "id_number":
+    repaired_date: str | None = None
+    if key in DATE_KEYS:
+        raw, chars = _raw_and_chars(segments)
+        repaired_date = _repair_date(raw, chars, ctx)
+    if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
         segments = _parsing_span(key, segments, ctx)
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
-    value, flags, precision, calendar = _normalise(key, reading, ctx)
-    if reading != raw:
-        flags.append("simplified")
+    if repaired_date is not None:
+        reading = repaired_date
+    corrected = _after_correction(reading)
+    value, flags, precision, calendar = _normalise(key, corrected, ctx)
+    if corrected != reading:
+        flags.append("corrected_on_page")
+    elif reading != raw:
+        flags.append("date_repaired" if repaired_date is not None else "simplified")
+    if key == "id_number" and "id_invalid" in flags:
+        repaired = _repair_id(raw, chars, ctx)
+        if repaired is not None:
+            value, flags = repaired, [f for f in flags if f != "id_invalid"] + ["checksum_repaired"]
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -1440,6 +1498,42 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         precision=precision,
         calendar=calendar,
     )
+
+
+_CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
+
+
+def _after_correction(text: str) -> str:
+    """A value struck and rewritten on the page ("未婚变更丧偶", "未婚更正为已婚"): the new value."""
+    parts = _CORRECTION.split(text)
+    return parts[-1] if len(parts) > 1 and parts[-1] else text
+
+
+def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """A whole date that fails to read only for one misread character ("六月二干九日"): the reading
+    with the runner-up character that makes a full date, if the raw text itself is not one."""
+    date = normalize.parse_date(raw, doc_year=ctx.doc_year)
+    if date is not None and date.precision == "YMD":
+        return None
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            fixed = normalize.parse_date(candidate, doc_year=ctx.doc_year)
+            if fixed is not None and fixed.precision == "YMD":
+                return candidate
+    return None
+
+
+def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """An ID whose check character fails: the one runner-up digit that makes it valid, if exactly one does."""
+    found = set()
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            number = normalize.normalize_id(candidate)
+            if number is not None and number.valid:
+                found.add(number.value)
+    return found.pop() if len(found) == 1 else None
 
 
 def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:

@@ -310,3 +310,21 @@ def test_label_cells_printed_downwards_one_box_per_character():
     assert values(extract(ocr)) == {
         "name": "张拴柱", "sex": "男", "native_place": "河北张家口", "address": "呼和浩特市郊区大学西街129号",
     }
+
+
+def test_question_labels_corrections_and_id_check_repair():
+    id_line = line("公民身份号码110101195804120024", 200, 600)
+    digits = "公民身份号码110101195804120024"
+    id_line.alternatives = [[CharAlternative(c, 0.99)] for c in digits]
+    id_line.alternatives[-2] = [CharAlternative("2", 0.55), CharAlternative("8", 0.40)]  # …120024 fails, …120084 holds
+    ocr = page(
+        line("何种职业", 200, 300), line("工人", 500, 300),
+        line("婚姻状况", 200, 400), line("未婚更正已婚", 500, 400),
+        id_line,
+    )
+    result = extract(ocr)
+    assert result.fields["occupation"].value == "工人"
+    assert result.fields["marital_status"].value == "已婚"
+    assert "corrected_on_page" in result.fields["marital_status"].flags
+    ident = result.fields["id_number"]
+    assert ident.value == "110101195804120084" and "checksum_repaired" in ident.flags
