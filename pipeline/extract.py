@@ -1818,7 +1818,8 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
         if ctx.doc_date and "registration_date" not in values:
             values["registration_date"] = ctx.doc_date
         for issue in normalize.check_consistency(values):
-            reasons.append(f"{who}consistency: {issue}")
+            if normalize.FLAG_SEVERITY.get(issue.split(":", 1)[0], "W") != "I":  # informational: no review
+                reasons.append(f"{who}consistency: {issue}")
     return reasons
 
 
