@@ -1145,14 +1145,14 @@ def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment
     Detection often joins neighbouring cells of a row into one box ("张有才户主男汉"); its
     characters are dealt to the columns by their position under the header labels.
     """
-    columns = row = table.columns
+    columns = table.columns
     bounds = _column_bounds(columns, table.values)
     cells: list[tuple[_Pair, _Segment]] = []
     for value in table.values:
         for index, piece in _split_at(value, bounds):
             cells.append((columns[index], piece))
     cells.sort(key=lambda c: (c[1].box[1] + c[1].box[3]) / 2)
-    name_pair = next((p for p in row if _key_of(p.label.label) == "name"), None)
+    name_pair = next((p for p in columns if _key_of(p.label.label) == "name"), None)
     if name_pair is not None and any(c[0] is name_pair for c in cells):
         bands = _split_bands_at_names(cells, name_pair)
     else:
@@ -1818,7 +1818,8 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
         if ctx.doc_date and "registration_date" not in values:
             values["registration_date"] = ctx.doc_date
         for issue in normalize.check_consistency(values):
-            reasons.append(f"{who}consistency: {issue}")
+            if normalize.FLAG_SEVERITY.get(issue.split(":", 1)[0], "W") != "I":  # informational: no review
+                reasons.append(f"{who}consistency: {issue}")
     return reasons
 
 
