@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from pipeline.errors import ExitCode, HukouError
 from pipeline.settings import ConfigError, load_settings
@@ -411,11 +411,37 @@ def audit(sample_percent: float, batch_id: str | None) -> None:
     report = run_audit(rt, sample_percent=sample_percent, batch_id=batch_id)
     out.print(f"checked {report.checked} of {report.objects} archived objects: {len(report.findings)} findings")
     if report.findings:
-        table = Table("page", "object", "problem", title="audit findings")
+        # folded, never cut: the operator needs the whole object URI to find it
+        table = Table(Column("page", no_wrap=True), Column("object", overflow="fold"), Column("problem", overflow="fold"),
+                      title="audit findings")
         for f in report.findings:
             table.add_row(f.page_id, f.uri, f.problem)
         out.print(table)
         _fail(ExitCode.audit_findings, f"{len(report.findings)} findings in {report.checked} objects checked")
+
+
+@main.command()
+@click.option("--batch", "batch_id", help="Only this batch.")
+@click.option("--limit", type=int, default=500, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
+@guarded
+def review(batch_id: str | None, limit: int, fmt: str) -> None:
+    """The review queue: pages whose fields are doubtful or inconsistent, with their alternatives."""
+    from pipeline.db.queries import review_queue
+    from pipeline.db.session import session_scope
+
+    rt = _runtime()
+    with session_scope(rt.sessions) as session:
+        items = review_queue(session, batch_id=batch_id, limit=limit)
+    if fmt == "jsonl":
+        for item in items:
+            sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return
+    table = Table("page id", "batch", "box", "page", "reasons", "alternatives", title=f"{len(items)} pages to review")
+    for item in items:
+        alts = "; ".join(f"{f['key']}: {f['value']} / {' '.join(f['alternatives'][:3])}" for f in item["fields"] if f["alternatives"])
+        table.add_row(item["page_id"], item["batch"], item["box"], str(item["page_no"]), "\n".join(item["reasons"]), alts)
+    out.print(table)
 
 
 @main.command()

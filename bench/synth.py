@@ -13,8 +13,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+
+from pipeline.normalize import id_check_char, upgrade_id15
 
 # Approximate shares (%) of the commonest surnames; the rest share the remainder.
 SURNAMES = (
@@ -85,11 +88,6 @@ def _weighted(spec: str) -> tuple[list[str], list[float]]:
     return names, [w / 100 for w in weights] + [rest / 100]
 
 
-def _check(body17: str) -> str:
-    w = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return "10X98765432"[sum(int(c) * x for c, x in zip(body17, w)) % 11]
-
-
 class Synth:
     def __init__(self, seed: int = 7):
         self.rng = random.Random(seed)
@@ -122,9 +120,9 @@ class Synth:
         return date(year, 1, 1) + timedelta(days=self.rng.randrange(365))
 
     def id_number(self, code: str, born: date, sex: str) -> str:
-        seq = self.rng.randrange(1, 499) * 2 + (1 if sex == "男" else 0)
+        seq = self.rng.randrange(1, 497) * 2 + (1 if sex == "男" else 0)  # 996–999 were kept for centenarians
         body = f"{code}{born:%Y%m%d}{seq:03d}"
-        return body + _check(body)
+        return body + id_check_char(body)
 
     def address(self, district: str) -> str:
         return f"{district}{self.rng.choice(STREETS)}{self.rng.randrange(1, 200)}号"
@@ -276,17 +274,21 @@ class Synth:
             born, errors = shifted.isoformat(), errors + ["lunar"]
         elif r < 0.15:
             born, errors = born[:4], errors + ["year_only"]
-        sex = p.sex if rng.random() < 0.97 else None
-        eth = p.ethnicity if rng.random() < 0.5 else None
+        r = rng.random()
+        sex = p.sex if r < 0.97 else (None if r < 0.99 else {"男": "女", "女": "男"}[p.sex])
+        r = rng.random()
+        eth = p.ethnicity if r < 0.49 else (rng.choice(ETHNICITIES) if r < 0.5 else None)
         birthplace = p.birthplace if rng.random() < 0.6 else None
         if birthplace and rng.random() < 0.5:
             birthplace = birthplace.split("省")[-1].split("自治区")[-1]
         native = p.native_place if rng.random() < 0.5 else None
+        if native and rng.random() < 0.2:
+            native = re.split(r"(?<=省)|(?<=自治区)|(?<=市)", native)[0]  # only the province, as old forms often have it
         r = rng.random()
         address = None if r < 0.2 else (p.address if r < 0.4 else self.address(rng.choice(PLACES)[1]))
         idn = None
         if p.id_number and len(p.id_number) in (15, 18) and rng.random() < 0.25:
-            full = p.id_number if len(p.id_number) == 18 else _upgrade(p.id_number)
+            full = p.id_number if len(p.id_number) == 18 else upgrade_id15(p.id_number)
             idn = full[:6] + full[8:17] if rng.random() < 0.4 else full
             if rng.random() < 0.03:
                 i = rng.randrange(len(idn) - 1)
@@ -302,11 +304,6 @@ class Synth:
             else:
                 out.append(self.mention(self.rng.choice(rows), registered=True))
         return out
-
-
-def _upgrade(id15: str) -> str:
-    body = id15[:6] + "19" + id15[6:]
-    return body + _check(body)
 
 
 def write_register_csv(rows: list[Person], path) -> None:

@@ -16,11 +16,12 @@ from sqlalchemy import select
 from flows.runtime import Runtime
 from flows.steps import add_event
 from pipeline.archive import check_text_layer, validate_pdfa
-from pipeline.db.models import ArchiveObject, OcrLineRow, Page, utcnow
+from pipeline.db.models import ArchiveObject, Batch, OcrLineRow, Page, utcnow
 from pipeline.db.queries import archived_objects
 from pipeline.db.session import session_scope
+from pipeline.errors import NotFound
 from pipeline.records import OcrLine
-from pipeline.storage import ObjectMissing, StorageError
+from pipeline.storage import ChecksumMismatch, ObjectMissing, StorageError
 
 
 @dataclass
@@ -50,6 +51,9 @@ def check_object(rt: Runtime, obj: ArchiveObject, lines: list[OcrLine]) -> list[
         data = rt.store.get(obj.key)
     except ObjectMissing:
         return ["object is missing from storage"]
+    except ChecksumMismatch:
+        # The store refuses bytes that no longer match the checksum it stored with them.
+        return [f"SHA-256 differs: stored bytes no longer match their checksum (recorded {obj.sha256[:16]}…)"]
     except StorageError as exc:
         return [f"object cannot be read: {exc}"]
     problems = []
@@ -68,6 +72,9 @@ def check_object(rt: Runtime, obj: ArchiveObject, lines: list[OcrLine]) -> list[
 
 def run_audit(rt: Runtime, *, sample_percent: float = 100.0, batch_id: str | None = None, seed: int | None = None) -> AuditReport:
     with session_scope(rt.sessions) as session:
+        if batch_id and session.get(Batch, batch_id) is None:
+            # a mistyped id would otherwise "pass" an audit of nothing
+            raise NotFound(f"no batch {batch_id!r}: run `hukou status` to list batches")
         objects = archived_objects(session, batch_id=batch_id)
     report = AuditReport(objects=len(objects))
     chosen = random.Random(seed).sample(objects, sample_size(len(objects), sample_percent))

@@ -23,12 +23,13 @@ from flows.runtime import Runtime
 from ocr_models.base import EngineOptions, get_engine
 from pipeline import __version__
 from pipeline.archive import ArchiveRefused, PdfOptions, make_archival_pdf, object_key
-from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, OcrLineRow, Page
-from pipeline.db.register import candidates_for
+from pipeline.db.models import ArchiveObject, Batch, Derivative, Event, FieldRow, LinkRow, NameKey, OcrLineRow, Page
+from pipeline.db.register import link_to_register
 from pipeline.db.session import session_scope
 from pipeline.extract import ExtractOptions, extract
+from pipeline.index import NAME_FIELDS, search_keys
 from pipeline.ingest import list_sources
-from pipeline.link import LinkOptions, MentionQuery, link_mention
+from pipeline.link import LinkOptions, MentionQuery
 from pipeline.records import (
     ArchiveMetadata,
     BatchManifest,
@@ -358,8 +359,7 @@ def link_extraction(rt: Runtime, session: Session, extraction: Extraction) -> li
         query = mention_query(fields)
         if query is None:
             continue
-        candidates = candidates_for(session, query, key=rt.keys.hmac)
-        out.append((mention_no, link_mention(query, candidates, key=rt.keys.hmac, options=opts)))
+        out.append((mention_no, link_to_register(session, query, key=rt.keys.hmac, options=opts)))
     return out
 
 
@@ -378,7 +378,7 @@ def _save_results(session: Session, rt: Runtime, page: Page, repaired: Any, ocr:
                   links: list[tuple[int | None, LinkResult]], stored: Any, pdf: bytes, version: str,
                   timings: dict[str, float]) -> None:
     """Replace the page's derived rows in one transaction, so a re-run never duplicates them."""
-    for model in (Derivative, OcrLineRow, FieldRow, LinkRow):
+    for model in (Derivative, OcrLineRow, FieldRow, LinkRow, NameKey):
         session.execute(delete(model).where(model.page_id == page.id))
     page.status = "done"
     page.errors = []
@@ -411,6 +411,9 @@ def _save_results(session: Session, rt: Runtime, page: Page, repaired: Any, ocr:
             session.add(FieldRow(page_id=page.id, mention=mention_no, role=role, key=f.key, value=f.value, raw=f.raw,
                                  confidence=float(f.confidence), flags=list(f.flags), alternatives=list(f.alternatives),
                                  precision=f.precision, calendar=f.calendar))
+            if f.key in NAME_FIELDS:
+                for kind, key in search_keys(f.value):
+                    session.add(NameKey(page_id=page.id, mention=mention_no, field_key=f.key, kind=kind, key=key))
     for mention_no, result in links:
         session.add(LinkRow(page_id=page.id, mention=mention_no, status=result.status, person_id=result.person_id,
                             score=float(result.score), reasons=list(result.reasons),

@@ -2,9 +2,11 @@
 
 RapidOCR's own `__call__` shrinks the page to 2000 px, crops the text lines from
 the shrunk page and drops lines below `text_score`. For hand-filled archive forms
-we want the opposite, so only detection goes through RapidOCR (on a page of at most
-`max_side_len`), and this module crops every detected line from the full-resolution
-page, runs the angle classifier, and decodes the recogniser's CTC output itself:
+we want the opposite, so only line detection goes through RapidOCR, on a copy of
+the page of at most DETECT_SIDE px (detection at full 300 dpi costs five times as
+much and finds the same lines); this module then crops every detected line from the
+page at full resolution (up to `max_side_len`), runs the angle classifier, and
+decodes the recogniser's CTC output itself:
 every line is kept (weak ones flagged), and each character carries its n-best
 alternatives for later name matching.
 """
@@ -23,6 +25,8 @@ from pipeline.records import CharAlternative, OcrLine, OcrResult
 N_BEST = 3  # alternatives kept per character
 MIN_ALTERNATIVE = 0.01  # probabilities below this are noise, not alternatives
 VERTICAL_RATIO = 1.5
+DETECT_SIDE = 1600  # px: line detection needs far less resolution than reading handwriting
+BOX_THRESH = 0.3  # RapidOCR's 0.5 loses a lone character on a stain edge (a 女 in its cell)
 SINGLE_LINE_MAX_HEIGHT = 120  # px: an image this low with nothing detected is one text line  # RapidOCR rotates crops at least this much taller than wide
 
 
@@ -31,6 +35,7 @@ class _Decoded:
     text: str
     score: float
     alternatives: list[list[CharAlternative]]
+    centers: list[float]  # per character, 0..1 along the crop
 
 
 class RapidEngine:
@@ -49,6 +54,7 @@ class RapidEngine:
                 "Global.max_side_len": options.max_side_len,
                 "Global.text_score": 0.0,
                 "Global.log_level": "error",
+                "Det.box_thresh": BOX_THRESH,
                 "EngineConfig.onnxruntime.intra_op_num_threads": options.threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }
@@ -67,7 +73,10 @@ class RapidEngine:
         started = time.perf_counter()
         page = np.ascontiguousarray(as_bgr(image))
         height, width = page.shape[:2]
+        if max(height, width) > self.options.max_side_len:
+            page = _shrink(page, self.options.max_side_len)
         quads = self._detect(page)
+        page_scale = width / page.shape[1]
         lines: list[OcrLine] = []
         if quads:
             crops = [get_rotate_crop_image(page, quad.copy()) for quad in quads]
@@ -77,11 +86,12 @@ class RapidEngine:
                     continue
                 lines.append(
                     OcrLine(
-                        quad=tuple((float(x), float(y)) for x, y in quad),
+                        quad=tuple((float(x) * page_scale, float(y) * page_scale) for x, y in quad),
                         text=decoded.text,
                         score=decoded.score,
                         vertical=_is_vertical(quad, decoded.text),
                         alternatives=decoded.alternatives,
+                        char_centers=decoded.centers,
                         low_confidence=is_low_confidence(decoded.score, self.options),
                     )
                 )
@@ -97,11 +107,13 @@ class RapidEngine:
 
     def _detect(self, page: np.ndarray) -> list[np.ndarray]:
         """Text line quads; a small crop with no detection is read as one line (a cell crop)."""
-        detected = self._ocr(page, use_det=True, use_cls=False, use_rec=False)
+        height, width = page.shape[:2]
+        small = _shrink(page, DETECT_SIDE)
+        detected = self._ocr(small, use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(detected, "boxes", None)
         if boxes is not None and len(boxes):
-            return [np.asarray(box, dtype=np.float32) for box in boxes]
-        height, width = page.shape[:2]
+            scale = width / small.shape[1]
+            return [np.asarray(box, dtype=np.float32) * scale for box in boxes]
         if height <= SINGLE_LINE_MAX_HEIGHT and width >= height:
             return [np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)]
         return []
@@ -118,29 +130,47 @@ class RapidEngine:
             max_ratio = max([img_w / img_h] + [crops[i].shape[1] / crops[i].shape[0] for i in batch_ids])
             batch = np.stack([rec.resize_norm_img(crops[i], max_ratio) for i in batch_ids]).astype(np.float32)
             probs = rec.session(batch)
+            padded = img_h * max_ratio
             for row, i in enumerate(batch_ids):
-                results[i] = _ctc_decode(probs[row], charset)
+                used = min(padded, np.ceil(img_h * crops[i].shape[1] / crops[i].shape[0]))
+                results[i] = _ctc_decode(probs[row], charset, padded / used)
         return [r for r in results if r is not None]
 
 
-def _ctc_decode(probs: np.ndarray, charset: list[str]) -> _Decoded:
-    """Greedy CTC decoding (blank = 0, repeats merged) keeping the top characters per step."""
+def _shrink(image: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    scale = side / max(image.shape[:2])
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _ctc_decode(probs: np.ndarray, charset: list[str], stretch: float = 1.0) -> _Decoded:
+    """Greedy CTC decoding (blank = 0, repeats merged) keeping the top characters per step.
+
+    A character's position is its time step's centre; `stretch` maps the padded
+    recogniser input back onto the crop (the crop fills 1/stretch of it).
+    """
     best = probs.argmax(axis=1)
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
     chars: list[str] = []
     confs: list[float] = []
+    centers: list[float] = []
+    steps = probs.shape[0]
     alternatives: list[list[CharAlternative]] = []
     for step in np.flatnonzero(keep):
         row = probs[step]
         chars.append(charset[best[step]])
         confs.append(float(row[best[step]]))
+        centers.append(float(min(1.0, (step + 0.5) / steps * stretch)))
         top = np.argsort(row)[::-1][: N_BEST + 1]
         alternatives.append(
             [CharAlternative(charset[j], float(row[j])) for j in top if j != 0 and row[j] >= MIN_ALTERNATIVE][:N_BEST]
         )
     score = float(np.mean(confs)) if confs else 0.0
-    return _Decoded("".join(chars), score, alternatives)
+    return _Decoded("".join(chars), score, alternatives, centers)
 
 
 def _is_vertical(quad: np.ndarray, text: str) -> bool:

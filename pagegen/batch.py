@@ -12,7 +12,7 @@ import cv2
 from PIL import Image
 
 from pagegen.page import PageSpec, random_spec, render_page
-from pagegen.people import id15_of, make_person
+from pagegen.people import id15_of, make_address, make_person
 
 REGISTER_COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace",
                     "native_place", "address")
@@ -35,7 +35,8 @@ def batch_toml(batch_id: str, scanner: str, dpi: int | None, location: dict, rng
 
 
 def write_image(path: Path, image, dpi: int | None) -> Path:
-    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot) or PNG.
+    """TIFF (YCbCr JPEG-compressed, with DPI), JPEG q90 (with DPI unless a camera shot), PNG, or an
+    image-only PDF (one JPEG page sized by the DPI).
 
     YCbCr in the TIFF keeps a page near 1.3 MB (RGB JPEG-in-TIFF is 2-3x larger); Pillow,
     libtiff and OpenCV all decode it back to RGB.
@@ -46,6 +47,8 @@ def write_image(path: Path, image, dpi: int | None) -> Path:
         rgb.convert("YCbCr").save(path, compression="jpeg", quality=JPEG_QUALITY, **extra)
     elif path.suffix == ".jpg":
         rgb.save(path, quality=JPEG_QUALITY, **extra)
+    elif path.suffix == ".pdf":
+        rgb.save(path, "PDF", resolution=float(dpi or 300), quality=JPEG_QUALITY)
     else:
         rgb.save(path, compress_level=3, **extra)
     return path
@@ -63,6 +66,10 @@ def _distractors(rng: random.Random, persons: list[dict], count: int) -> list[di
     return out
 
 
+ID15_SHARE = 0.2  # register rows still holding the first-generation 15-digit number
+MOVED_SHARE = 0.15  # register rows whose current address is no longer the one on the old page
+
+
 def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[dict]:
     rows, seen = [], set()
     for p in persons + _distractors(rng, persons, extra):
@@ -70,15 +77,17 @@ def register_rows(rng: random.Random, persons: list[dict], extra: int) -> list[d
             continue
         seen.add(p["person_id"])
         row = {k: p.get(k, "") for k in REGISTER_COLUMNS}
-        if row["id_number"] and rng.random() < 0.2:
+        if row["id_number"] and rng.random() < ID15_SHARE:
             row["id_number"] = id15_of(row["id_number"])
+        if rng.random() < MOVED_SHARE:
+            row["address"] = make_address(rng)
         rows.append(row)
-    rng.shuffle(rows)
     return rows
 
 
-SINGLE_PERSON_DOCS = ("resident_registration", "migration_certificate", "move_in_permit", "death_deregistration",
-                      "change_correction", "id_card_application")
+# forms that may name someone an earlier page of the box named (a death page never does: its dates would clash)
+REUSABLE_DOCS = ("resident_registration", "migration_certificate", "move_in_permit", "change_correction",
+                 "id_card_application")
 REUSE_SHARE = 0.25
 
 
@@ -88,7 +97,7 @@ def _next_spec(rng: random.Random, label_variant: str, damage: bool, camera: boo
     as when one person's 登记表 and 迁移证 sit in the same box."""
     while True:
         spec = random_spec(rng, label_variant=label_variant, damage=damage, camera=camera)
-        if spec.doc_type in SINGLE_PERSON_DOCS and earlier and rng.random() < REUSE_SHARE:
+        if spec.doc_type in REUSABLE_DOCS and earlier and rng.random() < REUSE_SHARE:
             candidate = rng.choice(earlier)
             if candidate["id_number"] or spec.doc_type != "id_card_application":
                 spec.persons = [candidate]
@@ -99,8 +108,13 @@ def _next_spec(rng: random.Random, label_variant: str, damage: bool, camera: boo
 
 def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0, damage: bool = True,
                formats: tuple[str, ...] = ("tif", "jpg"), label_variant: str = "dev",
-               register_extra: int = 50, dpi: int = 300) -> list[dict]:
-    """Write a batch folder; returns the truth of every page (also written to truth.jsonl)."""
+               register_extra: int = 50, dpi: int = 300, register_duplicates: int = 0) -> list[dict]:
+    """Write a batch folder; returns the truth of every page (also written to truth.jsonl).
+
+    ``register_duplicates`` adds that many 重户 rows: people on the pages registered a second time
+    under another person_id; they are listed in duplicates.jsonl and in the page truth as
+    ``register_duplicates``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -111,27 +125,64 @@ def make_batch(out_dir, pages: int = 6, seed: int = 0, camera_share: float = 0.0
     batch_id = f"box-{box}"
     n_camera = round(pages * camera_share)
     camera_pages = set(rng.sample(range(pages), n_camera))
-    truths, persons, used_ids = [], [], set()
+    truths, persons, used_ids, dead = [], [], set(), set()
     for i in range(pages):
-        spec = _next_spec(rng, label_variant, damage, i in camera_pages, persons, used_ids)
+        alive = [p for p in persons if p["person_id"] not in dead]
+        spec = _next_spec(rng, label_variant, damage, i in camera_pages, alive, used_ids)
+        if spec.doc_type == "death_deregistration":
+            dead.add(spec.persons[0]["person_id"])
         spec.dpi = dpi
         used_ids.update(p["person_id"] for p in spec.persons)
         page = render_page(spec)
         ext = "jpg" if spec.camera else formats[i % len(formats)]
         name = f"{i + 1:04d}.{ext}"
         write_image(out / name, page.image, page.dpi)
-        truth = {"source_file": name, "page_no": i + 1, **page.truth}
-        truths.append(truth)
+        truths.append({"batch": batch_id, "source_file": name, "page_no": i + 1, **page.truth})
         persons.extend(p for p in spec.persons if p not in persons)
     scanner = "flatbed" if n_camera == 0 else ("camera" if n_camera == pages else "auto")
     (out / "batch.toml").write_text(batch_toml(batch_id, scanner, dpi if n_camera == 0 else None, location, rng),
                                     encoding="utf-8")
+    rows = register_rows(rng, persons, register_extra)
+    duplicates = _duplicate_rows(rng, persons, register_duplicates, used_ids | {r["person_id"] for r in rows})
+    rows += [row for row, _ in duplicates]
+    rng.shuffle(rows)
+    twins: dict[str, list[str]] = {}
+    for row, original in duplicates:
+        twins.setdefault(original, []).append(row["person_id"])
+    for t in truths:
+        if t["person_id"] in twins:
+            t["register_duplicates"] = twins[t["person_id"]]
     with open(out / "truth.jsonl", "w", encoding="utf-8") as f:
         for t in truths:
-            f.write(json.dumps({"batch": batch_id, **t}, ensure_ascii=False) + "\n")
+            f.write(json.dumps(t, ensure_ascii=False) + "\n")
+    if duplicates:
+        with open(out / "duplicates.jsonl", "w", encoding="utf-8") as f:
+            for row, original in duplicates:
+                f.write(json.dumps({"person_ids": [original, row["person_id"]]}, ensure_ascii=False) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=REGISTER_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(register_rows(rng, persons, register_extra))
+    writer.writerows(rows)
     (out / "register.csv").write_text(buf.getvalue(), encoding="utf-8")
     return truths
+
+
+SURNAME_VARIANTS = {"萧": "肖", "肖": "萧", "阎": "闫", "闫": "阎", "傅": "付", "付": "傅"}
+
+
+def _duplicate_rows(rng: random.Random, persons: list[dict], count: int, taken: set[str]) -> list[tuple[dict, str]]:
+    """重户: the same person registered again, with the slips such registrations carry."""
+    out = []
+    for p in rng.sample(persons, min(count, len(persons))):
+        row = {k: p.get(k, "") for k in REGISTER_COLUMNS}
+        while row["person_id"] in taken:
+            row["person_id"] = f"P{rng.randrange(10**7):07d}"
+        taken.add(row["person_id"])
+        row["name"] = SURNAME_VARIANTS.get(row["name"][0], row["name"][0]) + row["name"][1:]
+        if row["id_number"] and rng.random() < 0.5:
+            row["id_number"] = id15_of(row["id_number"])
+        elif rng.random() < 0.5:
+            row["id_number"] = ""
+        row["address"] = make_address(rng)
+        out.append((row, p["person_id"]))
+    return out

@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 KAI_FONT = ("/usr/share/fonts/truetype/arphic/ukai.ttc", 0)
+# A ballpoint hand: plain sans skeletons, thinned and bent harder than the brush/pen kai hand.
+BALLPOINT_FONT = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2)
 PRINT_FONTS = (
     ("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc", 2),
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
@@ -80,6 +82,7 @@ class Sheet:
         self.print_img = Image.new("L", (width, height), 0)
         self.print_draw = ImageDraw.Draw(self.print_img)
         self.print_font = print_font
+        self.title_font = TITLE_FONTS[1] if "Sans" in print_font[0] else TITLE_FONTS[0]
         self.print_ink = print_ink
         self.hand_layers: dict[str, np.ndarray] = {}
         self.hand_inks: dict[str, tuple[float, float, float]] = {}
@@ -90,7 +93,7 @@ class Sheet:
     # -- printed matter -------------------------------------------------
     def text(self, x: float, y: float, s: str, size: float, anchor: str = "lm", bold: bool = False,
              spacing: float = 0.0):
-        f = font(TITLE_FONTS[0] if bold else self.print_font, int(size))
+        f = font(self.title_font if bold else self.print_font, int(size))
         if spacing <= 0:
             self.print_draw.text((x, y), s, fill=255, font=f, anchor=anchor)
             return
@@ -126,8 +129,8 @@ class Sheet:
     def rect(self, x0: float, y0: float, x1: float, y1: float, width: int):
         self.print_draw.rectangle((x0, y0, x1, y1), outline=255, width=width)
 
-    def serial(self, x: float, y: float, s: str, size: float, red: bool):
-        """A number stamped by a numbering machine (red or black), not handwritten."""
+    def serial(self, x: float, y: float, s: str, size: float, red: bool) -> tuple[int, int, int, int]:
+        """A number stamped by a numbering machine (red or black), not handwritten; returns its box."""
         f = font(SERIAL_FONT, int(size))
         if red:
             img = Image.new("L", (self.w, self.h), 0)
@@ -135,6 +138,8 @@ class Sheet:
             np.maximum(self.red, np.asarray(img), out=self.red)
         else:
             self.print_draw.text((x, y), s, fill=255, font=f, anchor="lm")
+        x0, y0, x1, y1 = f.getbbox(s, anchor="lm")
+        return int(x + x0), int(y + y0), int(x + x1), int(y + y1)
 
     # -- handwriting ----------------------------------------------------
     def hand(self, name: str, ink: str):
@@ -148,10 +153,12 @@ class Sheet:
         """Hand-fill ``text`` into the box, jittering every character; wraps to two lines if needed.
 
         ``strike`` crosses the text out with a pen stroke, as clerks did when a value changed.
+        Returns the box (x0, y0, x1, y1) the characters' cells cover, or None for empty text.
         """
         if not text:
-            return
+            return None
         self.handwritten.append(text)
+        ink_box = [math.inf, math.inf, -math.inf, -math.inf]
         layer = self.hand(style.name, style.ink)
         rng = self.rng
         w, h = x1 - x0, y1 - y0
@@ -162,7 +169,7 @@ class Sheet:
             half = _split_point(text)
             lines = [text[:half], text[half:]]
             ems = max(sum(advance(c) for c in ln) for ln in lines) * style.spacing
-            size = min(h * 0.46, w * 0.94 / ems, self.max_char)
+            size = min(h * 0.42, w * 0.94 / ems, self.max_char)
         for li, ln in enumerate(lines):
             line_w = sum(advance(c) for c in ln) * style.spacing * size
             free = w - line_w
@@ -174,7 +181,11 @@ class Sheet:
                 adv = advance(ch) * size * style.spacing
                 if ch.strip():
                     s = size * rng.uniform(0.88, 1.1)
-                    self._char(layer, ch, cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size, s, style)
+                    ccx, ccy = cx + adv / 2, cy + drift * i + rng.gauss(0, 0.035) * size
+                    self._char(layer, ch, ccx, ccy, s, style)
+                    half_w = s * advance(ch) / 2
+                    ink_box = [min(ink_box[0], ccx - half_w), min(ink_box[1], ccy - s / 2),
+                               max(ink_box[2], ccx + half_w), max(ink_box[3], ccy + s / 2)]
                 cx += adv * rng.uniform(0.93, 1.07)
             if strike:
                 y_a, y_b = cy + rng.uniform(-0.15, 0.1) * size, cy + rng.uniform(-0.15, 0.1) * size
@@ -182,23 +193,44 @@ class Sheet:
                          max(2, int(size * 0.07)), cv2.LINE_AA)
                 cv2.line(layer, (int(start - 0.1 * size), int(y_a + 0.12 * size)),
                          (int(cx + 0.1 * size), int(y_b + 0.12 * size)), 230, max(2, int(size * 0.07)), cv2.LINE_AA)
+        return tuple(int(round(v)) for v in ink_box) if ink_box[0] < math.inf else None
+
+    def write_vertical(self, text: str, x0: float, y0: float, x1: float, y1: float, style: "HandStyle"):
+        """Hand-fill ``text`` top to bottom (竖排), centred in the column; returns the box it covers."""
+        if not text:
+            return None
+        self.handwritten.append(text)
+        layer = self.hand(style.name, style.ink)
+        rng = self.rng
+        w, h = x1 - x0, y1 - y0
+        size = min(w * style.fill * 1.1, h * 0.94 / (len(text) * style.spacing), self.max_char)
+        cx = (x0 + x1) / 2 + rng.uniform(-0.05, 0.05) * w
+        cy = y0 + rng.uniform(0.02, 0.08) * h + size / 2
+        top = cy - size / 2
+        for ch in text:
+            if ch.strip():
+                s = size * rng.uniform(0.88, 1.1)
+                self._char(layer, ch, cx + rng.gauss(0, 0.04) * size, cy, s, style)
+            cy += size * style.spacing * rng.uniform(0.93, 1.05)
+        return (int(cx - size / 2), int(top), int(cx + size / 2), int(cy - size * (style.spacing - 1)))
 
     def _char(self, layer: np.ndarray, ch: str, cx: float, cy: float, size: float, style: "HandStyle"):
         rng = self.rng
         isize = max(8, int(round(size)))
-        g = glyph(KAI_FONT, ch, isize)
+        g = glyph(style.font, ch, isize)
         side = g.shape[0]
         angle = rng.gauss(0, 2.5) + style.rotation
         m = cv2.getRotationMatrix2D((side / 2, side / 2), angle, 1.0)
         m[0, 1] += style.slant  # shear: the writer's slant
         m[0, 2] -= style.slant * side / 2
         g = cv2.warpAffine(g, m, (side, side), flags=cv2.INTER_LINEAR)
-        g = self._wobble(g, size * 0.05)
+        g = self._wobble(g, size * style.wobble)
         weight = style.weight + (rng.choice((1, -1)) if rng.random() < 0.12 else 0)
-        if weight > 0:
-            g = cv2.dilate(g, np.ones((weight + 1, weight + 1), np.uint8))
-        elif weight < 0:
-            g = cv2.erode(g, np.ones((2, 2), np.uint8))
+        k = int(round(abs(weight) * isize / 90))  # stroke change in pixels scales with the glyph
+        if k and weight > 0:
+            g = cv2.dilate(g, np.ones((k + 1, k + 1), np.uint8))
+        elif k and weight < 0:
+            g = cv2.erode(g, np.ones((k + 1, k + 1), np.uint8))
         pressure = cv2.resize(self.np_rng.random((3, 3), np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
         g = (g.astype(np.float32) * (rng.uniform(0.8, 1.0) * (0.72 + 0.28 * pressure))).astype(np.uint8)
         x0, y0 = int(cx - side / 2), int(cy - side / 2)
@@ -257,6 +289,10 @@ class Sheet:
             d.text((c, c + radius * 0.5), bottom_text, fill=255, font=font(STAMP_FONT, int(radius * 0.17)), anchor="mm")
         self._stamp(np.asarray(img), cx, cy)
 
+    def strike_red(self, x0: float, y0: float, x1: float, y1: float):
+        """A red-ink line drawn across a cancelled entry."""
+        cv2.line(self.red, (int(x0), int(y0)), (int(x1), int(y1)), 200, max(3, int((x1 - x0) / 600)), cv2.LINE_AA)
+
     def box_stamp(self, cx: float, cy: float, text: str, size: float):
         """Rectangular rubber stamp such as 注销 / 迁出, often askew."""
         pad = size * 0.35
@@ -291,10 +327,15 @@ class HandStyle:
 
     def __init__(self, rng: random.Random, name: str, ink: str | None = None):
         self.name = name
-        self.ink = ink or rng.choice(("black", "blue_black", "blue_black", "brush"))
+        self.ink = ink or rng.choice(("black", "blue_black", "blue_black", "brush", "ballpoint"))
+        ballpoint = self.ink == "ballpoint"
+        if ballpoint:
+            self.ink = rng.choice(("blue", "blue_black"))
+        self.font = BALLPOINT_FONT if ballpoint else KAI_FONT
+        self.wobble = 0.062 if ballpoint else 0.05
         self.slant = rng.uniform(-0.12, 0.06)
         self.rotation = rng.uniform(-2.0, 2.0)
-        self.weight = 2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2))
+        self.weight = -1 if ballpoint else (2 if self.ink == "brush" else rng.choice((0, 0, 1, 1, 2)))
         self.spacing = rng.uniform(0.95, 1.15)
         self.fill = rng.uniform(0.55, 0.72)
 

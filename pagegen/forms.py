@@ -13,17 +13,9 @@ from dataclasses import dataclass, field
 
 from pagegen import notation
 from pagegen.people import make_household, make_person, random_date, upgrade_id15
+from pipeline import records
 
-DOC_TYPES = (
-    "resident_registration",
-    "household_register",
-    "migration_certificate",
-    "move_in_permit",
-    "birth_registration",
-    "death_deregistration",
-    "change_correction",
-    "id_card_application",
-)
+DOC_TYPES = tuple(t for t in records.DOC_TYPES if t != "other")  # every form the generator can draw
 
 # key -> (dev wordings, holdout wordings); both sets are disjoint.
 LABELS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -111,6 +103,8 @@ class Table:
 
     header: list[tuple[str | None, str]]
     rows: list[list[str]]
+    cancelled: list[str] = field(default_factory=list)  # per row: "" or the stamp that struck it (迁出, 死亡)
+    vertical_header: bool = False
 
 
 @dataclass
@@ -249,7 +243,7 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             keys.append("id_number")
         header = [(k, label(rng, k, variant, doc_type)) for k in keys]
         ditto_mark = rng.choice(("〃", "同上", "〃"))
-        rows, prev = [], None
+        rows, cancelled, prev = [], [], None
         for i, member in enumerate(persons):
             row, mfields, mwritten = [], {}, {}
             for k in keys:
@@ -271,10 +265,14 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             mfields["address"], mwritten["address"] = head["address"], b.written["address"]
             mfields["head_name"], mwritten["head_name"] = head["name"], b.written["head_name"]
             rows.append(row)
-            mentions.append({"role": "head" if i == 0 else "household_member", "person_id": member["person_id"],
-                             "fields": mfields, "written": mwritten})
+            mention = {"role": "head" if i == 0 else "household_member", "person_id": member["person_id"],
+                       "fields": mfields, "written": mwritten}
+            cancelled.append(rng.choice(("迁出", "死亡", "注销")) if i > 0 and rng.random() < 0.15 else "")
+            if cancelled[-1]:
+                mention["cancelled"] = cancelled[-1]  # struck through in red: no longer in the household
+            mentions.append(mention)
             prev = member
-        content.table = Table(header, rows)
+        content.table = Table(header, rows, cancelled, vertical_header=variant == "holdout" and rng.random() < 0.6)
         b.fields.update(mentions[0]["fields"])
         b.written.update(mentions[0]["written"])
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
@@ -330,12 +328,21 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
         before = {"出生日期": notation.write_date(rng, random_date(rng, birth_year - 2, birth_year + 2)),
                   "民族": "汉族" if p["ethnicity"] != "汉族" else "满族",
                   "姓名": p["former_name"] or p["name"][0] + "小" + p["name"][-1],
-                  "文化程度": "小学"}[item]
+                  "文化程度": "文盲" if p["education"] == "小学" else "小学"}[item]
         after = {"出生日期": b.written["birth_date"], "民族": p["ethnicity"], "姓名": p["name"],
                  "文化程度": p["education"]}[item]
+        # the page states the current value of the changed item, and an old name is a former name
+        changed_key = {"出生日期": "birth_date", "民族": "ethnicity", "姓名": "name", "文化程度": "education"}[item]
+        after_key = changed_key if changed_key not in b.fields and after else None
+        before_key = "former_name" if item == "姓名" else None
         b.extra("变更更正项目", item)
-        b.extra("变更更正前", before)
-        b.extra("变更更正后", after)
+        b.items.append(Item(before_key, "变更更正前", before))
+        b.items.append(Item(after_key, "变更更正后", after))
+        if after_key:
+            b.fields[after_key] = {"民族": p["ethnicity"], "文化程度": p["education"]}[item]
+            b.written[after_key] = after
+        if before_key:
+            b.fields[before_key] = b.written[before_key] = before
         b.add("event_date", reg_date, notation.write_date(rng, reg_date))
     elif doc_type == "id_card_application":
         reg_date = random_date(rng, min(1989, max(1984, birth_year + 16)), 1989)
@@ -345,6 +352,10 @@ def build_content(rng: random.Random, doc_type: str, variant: str, persons: list
             id15 = p["id_number"][:6] + p["id_number"][8:17]
             written_id = id15 if rng.random() < 0.8 and upgrade_id15(id15) == p["id_number"] else p["id_number"]
             b.add("id_number", p["id_number"], written_id)
+        b.extra("签发机关", content.office[: content.office.index("局") + 1] if "局" in content.office else "")
+        if rng.random() < 0.6:
+            b.extra("有效期限", rng.choice(("十年", "二十年", "长期")))
+        b.extra("相片", "")
         b.add("registration_date", reg_date, notation.write_date(rng, reg_date))
     else:
         raise ValueError(f"unknown doc_type {doc_type!r}")

@@ -3,7 +3,9 @@
 ``grid1``/``grid2`` ruled tables with one or two label/value pairs per row,
 ``lines`` certificate style "label：value" on ruled lines, ``columns`` a
 column-header table with one row per person. Hold-out only: ``vertical``
-(vertical-label table) and ``card2`` (two-column card without a grid).
+(vertical-label table), ``card2`` (two-column card without a grid) and ``vertical_rl``
+(1950s 竖排 register: one column per field, label and value written top to bottom,
+read from right to left).
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ import random
 from pagegen.draw import HandStyle, Sheet, advance
 from pagegen.forms import FormContent, Item
 
-DEV_LAYOUTS = ("grid1", "grid2", "lines", "columns")
-HOLDOUT_LAYOUTS = ("vertical", "card2")
+HOLDOUT_LAYOUTS = ("vertical", "card2", "vertical_rl")
 
 LAYOUTS_BY_DOC = {
-    "resident_registration": (("grid1", "grid2"), ("vertical", "card2")),
+    "resident_registration": (("grid1", "grid2"), ("vertical", "card2", "vertical_rl")),
     "household_register": (("columns",), ()),
     "migration_certificate": (("lines", "grid2"), ("card2",)),
     "move_in_permit": (("lines", "grid1"), ("card2",)),
-    "birth_registration": (("grid2", "lines"), ("vertical",)),
-    "death_deregistration": (("grid2", "grid1"), ("vertical",)),
+    "birth_registration": (("grid2", "lines"), ("vertical", "vertical_rl")),
+    "death_deregistration": (("grid2", "grid1"), ("vertical", "vertical_rl")),
     "change_correction": (("grid1", "grid2"), ("vertical",)),
     "id_card_application": (("grid2", "grid1"), ("card2",)),
 }
@@ -36,6 +37,7 @@ class Context:
         self.main = HandStyle(rng, "main")
         self.later = HandStyle(rng, "later", ink="blue" if self.main.ink != "blue" else "black")
         self.rule = max(2, int(mm * rng.uniform(0.2, 0.35)))
+        self.boxes: dict[str, tuple[int, int, int, int]] = {}  # field key -> where its value was written
 
     def style(self, item: Item) -> HandStyle:
         return self.later if item.hand == "later" else self.main
@@ -43,15 +45,20 @@ class Context:
     def value(self, item: Item, x0, y0, x1, y1, align="left"):
         if item.hand == "stamp":
             size = min((y1 - y0) * 0.6, (x1 - x0) / max(1, len(item.value) * 0.6))
-            self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
+            box = self.sheet.serial(x0 + 4 * self.mm, (y0 + y1) / 2, item.value, size, red=self.rng.random() < 0.6)
         elif item.struck:
             # old value crossed out, new value after it, a small correction seal on top
             split = x0 + (x1 - x0) * 0.45
             self.sheet.write(item.struck, x0, y0, split, y1, self.style(item), strike=True)
-            self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
+            box = self.sheet.write(item.value, split, y0, x1, y1, self.style(item))
             self.sheet.box_stamp(split, (y0 + y1) / 2, self.rng.choice(("更正", "变更")), 3.2 * self.mm)
         else:
-            self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
+            box = self.sheet.write(item.value, x0, y0, x1, y1, self.style(item), align)
+        self.record(item.key, box)
+
+    def record(self, key: str | None, box) -> None:
+        if key and box and key not in self.boxes:
+            self.boxes[key] = box
 
 
 def header(ctx: Context, content: FormContent, top: float) -> float:
@@ -59,15 +66,17 @@ def header(ctx: Context, content: FormContent, top: float) -> float:
     s, mm, rng = ctx.sheet, ctx.mm, ctx.rng
     margin = s.w * 0.08
     title_size = min(9.5 * mm, (s.w - 2 * margin) / (len(content.title) * 1.5))
-    s.text(margin, top + 3 * mm, content.office, 3.6 * mm)
+    right = s.w - margin - 45 * mm  # the serial number's corner
+    s.label_fit(margin, top + 3 * mm, content.office, 3.6 * mm, right - margin - 3 * mm)
     y = top + 8 * mm + title_size / 2
     s.text(s.w / 2, y, content.title, title_size, anchor="mm", bold=True,
            spacing=title_size * rng.uniform(0.15, 0.6))
     serial = next((it for it in content.items if it.key == "serial_no"), None)
     if serial is not None:
-        x = s.w - margin - 45 * mm
-        s.text(x, top + 3 * mm, serial.label + "：", 3.6 * mm)
-        ctx.value(serial, x + (len(serial.label) + 1) * 3.6 * mm, top - 1 * mm, s.w - margin, top + 7 * mm)
+        text = serial.label if serial.label.endswith(".") else serial.label + "："
+        s.text(right, top + 3 * mm, text, 3.6 * mm)
+        x = right + sum(advance(c) for c in text) * 3.6 * mm
+        ctx.value(serial, x, top - 1 * mm, s.w - margin, top + 7 * mm)
     else:
         s.text(s.w - margin, top + 3 * mm, "第　　　号", 3.6 * mm, anchor="rm")
     return y + title_size / 2 + 6 * mm
@@ -80,9 +89,9 @@ def footer(ctx: Context, content: FormContent, y: float):
     size = 3.8 * mm
     officer, date = content.footer
     s.text(margin, y, officer.label + "：", size)
-    s.write(officer.value, margin + (len(officer.label) + 1) * size, y - 4 * mm, margin + 45 * mm, y + 4 * mm, ctx.main)
-    s.text(s.w - margin - 70 * mm, y, "（盖章）", size)
-    s.write(date.value, s.w - margin - 55 * mm, y + 3 * mm, s.w - margin, y + 12 * mm, ctx.main)
+    s.write(officer.value, margin + (len(officer.label) + 1) * size, y - 4 * mm, s.w * 0.45, y + 4 * mm, ctx.main)
+    s.text(s.w * 0.55, y, "（盖章）", size)
+    s.write(date.value, s.w * 0.6, y + 3 * mm, s.w - margin, y + 12 * mm, ctx.main)
     radius = ctx.rng.uniform(17, 21) * mm
     arc = content.office[: content.office.index("局") + 1] if "局" in content.office else content.office
     s.seal(s.w - margin - 35 * mm + ctx.rng.uniform(-8, 8) * mm, y + ctx.rng.uniform(-10, 2) * mm, radius,
@@ -228,13 +237,16 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
     xs = [x0]
     for wgt in weights:
         xs.append(xs[-1] + (x1 - x0) * wgt / total)
-    head_h = 14 * mm
+    head_h = (26 if table.vertical_header else 14) * mm
     n_rows = max(len(table.rows) + rng.randint(0, 2), 4)
     row_h = min((bottom - y - head_h - 16 * mm) / n_rows, 16 * mm)
     s.rect(x0, y, x1, y + head_h + n_rows * row_h, ctx.rule + 1)
     for i, (_, lab) in enumerate(table.header):
-        s.label_fit((xs[i] + xs[i + 1]) / 2, y + head_h / 2, lab, min(3.8 * mm, head_h * 0.4),
-                    xs[i + 1] - xs[i] - 2 * mm, anchor="mm")
+        if table.vertical_header:
+            s.vtext((xs[i] + xs[i + 1]) / 2, y + 1.5 * mm, y + head_h - 1.5 * mm, lab, 4.2 * mm)
+        else:
+            s.label_fit((xs[i] + xs[i + 1]) / 2, y + head_h / 2, lab, min(3.8 * mm, head_h * 0.4),
+                        xs[i + 1] - xs[i] - 2 * mm, anchor="mm")
         if i:
             s.line(xs[i], y, xs[i], y + head_h + n_rows * row_h, ctx.rule)
     y += head_h
@@ -244,8 +256,13 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
             for i, value in enumerate(table.rows[r]):
                 key = table.header[i][0]
                 hand = ctx.later if key == "id_number" else ctx.main
-                s.write(value, xs[i] + 1 * mm, y + row_h * 0.1, xs[i + 1] - 1 * mm, y + row_h * 0.92, hand,
-                        align="center")
+                box = s.write(value, xs[i] + 1 * mm, y + row_h * 0.1, xs[i + 1] - 1 * mm, y + row_h * 0.92, hand,
+                              align="center")
+                if r == 0:  # the principal person's values
+                    ctx.record(key, box)
+            if table.cancelled[r]:
+                s.strike_red(x0 + 2 * mm, y + row_h * 0.8, x1 - 2 * mm, y + row_h * 0.2)
+                s.box_stamp(x0 + (x1 - x0) * rng.uniform(0.55, 0.8), y + row_h / 2, table.cancelled[r], 7 * mm)
         y += row_h
         s.line(x0, y, x1, y, max(1, ctx.rule - 1))
     registration = next((it for it in content.items if it.key == "registration_date"), None)
@@ -257,6 +274,30 @@ def layout_columns(ctx: Context, content: FormContent, top: float, bottom: float
         ctx.value(registration, x0 + lw + 1 * mm, y, x0 + lw + 70 * mm, y + 9 * mm)
         y += 10 * mm
     return y
+
+
+def layout_vertical_rl(ctx: Context, content: FormContent, top: float, bottom: float):
+    """竖排: columns right to left, a vertical label cell on top of a vertical value cell."""
+    s, mm = ctx.sheet, ctx.mm
+    margin = s.w * 0.07
+    x0, x1 = margin, s.w - margin
+    items = _body_items(content)
+    col_w = (x1 - x0) / len(items)
+    label_h = min(40 * mm, max(len(it.label) for it in items) * min(col_w * 0.6, 5 * mm) * 1.15 + 4 * mm)
+    label_size = min(col_w * 0.6, 5 * mm)
+    y_mid = top + label_h
+    s.rect(x0, top, x1, bottom, ctx.rule + 1)
+    s.line(x0, y_mid, x1, y_mid, ctx.rule)
+    for i, it in enumerate(items):
+        right = x1 - i * col_w
+        left = right - col_w
+        if i:
+            s.line(right, top, right, bottom, ctx.rule)
+        s.vtext((left + right) / 2, top + 2 * mm, y_mid - 2 * mm, it.label, label_size)
+        box = s.write_vertical(it.value, left + 0.8 * mm, y_mid + 2 * mm, right - 0.8 * mm, bottom - 2 * mm,
+                               ctx.style(it))
+        ctx.record(it.key, box)
+    return bottom
 
 
 def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
@@ -276,6 +317,8 @@ def draw_form(ctx: Context, content: FormContent, layout: str) -> None:
         end = layout_lines(ctx, content, body_top, bottom)
     elif layout == "card2":
         end = layout_card2(ctx, content, body_top, bottom)
+    elif layout == "vertical_rl":
+        end = layout_vertical_rl(ctx, content, body_top, bottom - 20 * mm)
     else:
         raise ValueError(f"unknown layout {layout!r}")
     footer_y = min(end + 12 * mm, s.h - 22 * mm)

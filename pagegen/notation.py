@@ -9,11 +9,12 @@ from pagegen.people import id15_of
 CN_DIGITS = "零一二三四五六七八九"
 ZERO_FORMS = ("〇", "○", "零")
 
-DATE_STYLES = ("cn", "cn", "dot4", "dot2", "ymd4", "ymd4", "ymd2", "cn_yuan")
+DATE_STYLES = ("cn", "cn", "dot4", "dot2", "ymd4", "ymd4", "ymd2", "cn_yuan", "hao")
+MINGUO_SHARE = 0.08  # dates 1912-1949 sometimes written in 民国 years (民国元年 = 1912)
 
 
 def cn_number(n: int) -> str:
-    """1..31 as written in dates: 十二, 二十一 (sometimes 廿一 is left out on purpose)."""
+    """1..99 as written in dates: 十二, 二十一."""
     if n < 10:
         return CN_DIGITS[n]
     tens, ones = divmod(n, 10)
@@ -24,9 +25,16 @@ def cn_number(n: int) -> str:
 def write_date(rng: random.Random, iso: str, style: str | None = None) -> str:
     """One of the date notations seen on pre-1990 pages; the truth stays ``iso``."""
     year, month, day = (int(p) for p in iso.split("-"))
+    if style is None and 1912 <= year <= 1949 and rng.random() < MINGUO_SHARE:
+        style = "minguo"
     style = style or rng.choice(DATE_STYLES)
     if style in ("dot2", "ymd2") and year < 1920:
         style = "ymd4"
+    if style == "minguo":
+        n = year - 1911
+        return f"民国{'元' if n == 1 else cn_number(n)}年{cn_number(month)}月{cn_number(day)}日"
+    if style == "hao":
+        return f"{year}年{month}月{day}号"
     if style in ("cn", "cn_yuan"):
         zero = rng.choice(ZERO_FORMS)
         y = "".join(zero if c == "0" else CN_DIGITS[int(c)] for c in str(year))

@@ -12,8 +12,7 @@ import numpy as np
 from pagegen import draw
 from pagegen.forms import DOC_TYPES, build_content, default_persons
 from pagegen.layout import LAYOUTS_BY_DOC, Context, draw_form
-
-DAMAGE_KINDS = ("stain", "faded", "crease", "hole", "missing_corner", "tear", "blur")
+from pipeline.records import DAMAGE_KINDS
 
 PAPER_MM = {"A4": (210, 297), "B5": (176, 250), "16K": (184, 260), "32K": (130, 184)}
 PAPER_BY_DOC = {
@@ -91,7 +90,8 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     width, height = int(round(w_mm * mm)), int(round(h_mm * mm))
     sheet = draw.Sheet(width, height, rng, rng.choice(draw.PRINT_FONTS), rng.choice(draw.PRINT_INKS),
                        max_char=rng.uniform(7, 10) * mm)
-    draw_form(Context(sheet, rng, mm), content, spec.layout)
+    ctx = Context(sheet, rng, mm)
+    draw_form(ctx, content, spec.layout)
 
     damage_rng = random.Random(spec.seed * 7919 + 17)
     paper = draw.make_paper(damage_rng, width, height)
@@ -99,13 +99,15 @@ def render_page(spec: PageSpec) -> GeneratedPage:
     background = (42, 36, 30) if spec.camera else damage_rng.choice(((30, 30, 33), (46, 43, 41), (237, 237, 235)))
     if damage_rng.random() < 0.3:
         paper = draw.show_through(paper, sheet, damage_rng.uniform(0.04, 0.09))
-    fade = damage_rng.uniform(0.35, 0.55) if "faded" in spec.degradations else 1.0
+    fade = damage_rng.uniform(0.45, 0.65) if "faded" in spec.degradations else 1.0
     page = draw.compose(paper, sheet, fade)
     regions = {"faded": (0, 0, width, height)} if fade < 1 else {}
+    removed = np.zeros((height, width), np.uint8)  # where holes, tears and lost corners took the paper away
     for kind in DAMAGE_KINDS:  # fixed order; each kind has its own random stream
         if kind in spec.degradations and kind != "faded":
-            regions[kind] = DAMAGERS[kind](random.Random(f"{spec.seed}:{kind}"), page, mm, background)
+            regions[kind] = DAMAGERS[kind](random.Random(f"{spec.seed}:{kind}"), page, mm, background, removed)
     image, matrix, skew = _scan_geometry(damage_rng, page, spec, background)
+    boxes = {k: b for k, b in ctx.boxes.items() if k in content.fields}
 
     truth = {
         "doc_type": spec.doc_type,
@@ -122,13 +124,16 @@ def render_page(spec: PageSpec) -> GeneratedPage:
         "title": content.title,
         "page_size_mm": [w_mm, h_mm],
         "handwritten_values": sheet.handwritten,
+        "boxes": {k: _box_through(matrix, b, image.shape) for k, b in boxes.items()},
+        "page_corners": _corners_through(matrix, width, height),
+        "occluded": sorted(k for k, b in boxes.items() if _lost_share(removed, b) > 0.15),
         "stamps": ["seal"] + ([content.cancel_stamp] if content.cancel_stamp else []),
     }
     struck = {it.key: it.struck for it in content.items if it.struck}
     if struck:
         truth["struck"] = struck  # crossed-out earlier values; ``fields`` hold the current ones
     if content.mentions:
-        truth["mentions"] = [{k: m[k] for k in ("role", "person_id", "fields", "written")} for m in content.mentions]
+        truth["mentions"] = content.mentions
     return GeneratedPage(image=image, dpi=None if spec.camera else spec.dpi, truth=truth)
 
 
@@ -143,7 +148,7 @@ def _blob(np_rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.clip((1.0 - r) * 2.2 + (noise - 0.5) * 1.6 - 0.3, 0, 1)
 
 
-def _stain(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _stain(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     h, w = page.shape[:2]
     np_rng = np.random.default_rng(rng.randrange(2**32))
     bw, bh = int(rng.uniform(25, 70) * mm), int(rng.uniform(20, 60) * mm)
@@ -151,14 +156,14 @@ def _stain(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple
     mask = _blob(np_rng, bh, bw)
     soft = (mask > 0.05).astype(np.float32)
     rim = cv2.GaussianBlur(soft - cv2.erode(soft, np.ones((9, 9), np.uint8)), (0, 0), 3)
-    tint = np.array(rng.choice(((0.62, 0.80, 0.93), (0.80, 0.86, 0.92), (0.55, 0.70, 0.85))), np.float32)
+    tint = np.array(rng.choice(((0.68, 0.80, 0.90), (0.80, 0.86, 0.92), (0.62, 0.72, 0.82))), np.float32)
     strength = (cv2.GaussianBlur(soft, (0, 0), 6) * rng.uniform(0.5, 0.9) + rim * 0.6)[:, :, None]
     region = page[y0:y0 + bh, x0:x0 + bw]
     region[:] = cv2.convertScaleAbs(region * (1 - strength * (1 - tint)))
     return (x0, y0, x0 + bw, y0 + bh)
 
 
-def _crease(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _crease(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     """A fold: shadow on one side, a little light on the other, a dark line along the fold."""
     h, w = page.shape[:2]
     horizontal = rng.random() < 0.7
@@ -185,7 +190,7 @@ def _crease(rng: random.Random, page: np.ndarray, mm: float, background) -> tupl
     return (max(0, int(lo - band)), 0, min(w, int(hi + band)), h)
 
 
-def _hole(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _hole(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     h, w = page.shape[:2]
     radius = int(rng.uniform(2.5, 3.5) * mm)
     offset = int(rng.uniform(8, 14) * mm)
@@ -201,7 +206,7 @@ def _hole(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
     for c in centres:
         cv2.circle(mask, c, radius, 255, -1, lineType=cv2.LINE_AA)
         cv2.circle(page, c, radius + 3, (140, 153, 166), 2, lineType=cv2.LINE_AA)  # crushed fibre rim
-    _fill(page, mask, background)
+    _fill(page, mask, background, removed)
     xs, ys = [c[0] for c in centres], [c[1] for c in centres]
     return (min(xs) - radius - 4, min(ys) - radius - 4, max(xs) + radius + 5, max(ys) + radius + 5)
 
@@ -217,9 +222,9 @@ def _jagged(rng: random.Random, p0, p1, n: int, amp: float) -> list[tuple[int, i
     return pts
 
 
-def _missing_corner(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _missing_corner(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     h, w = page.shape[:2]
-    a, b = int(rng.uniform(0.06, 0.16) * w), int(rng.uniform(0.05, 0.14) * h)
+    a, b = int(rng.uniform(0.06, 0.22) * w), int(rng.uniform(0.05, 0.18) * h)
     corner = rng.choice(("tl", "tr", "bl", "br"))
     cx, cy = (0 if corner[1] == "l" else w - 1), (0 if corner[0] == "t" else h - 1)
     sx, sy = (1 if corner[1] == "l" else -1), (1 if corner[0] == "t" else -1)
@@ -227,17 +232,17 @@ def _missing_corner(rng: random.Random, page: np.ndarray, mm: float, background)
     poly = np.array([(cx, cy)] + edge, np.int32)
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [poly], 255)
-    _fill(page, mask, background)
+    _fill(page, mask, background, removed)
     xs, ys = poly[:, 0], poly[:, 1]
     return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
-def _tear(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _tear(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     """A bite torn out of one edge, with the lighter torn paper core along the rip."""
     h, w = page.shape[:2]
     side = rng.choice(("top", "bottom", "left", "right"))
     length = (w if side in ("top", "bottom") else h) * rng.uniform(0.12, 0.3)
-    depth = rng.uniform(6, 18) * mm
+    depth = rng.uniform(6, 30) * mm
     start = rng.uniform(0.1, 0.9 - length / (w if side in ("top", "bottom") else h)) * (w if side in ("top", "bottom") else h)
     n = 18
     pts = [(start, 0.0)]
@@ -258,21 +263,22 @@ def _tear(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
     cv2.polylines(page, [poly], False, (237, 242, 245), max(3, int(0.6 * mm)), cv2.LINE_AA)  # torn fibres
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [poly], 255)
-    _fill(page, mask, background)
+    _fill(page, mask, background, removed)
     return (int(poly[:, 0].min()) - 3, int(poly[:, 1].min()) - 3, int(poly[:, 0].max()) + 4, int(poly[:, 1].max()) + 4)
 
 
-def _blur(rng: random.Random, page: np.ndarray, mm: float, background) -> tuple:
+def _blur(rng: random.Random, page: np.ndarray, mm: float, background, removed: np.ndarray) -> tuple:
     sigma = rng.uniform(1.6, 2.6)
     page[:] = cv2.GaussianBlur(page, (0, 0), sigma)
     return (0, 0, page.shape[1], page.shape[0])
 
 
-def _fill(page: np.ndarray, mask: np.ndarray, background) -> None:
+def _fill(page: np.ndarray, mask: np.ndarray, background, removed: np.ndarray) -> None:
     """Paint the scanner background where the paper is gone (only inside the mask's bounding box)."""
     x, y, bw, bh = cv2.boundingRect(mask)
     roi, m = page[y:y + bh, x:x + bw], mask[y:y + bh, x:x + bw]
     roi[m > 0] = np.array(background, np.uint8)
+    np.maximum(removed[y:y + bh, x:x + bw], m, out=removed[y:y + bh, x:x + bw])
 
 
 DAMAGERS = {"stain": _stain, "crease": _crease, "hole": _hole, "missing_corner": _missing_corner, "tear": _tear,
@@ -347,6 +353,19 @@ def _camera_shot(rng: random.Random, page: np.ndarray, spec: PageSpec):
     measured = -math.degrees(math.atan2(top[1], top[0])) - spec.rotation
     measured = (measured + 180) % 360 - 180
     return image, matrix, round(measured, 2)
+
+
+def _lost_share(removed: np.ndarray, box) -> float:
+    """Share of a value's box where the paper is gone."""
+    x0, y0, x1, y1 = (max(0, v) for v in box)
+    area = removed[y0:y1, x0:x1]
+    return float(area.mean() / 255) if area.size else 0.0
+
+
+def _corners_through(matrix: np.ndarray, width: int, height: int) -> list[list[float]]:
+    """The paper's top-left, top-right, bottom-right and bottom-left corners in the delivered image."""
+    pts = np.array([[0, 0, 1], [width, 0, 1], [width, height, 1], [0, height, 1]], float) @ matrix.T
+    return [[round(x, 1), round(y, 1)] for x, y in pts[:, :2] / pts[:, 2:3]]
 
 
 def _box_through(matrix: np.ndarray, box: tuple, shape) -> list[int]:

@@ -181,7 +181,7 @@ def _occupation_for(rng: random.Random, birth_date: str) -> str:
         return "学生" if age >= 7 else ""
     if age > 62:
         return rng.choice(("退休", "家务", "无"))
-    return weighted(rng, OCCUPATIONS)
+    return weighted(rng, [(o, w) for o, w in OCCUPATIONS if o != "退休" or age > 50])
 
 
 def _marital_for(rng: random.Random, birth_date: str) -> str:

@@ -188,7 +188,14 @@ def _encode_jpeg(image: np.ndarray, colour: bool, quality: int) -> tuple[bytes, 
         pil = Image.fromarray(gray, "L")
         space = "/DeviceGray"
     out = io.BytesIO()
-    pil.save(out, format="JPEG", quality=quality, subsampling=0, optimize=True)
+    try:
+        pil.save(out, format="JPEG", quality=quality, subsampling=0, optimize=True)
+    except OSError:
+        # Pillow gives an optimised JPEG one output byte per pixel; a noisy colour page
+        # (a dim camera capture) needs more at this quality and the encoder fails
+        # ("Suspension not allowed here"). The unoptimised encoder streams, a few % larger.
+        out = io.BytesIO()
+        pil.save(out, format="JPEG", quality=quality, subsampling=0)
     return out.getvalue(), space
 
 

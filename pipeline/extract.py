@@ -22,9 +22,13 @@ extractor therefore reads any form the same way:
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -53,10 +57,13 @@ PERSON_KEYS = (
 DATE_KEYS = ("birth_date", "event_date", "registration_date")
 NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
 MIGRATION_TYPES = ("migration_certificate", "move_in_permit")
+HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member shares
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
+SEAL_SLANT = 12.0  # degrees: pages reach extraction straightened; a seal's ring text leans far more
 ASCII_WIDTH = 0.55  # a Latin letter or digit is about half as wide as a Han character
+MIN_READING = 0.05  # a runner-up character this likely may complete a label
 MAX_LABEL_JOIN = 4  # chars: a piece this short may be the start of a label split over two boxes
 
 
@@ -74,6 +81,8 @@ class LabelDef:
     person_key: str = ""  # key inside that person's mention
     moved_key: str = ""  # key on migration documents
     doc_hint: str = ""
+    takes_label: bool = False  # its value is a label's wording (变更项目: 文化程度)
+    guesses: tuple[str, ...] = ()  # an unreadable label: the keys its remaining characters fit
 
 
 @dataclass(frozen=True)
@@ -82,8 +91,27 @@ class LabelTable:
     max_len: int
     by_char: dict[str, tuple[LabelDef, ...]]  # first or second character -> fuzzy candidates
     ditto_marks: tuple[str, ...]
+    ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
     type_fields: dict[str, tuple[str, ...]]
+    keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
+    label_chars: frozenset[str]  # every character of the printed wordings
+    role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+
+
+@dataclass(frozen=True)
+class _KeywordRule:
+    key: str
+    any: tuple[str, ...]
+    all: tuple[tuple[str, ...], ...] = ()
+    none: tuple[str, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        return (
+            any(w in text for w in self.any)
+            and all(any(w in text for w in group) for group in self.all)
+            and not any(w in text for w in self.none)
+        )
 
 
 # --------------------------------------------------------------------------- label table
@@ -110,7 +138,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
     labels: dict[str, LabelDef] = {}
     for entry in data["label"]:
         for word in entry["words"]:
-            folded = fold(word)
+            folded = _plain(fold(word))
             labels.setdefault(
                 folded,
                 LabelDef(
@@ -120,8 +148,10 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                     person_key=entry.get("person_key", entry.get("key", "")),
                     moved_key=entry.get("moved_key", ""),
                     doc_hint=entry.get("doc_hint", ""),
+                    takes_label=entry.get("takes_label", False),
                 ),
             )
+    printed = set(labels)  # wordings from the table; role compounds below only match exactly
     # 父亲民族, 户主身份证号 …: role prefix + any label of a person field.
     person_words = [d for d in list(labels.values()) if d.key in PERSON_KEYS and not d.person]
     for role in data.get("role", []):
@@ -134,17 +164,30 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
                 labels[word] = LabelDef(word=word, key=top_key, person=role["person"], person_key=base.key)
     by_char: dict[str, list[LabelDef]] = {}
     for d in labels.values():
-        if len(d.word) >= 3:
+        if len(d.word) >= 3 and d.word in printed:
             for ch in set(d.word[:2]):
                 by_char.setdefault(ch, []).append(d)
     doc_types = data.get("doc_types", {})
+    roles = sorted(((fold(p), r["person"]) for r in data.get("role", []) for p in r["prefixes"]), key=lambda x: -len(x[0]))
     return LabelTable(
         labels=labels,
         max_len=max(len(w) for w in labels),
         by_char={k: tuple(v) for k, v in by_char.items()},
         ditto_marks=tuple(fold(m) for m in data.get("ditto", {}).get("marks", [])),
+        ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        keywords=tuple(
+            _KeywordRule(
+                key=rule["key"],
+                any=tuple(rule["any"]),
+                all=tuple(tuple(group) for group in rule.get("and", [])),
+                none=tuple(rule.get("not", [])),
+            )
+            for rule in data.get("keyword", [])
+        ),
+        role_prefixes=tuple(roles),
+        label_chars=frozenset("".join(w for w in printed)),
     )
 
 
@@ -200,6 +243,7 @@ class _Segment:
     order: int  # position inside the run
     label: LabelDef | None = None
     after_label: bool = False  # the value follows a label in the same run
+    title: bool = False  # a form title: neither label nor value
 
     @property
     def text(self) -> str:
@@ -219,26 +263,62 @@ def _char_width(ch: str) -> float:
 
 
 def _line_chars(line: OcrLine) -> list[_Char]:
-    """Split a line's box among its characters, proportionally to their widths."""
+    """Give each character its own box: around the engine's character centre when it has one,
+    else the line's box split proportionally to the characters' widths."""
     x0, y0, x1, y1 = line.bbox
     text = line.text
     aligned = len(line.alternatives) == len(text)
-    weights = [0.0 if c.isspace() else (1.0 if line.vertical else _char_width(c)) for c in text]
-    total = sum(weights) or 1.0
     extent = (y1 - y0) if line.vertical else (x1 - x0)
     start = y0 if line.vertical else x0
+    thickness = (x1 - x0) if line.vertical else (y1 - y0)
+    weights = [0.0 if c.isspace() else (1.0 if line.vertical else _char_width(c)) for c in text]
+    if len(line.char_centers) == len(text):
+        spans = _spans_from_centres([start + c * extent for c in line.char_centers], weights, thickness, start, start + extent)
+    else:
+        spans = _proportional_spans(weights, start, extent)
     chars: list[_Char] = []
-    pos = 0.0
     for i, ch in enumerate(text):
-        size = extent * weights[i] / total
-        if not ch.isspace():
-            a, b = start + pos, start + pos + size
-            box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
-            alts = line.alternatives[i] if aligned else []
-            score = alts[0].score if alts and alts[0].char == ch else line.score
-            chars.append(_Char(_fold_char(ch), box, score, list(alts)))
-        pos += size
+        if ch.isspace():
+            continue
+        a, b = spans[i]
+        box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
+        alts = line.alternatives[i] if aligned else []
+        score = alts[0].score if alts and alts[0].char == ch else line.score
+        chars.append(_Char(_fold_char(ch), box, score, list(alts)))
     return chars
+
+
+def _slanted(line: OcrLine, limit: float = SEAL_SLANT) -> bool:
+    """The line's long edge leans more than `limit` degrees off both axes."""
+    (x0, y0), (x1, y1), _, (x3, y3) = line.quad[:4]
+    top, side = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+    dx, dy = top if math.hypot(*top) >= math.hypot(*side) else side
+    angle = abs(math.degrees(math.atan2(dy, dx))) % 90
+    return min(angle, 90 - angle) > limit
+
+
+def _proportional_spans(weights: list[float], start: float, extent: float) -> list[tuple[float, float]]:
+    total = sum(weights) or 1.0
+    spans = []
+    pos = start
+    for w in weights:
+        size = extent * w / total
+        spans.append((pos, pos + size))
+        pos += size
+    return spans
+
+
+def _spans_from_centres(
+    centres: list[float], weights: list[float], thickness: float, lo: float, hi: float
+) -> list[tuple[float, float]]:
+    """A character is about as wide as the line is high (Latin half that), but never past its neighbours."""
+    spans = []
+    for i, c in enumerate(centres):
+        half = 0.5 * thickness * max(weights[i], 0.3)
+        left = max(lo, c - half, (centres[i - 1] + c) / 2 if i else lo)
+        right = min(hi, c + half, (centres[i + 1] + c) / 2 if i + 1 < len(centres) else hi)
+        spans.append((left, max(right, left + 1.0)))
+    return spans
 
 
 def _height(box: tuple[float, float, float, float]) -> float:
@@ -277,12 +357,21 @@ class _Hit:
     errors: int
 
 
-def _exact_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+def _exact_at(text: str, i: int, table: LabelTable, readings: list[str] | None = None) -> _Hit | None:
+    """Longest label at i; with `readings`, a character may also match through the engine's runner-up."""
     for length in range(min(table.max_len, len(text) - i), 0, -1):
         label = table.labels.get(text[i : i + length])
         if label is not None:
             return _Hit(i, i + length, label, 0)
-    return None
+    if readings is None:
+        return None
+    best: _Hit | None = None
+    for word, label in table.labels.items():
+        if len(word) < 2 or i + len(word) > len(text) or (best and len(word) <= best.end - best.start):
+            continue
+        if all(w in readings[i + k] for k, w in enumerate(word)):
+            best = _Hit(i, i + len(word), label, 0)
+    return best
 
 
 def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
@@ -291,7 +380,7 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
     for ch in text[i : i + 3]:
         candidates.update(table.by_char.get(ch, ()))
     best: _Hit | None = None
-    for label in candidates:
+    for label in sorted(candidates, key=lambda d: d.word):
         length = len(label.word)
         allowed = _allowed_errors(length)
         for span in (length, length - 1, length + 1):
@@ -308,9 +397,48 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
+            if _valid_value_start(window):
+                continue
             if best is None or (errors, -span) < (best.errors, -(best.end - best.start)):
                 best = _Hit(i, i + span, label, errors)
     return best
+
+
+def _valid_value_start(text: str) -> bool:
+    """Text that begins with a coded value ("户主" …): a value, however close to a label it reads."""
+    return any(
+        _valid_value(key, text[:n])
+        for n in (2, 3)
+        for key in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+        if len(text) >= n
+    )
+
+
+_QUESTION = re.compile(r"何[时地种处年月日故因人][\u4e00-\u9fff]{0,8}?(?=[:：]|$)")
+
+
+def _question_label_at(text: str, i: int, table: LabelTable) -> _Hit | None:
+    """Old forms ask instead of naming: 何种职业, 何时由何地迁来. Such a question is a label up to
+    the known label word in it (何种 + 职业), else up to a colon or the end of its line; its words
+    tell the field."""
+    if not text.startswith("何", i) or i + 1 >= len(text) or text[i + 1] not in "时地种处年月日故因人":
+        return None
+    for j in range(i + 2, min(len(text), i + 5)):
+        inner = _exact_at(text, j, table)
+        if inner is not None and len(inner.label.word) >= 2:
+            return _Hit(i, inner.end, LabelDef(word=text[i : inner.end], key=""), 0)
+    match = _QUESTION.match(text, i)
+    if match is None:
+        return None
+    return _Hit(i, match.end(), LabelDef(word=match.group(0), key=""), 0)
+
+
+def _colon_label_at(text: str, i: int) -> _Hit | None:
+    """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
+    colon = text.find(":", i)
+    if colon <= i or colon - i > 6 or not all(_is_han(c) for c in text[i:colon]):
+        return None
+    return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
 
 
 def _plausible_value(key: str, text: str) -> bool:
@@ -333,20 +461,63 @@ def _plausible_value(key: str, text: str) -> bool:
     return False
 
 
-def _find_labels(text: str, table: LabelTable) -> list[_Hit]:
+def _find_labels(
+    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
     while i < len(text):
-        at_boundary = i == 0 or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
-        hit = _exact_at(text, i, table)
-        if hit is None and at_boundary:
-            hit = _fuzzy_at(text, i, table)
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table)):
+        at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
+        hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
+        if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
+            # (an exact label a character or two on means those characters are a value: "汉出生日期")
+            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
+        if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
+            hit = None
+        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
             hits.append(hit)
             i = hit.end
             continue
         i += 1
     return hits
+
+
+CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
+
+
+def _closes_value(hits: list[_Hit], text: str, i: int) -> bool:
+    """A label word mid-line is a label when the text since the previous label is a whole coded
+    value of that label ("文化程度初中住址…"); after free text ("住址新华街民族路") it is not."""
+    if not hits:
+        return False
+    key = hits[-1].label.person_key or hits[-1].label.key
+    return key in CODED_KEYS and _valid_value(key, text[hits[-1].end : i])
+
+
+def _merge_qualified(hits: list[_Hit]) -> list[_Hit]:
+    """An unknown qualifier right before a field label is part of it ("迁入人" + "姓名")."""
+    out: list[_Hit] = []
+    for hit in hits:
+        previous = out[-1] if out else None
+        if previous and previous.end == hit.start and not previous.label.key and not previous.label.person \
+                and (hit.label.key or hit.label.person):
+            out[-1] = _Hit(previous.start, hit.end, hit.label, previous.errors + hit.errors)
+        else:
+            out.append(hit)
+    return out
+
+
+def _value_before_compound(hit: _Hit, previous: _Hit, text: str) -> bool:
+    """Right after 与户主关系, "户主文化程度" is the value 户主 and the label 文化程度,
+    not the head's education: a role word that is a fitting value of the label before."""
+    label = hit.label
+    if not label.person or label.key:
+        return False
+    for size in (2, 1):
+        prefix = text[hit.start : hit.start + size]
+        if _valid_value(previous.label.person_key or previous.label.key, prefix):
+            return True
+    return False
 
 
 def _accept_inside(hit: _Hit, text: str, table: LabelTable) -> bool:
@@ -372,25 +543,188 @@ class _Layout:
 
 
 def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
-    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip()]
+    # Text set at a slant on a straightened page is a seal's ring or a stamp, not a label or a value.
+    runs = [_Run(_line_chars(line), line.vertical) for line in ocr.lines if line.text.strip() and not _slanted(line)]
     runs = [r for r in runs if r.chars]
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(run.text, table):
-            segments.append(_Segment(run.chars, run.vertical, index, 0))
+        if _is_title(_plain(run.text), table):
+            segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
+    for seg in segments:
+        if seg.label is not None and seg.label.takes_label:
+            named = _next_in_row(seg, segments)
+            if named is not None and named.label is not None:
+                named.label = None
+    _adopt_unknown_labels(segments, table)
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    for seg in segments:
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known):
+            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
+            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
+def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
+    """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
+    stands as a label: before a colon, or lined up with the page's known labels."""
+    known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    for seg in segments:
+        if seg.title:
+            continue
+        if seg.label is not None:
+            if not seg.label.key and not seg.label.person and seg.label.word not in table.labels:
+                seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
+            continue
+        text = _plain(seg.text)
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+            continue
+        if _in_table(seg, known):
+            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
+            continue
+        guessed = _guess_label(text, table)
+        if guessed is not None:
+            seg.label = guessed
+
+
+def _in_table(seg: _Segment, known: list[_Segment]) -> bool:
+    """Under a row of three or more labels spanning it: a cell of a table, whatever it says."""
+    box = seg.box
+    above = [k for k in known if not k.vertical and k.box[3] <= box[1] + 0.2 * _height(box)]
+    if not above:
+        return False
+    nearest = max(above, key=lambda k: k.box[3])
+    row = [k for k in above if _same_row(k.box, nearest.box)]
+    return len(row) >= 3 and min(k.box[0] for k in row) - _height(box) <= box[0] and box[2] <= max(k.box[2] for k in row) + 3 * _height(box)
+
+
+def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
+    person = ""
+    for prefix, role in table.role_prefixes:
+        if text.startswith(prefix) and len(text) > len(prefix):
+            person, text = role, text[len(prefix) :]
+            break
+    for rule in table.keywords:
+        if not rule.matches(text):
+            continue
+        if not person:
+            moved = "move_from" if rule.key == "address" else ""
+            return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
+        if rule.key == "name" or rule.key == PERSON_FIELD_FOR_ROLE.get(person):
+            return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
+        if rule.key in PERSON_KEYS:
+            return LabelDef(word=text, key="", person=person, person_key=rule.key)
+        return None
+    return None
+
+
+def _aligned_with(seg: _Segment, known: list[_Segment]) -> bool:
+    """Lined up with two known labels: left edges or centres in a column, or (printed downwards) tops in a row."""
+    box = seg.box
+    if seg.vertical:
+        tol = 0.6 * _width(box)
+        return sum(1 for k in known if k.vertical and abs(k.box[1] - box[1]) <= tol) >= 2
+    tol = 0.6 * _height(box)
+    centre = (box[0] + box[2]) / 2
+    return (
+        sum(
+            1
+            for k in known
+            if not k.vertical and (abs(k.box[0] - box[0]) <= tol or abs((k.box[0] + k.box[2]) / 2 - centre) <= tol)
+        )
+        >= 2
+    )
+
+
+def _written_downwards(layout: _Layout) -> bool:
+    """Most labels printed in columns: the page reads top to bottom, columns right to left."""
+    labels = [s for s in layout.segments if s.label is not None]
+    downwards = sum(1 for s in labels if s.vertical)
+    values = [s for s in layout.segments if s.label is None and not s.title and len(s.chars) >= 2]
+    written_down = sum(1 for s in values if s.vertical)
+    return downwards >= 3 and downwards >= 0.6 * len(labels) and written_down >= 0.5 * len(values)
+
+
+def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
+    """A page written downwards read as one running text, column after column, right to left.
+
+    Vertical forms run "label value label value" down a column and wrap into the next
+    one, so a value may begin at the foot of one column and end at the head of the next;
+    read in order, every value simply follows its label.
+    """
+    titles = [s for s in layout.segments if s.title]
+    columns: list[list[_Run]] = []
+    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
+        for column in columns:
+            if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
+                column.append(run)
+                break
+        else:
+            columns.append([run])
+    chars: list[_Char] = []
+    starts: set[int] = set()  # where a box begins: a label may start there
+    for run in (run for column in columns for run in sorted(column, key=lambda r: r.box[1])):
+        starts.add(len(chars))
+        chars.extend(run.chars)
+    flow = _Run(chars, vertical=True)
+    segments = titles + (_cut_run(len(layout.runs), flow, table, starts) if chars else [])
+    return _Layout([*layout.runs, flow], segments, layout.width, layout.height)
+
+
+def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
+    box = seg.box
+    right = [
+        s
+        for s in segments
+        if s is not seg and not s.title and s.box[0] >= box[2] - 0.5 * _height(box) and _same_row(s.box, box)
+    ]
+    return min(right, key=lambda s: s.box[0], default=None)
+
+
+def _plain(text: str) -> str:
+    """Text as labels and titles are matched: simplified characters, one for one (性別, 籍貫)."""
+    return "".join(_t2s_char(c) for c in text)
+
+
 def _is_title(text: str, table: LabelTable) -> bool:
-    """A form title is never cut into labels, though it may hold label words (出生登记表)."""
+    """A form title is never cut into labels, though it may hold label words (出生登记表);
+    a label that holds a title word (变更更正项目) stays a label."""
+    if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
+        return False
     return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
 
 
 def _label_at_start(text: str, table: LabelTable) -> _Hit | None:
     return _exact_at(text, 0, table) or _fuzzy_at(text, 0, table)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff"
+
+
+def _valid_value(key: str, text: str) -> bool:
+    """Does `text` read as a value of `key` by the code tables (free text always does)?"""
+    if key in DATE_KEYS:
+        return normalize.parse_date(text) is not None
+    if key == "sex":
+        return normalize.normalize_sex(text) is not None
+    if key == "ethnicity":
+        return normalize.normalize_ethnicity(text)[0] is not None
+    if key == "relation_to_head":
+        return normalize.normalize_relation(text)[0] is not None
+    if key == "education":
+        return normalize.normalize_education(text)[1] is not None
+    if key == "marital_status":
+        return normalize.normalize_marital(text)[0] is not None
+    if key in NAME_KEYS:
+        return all(_is_han(c) or c == "·" for c in text) and 1 <= len(text) <= 8
+    if key == "id_number":
+        number = normalize.normalize_id(text)
+        return number is not None and number.valid
+    return bool(text)
 
 
 def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
@@ -399,20 +733,33 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     while changed:
         changed = False
         for i, a in enumerate(runs):
-            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(a.text):
+            if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             for j, b in enumerate(runs):
-                if i == j or a.vertical != b.vertical or not _next_to(a, b):
+                if i == j:
                     continue
-                hit = _label_at_start(a.text + b.text, table)
+                # a label printed downwards may come back as one box per character ("性" over "別")
+                downwards = _stacked(a, b)
+                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
+                    continue
+                hit = _label_at_start(_plain(a.text + b.text), table)
                 if hit is not None and hit.end > len(a.chars):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     del runs[j]
                     changed = True
                     break
             if changed:
                 break
     return runs
+
+
+def _stacked(a: _Run, b: _Run) -> bool:
+    """b stands just under a, both a character or two: pieces of one column."""
+    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+        return False
+    ba, bb = a.box, b.box
+    gap = bb[1] - ba[3]
+    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -425,10 +772,14 @@ def _next_to(a: _Run, b: _Run) -> bool:
     return _same_row(ba, bb) and -0.3 * _height(ba) <= gap <= 3.0 * _height(ba)
 
 
-def _cut_run(index: int, run: _Run, table: LabelTable) -> list[_Segment]:
+def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozenset()) -> list[_Segment]:
     """Cut a run into label and value segments, dropping separators and "(公历)"-style remarks."""
-    text = run.text
-    hits = _find_labels(text, table)
+    text = _plain(run.text)
+    readings = [_plain(c.ch + "".join(_fold_char(a.char) for a in c.alternatives[1:] if a.score >= MIN_READING))
+                for c in run.chars]
+    if all(len(r) == 1 for r in readings):
+        readings = None
+    hits = _merge_qualified(_find_labels(text, table, readings, starts))
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -490,11 +841,19 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None), key=lambda s: (s.box[1], s.box[0]))
+    values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    value_side = _vertical_label_side(segs)
     for value in values:
-        found = _owner_in_run(value, segs) or _owner_in_row(value, segs) or _owner_above(value, segs, owner)
-        if found is None and value.vertical:
-            found = _owner_column_right(value, segs)
+        found = (
+            _owner_in_run(value, segs)
+            or _owner_in_row(value, segs, vertical_labels=False)
+            or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
+            or _owner_riding_above(value, segs)
+            or _owner_above(value, segs, owner)
+            or _owner_above_offset(value, segs)
+            or (_owner_column_right(value, segs) if value_side == "left" else None)
+            or _owner_row_right(value, segs)
+        )
         if found is None:
             continue
         label, mode = found
@@ -513,23 +872,128 @@ def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str]
     return None
 
 
-def _owner_in_row(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+def _remnant_keys(text: str, table: LabelTable) -> tuple[str, ...]:
+    """Field keys of the short printed labels that begin or end with these characters (别: 性别, 族别)."""
+    keys = {
+        d.key
+        for w, d in table.labels.items()
+        if d.key and not d.person and len(w) <= len(text) + 2 and w != text and (w.startswith(text) or w.endswith(text))
+    }
+    return tuple(sorted(keys))
+
+
+def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> bool:
+    """A character or two of label wording left in a column of printed labels: a label OCR could
+    not read whole."""
+    if len(seg.chars) > 2 or any(_valid_value(k, seg.text) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    if any(c not in table.label_chars for c in _plain(seg.text)):
+        return False
+    if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
+        return False  # part of a line that holds a label: a value
+    column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
+    return len(column) >= 2
+
+
+def _vertical_label_side(segs: list[_Segment]) -> str:
+    """Which side of a label printed downwards its value stands on, by a vote over the page.
+
+    Right-to-left vertical forms put the value in the column left of its label; cards
+    with a narrow label cell put it to the right. Only labels with a value close on one
+    side and none on the other vote; a tie goes by the writing: vertical values, left.
+    """
+    votes = Counter()
+    vertical_values = 0
+    for label in (s for s in segs if s.label is not None and s.vertical):
+        lb = label.box
+        reach = 2.5 * _width(lb)
+        near = {"left": False, "right": False}
+        for s in segs:
+            if s.label is not None or s.title or _y_overlap(s.box, lb) < 0.3:
+                continue
+            if 0 <= lb[0] - s.box[2] <= reach:
+                near["left"] = True
+                vertical_values += s.vertical
+            elif 0 <= s.box[0] - lb[2] <= reach:
+                near["right"] = True
+                vertical_values += s.vertical
+        if near["left"] != near["right"]:
+            votes["left" if near["left"] else "right"] += 1
+    if votes["left"] != votes["right"]:
+        return "left" if votes["left"] > votes["right"] else "right"
+    return "left" if vertical_values else "right"
+
+
+def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) -> tuple[_Segment, str] | None:
+    """The nearest label to the left whose row the value shares; of labels about as near, the one
+    it overlaps most (a value written over two lines may reach into the row below).
+    With `vertical_labels`, only labels printed downwards in a tall cell, the value beside them."""
     if value.vertical:
         return None
     box = value.box
-    best: _Segment | None = None
+    candidates = []
+    centre = (box[1] + box[3]) / 2
+    if vertical_labels and any(
+        s.label is not None
+        and max(0.0, min(s.box[2], box[2]) - max(s.box[0], box[0])) >= 0.5 * _width(box)
+        and 0 <= box[1] - s.box[3] <= (float("inf") if s.vertical else 3.0 * _height(box))
+        for s in segs
+    ):
+        return None  # its label stands right above it
     for s in segs:
-        if s.label is None or s.vertical or s.run == value.run and s.order > value.order:
+        if s.label is None or s.vertical != vertical_labels or s.run == value.run and s.order > value.order:
             continue
         lb = s.box
-        if lb[2] > box[0] + 0.5 * _height(box) or not _same_row(lb, box):
+        if lb[2] > box[0] + 0.5 * _height(box):
+            continue
+        if s.vertical:  # a label printed down a tall narrow cell, its value written across beside it
+            # the label may sit at the top of its tall cell and the value lower down: its band
+            # reaches to the next label down the same column
+            below = [o.box[1] for o in segs if o.label is not None and o.vertical and o.box[1] > lb[3] - 1
+                     and _x_overlap(o.box, lb) > 0.5]
+            reach = min(below, default=lb[3] + 2.0 * _height(lb))
+            if lb[1] - 0.5 * _height(box) <= centre < reach:
+                closeness = 1.0 / (1.0 + abs(centre - (lb[1] + lb[3]) / 2) / _height(box))
+                candidates.append((lb[2], closeness, s))
+            continue
+        if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
+            continue
+        overlap = _y_overlap(lb, box)
+        if overlap >= 0.25:
+            candidates.append((lb[2], overlap, s))
+    if not candidates:
+        return None
+    nearest = max(c[0] for c in candidates)
+    close = [c for c in candidates if c[0] >= nearest - _height(box)]
+    return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Handwriting rides above the printed line: a piece of a value just over a label's row, right
+    of the label, on top of the rest of that value ("一九二五年" over "出生年月日：十二月四日")."""
+    if value.vertical:
+        return None
+    box = value.box
+    h = _height(box)
+    best: _Segment | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        if not -0.3 * h <= lb[1] - box[3] <= 0.5 * h or lb[2] > box[0] + 0.5 * h:
             continue
         if best is None or lb[2] > best.box[2]:
             best = s
     if best is None:
         return None
-    # A value further right than the next label's value belongs to that label, already picked as nearest.
-    return best, "right"
+    # only as the upper part of a value written on the label's own row, below this piece
+    lb = best.box
+    stacked = any(
+        o.label is None and not o.title and o is not value and o.box[0] >= lb[2] - 0.5 * h
+        and _same_row(o.box, lb) and _x_overlap(o.box, box) >= 0.3
+        for o in segs
+    )
+    return (best, "right") if stacked else None
 
 
 def _owner_above(
@@ -553,9 +1017,61 @@ def _owner_above(
     if best.label is not None:
         return best, "below"
     above = owner.get(id(best))
-    if above is None:
+    if above is None or best.vertical != value.vertical or _label_between(best, value, segs):
+        return None  # (a column of text under a line of writing does not continue it: a seal, a note)
+    if above[1] == "right" and not value.vertical and box[1] - best.box[3] > 0.8 * max(_height(box), _height(best.box)):
+        return None  # a second line of a value follows closely; further down is something else
+    return above  # the value continues the one above it: same label, same way
+
+
+def _label_between(upper: _Segment, lower: _Segment, segs: list[_Segment]) -> bool:
+    """A label in the rows between two values of one column: they belong to different fields."""
+    top, bottom = upper.box[3], lower.box[1]
+    thickness = _width(lower.box) if lower.vertical else _height(lower.box)
+    left, right = lower.box[0] - (0.0 if lower.vertical else 4.0 * thickness), lower.box[2]
+    for s in segs:
+        if s.label is None:
+            continue
+        if top < s.box[1] < bottom and s.box[2] > left and s.box[0] < right:
+            return True
+    return False
+
+
+def _owner_above_offset(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """A value written under its label but indented past it (a label in the cell's corner)."""
+    if value.vertical:
         return None
-    return above[0], "below"
+    box = value.box
+    h = _height(box)
+    best: tuple[float, _Segment] | None = None
+    for s in segs:
+        if s.label is None or s.vertical:
+            continue
+        lb = s.box
+        gap = box[1] - lb[3]
+        if gap < -0.3 * h or gap > 2.5 * max(h, _height(lb)) or box[0] < lb[0] - h or box[0] - lb[2] > 4.0 * h:
+            continue
+        distance = max(0.0, gap) + max(0.0, box[0] - lb[2])
+        if best is None or distance < best[0]:
+            best = (distance, s)
+    return (best[1], "below") if best is not None else None
+
+
+def _owner_row_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
+    """Right-to-left forms put the label at the end of the row: the nearest label to the right,
+    when nothing stands to that label's own right."""
+    if value.vertical:
+        return None
+    box = value.box
+    right = [s for s in segs if s.label is not None and not s.vertical and s.box[0] >= box[2] - 0.3 * _height(box)
+             and _same_row(s.box, box)]
+    if not right:
+        return None
+    label = min(right, key=lambda s: s.box[0])
+    lb = label.box
+    if any(o is not label and not o.title and o.box[0] >= lb[2] - 0.3 * _height(lb) and _same_row(o.box, lb) for o in segs):
+        return None
+    return label, "right"
 
 
 def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -576,9 +1092,21 @@ def _owner_column_right(value: _Segment, segs: list[_Segment]) -> tuple[_Segment
 # --------------------------------------------------------------------------- tables of people
 
 
-def _header_rows(pairs: dict[int, _Pair]) -> list[list[_Pair]]:
-    """Rows of three or more labels that have values under them: the heads of person tables."""
-    heads = [p for p in pairs.values() if p.below and not p.right and not p.label.vertical]
+@dataclass
+class _Table:
+    """A row of column headers and the values written in the rows under it."""
+
+    columns: list[_Pair]  # left to right
+    values: list[_Segment]
+
+
+def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
+    """Rows of three or more labels with values under them (and none beside): tables of people.
+
+    The table reaches down to the next label below its header; every value in between that
+    no label beside it claims is a cell, however far its column's chain of values was broken.
+    """
+    heads = [p for p in pairs.values() if not p.right]
     rows: list[list[_Pair]] = []
     for pair in sorted(heads, key=lambda p: p.label.box[0]):
         for row in rows:
@@ -587,14 +1115,44 @@ def _header_rows(pairs: dict[int, _Pair]) -> list[list[_Pair]]:
                 break
         else:
             rows.append([pair])
-    return [row for row in rows if len(row) >= 3]
+    tables = []
+    for row in rows:
+        if len(row) < 3 or not any(p.below for p in row):
+            continue
+        header = _union([p.label.box for p in row])
+        in_row = {id(p.label) for p in row}
+        below = [s.box[1] for s in layout.segments if s.label is not None and id(s) not in in_row and s.box[1] > header[3]]
+        bottom = min(below, default=float("inf"))
+        claimed = {id(v) for p in pairs.values() if id(p.label) not in in_row for v in p.right}
+        first, last = row[0].label.box, row[-1].label.box
+        left, right = first[0] - 0.75 * _width(first), last[2] + 2.0 * _width(last)
+        values = [
+            s
+            for s in layout.segments
+            if s.label is None
+            and not s.title
+            and id(s) not in claimed
+            and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
+            and left < (s.box[0] + s.box[2]) / 2 < right
+        ]
+        tables.append(_Table(row, values))
+    return tables
 
 
-def _table_people(row: list[_Pair]) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
-    """Split the values under a header row into people: a new person starts at each value in the name column."""
-    cells: list[tuple[_Pair, _Segment]] = [(p, v) for p in row for v in p.below]
+def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
+    """Split the values under a header row into people: a new person starts at each value in the name column.
+
+    Detection often joins neighbouring cells of a row into one box ("张有才户主男汉"); its
+    characters are dealt to the columns by their position under the header labels.
+    """
+    columns = table.columns
+    bounds = _column_bounds(columns, table.values)
+    cells: list[tuple[_Pair, _Segment]] = []
+    for value in table.values:
+        for index, piece in _split_at(value, bounds):
+            cells.append((columns[index], piece))
     cells.sort(key=lambda c: (c[1].box[1] + c[1].box[3]) / 2)
-    name_pair = next((p for p in row if _key_of(p.label.label) == "name"), None)
+    name_pair = next((p for p in columns if _key_of(p.label.label) == "name"), None)
     if name_pair is not None and any(c[0] is name_pair for c in cells):
         bands = _split_bands_at_names(cells, name_pair)
     else:
@@ -615,20 +1173,66 @@ def _table_people(row: list[_Pair]) -> list[dict[str, tuple[LabelDef, list[_Segm
     return people
 
 
+def _column_bounds(columns: list[_Pair], values: list[_Segment], steps: int = 40) -> list[float]:
+    """Where one column ends: in the widest gap of written characters between two headers.
+
+    Headers are printed centred in their cells, values written from the cell's left edge,
+    so the midpoint between two headers can fall inside the next column's values.
+    """
+    # the ink of a character, narrower than its share of the line: gaps between cells show
+    spans = []
+    for c in (c for v in values for c in v.chars):
+        centre, half = (c.box[0] + c.box[2]) / 2, 0.3 * _height(c.box) * _char_width(c.ch)
+        spans.append((centre - half, centre + half))
+    bounds = []
+    for a, b in zip(columns, columns[1:]):
+        lo, hi = a.label.box[2], b.label.box[0]
+        if hi - lo < 2:
+            bounds.append((lo + hi) / 2)
+            continue
+        xs = [lo + (hi - lo) * k / steps for k in range(steps + 1)]
+        cover = [sum(1 for x0, x1 in spans if x0 <= x <= x1) for x in xs]
+        least = min(cover)
+        best: tuple[int, int] = (0, 0)  # (length, start index) of the longest run at the least cover
+        k = 0
+        while k < len(xs):
+            if cover[k] != least:
+                k += 1
+                continue
+            start = k
+            while k < len(xs) and cover[k] == least:
+                k += 1
+            best = max(best, (k - start, start))
+        length, start = best
+        bounds.append((xs[start] + xs[start + length - 1]) / 2)
+    return bounds
+
+
+def _split_at(value: _Segment, bounds: list[float]) -> list[tuple[int, _Segment]]:
+    """Cut a value into pieces by column: (column index, piece), in order."""
+    pieces: list[tuple[int, _Segment]] = []
+    for ch in value.chars:
+        index = bisect.bisect(bounds, (ch.box[0] + ch.box[2]) / 2)
+        if pieces and pieces[-1][0] == index:
+            pieces[-1][1].chars.append(ch)
+        else:
+            pieces.append((index, _Segment([ch], value.vertical, value.run, value.order)))
+    return pieces
+
+
 def _split_bands_at_names(
     cells: list[tuple[_Pair, _Segment]], name_pair: _Pair
 ) -> list[list[tuple[_Pair, _Segment]]]:
     names = sorted((c for c in cells if c[0] is name_pair), key=lambda c: c[1].box[1])
-    starts = [n[1].box[1] for n in names]
     bands: list[list[tuple[_Pair, _Segment]]] = [[] for _ in names]
     for cell in cells:
         box = cell[1].box
-        centre = (box[1] + box[3]) / 2
-        index = 0
-        for k, top in enumerate(starts):
-            if centre >= top - 0.5 * _height(names[k][1].box):
-                index = k
-        bands[index].append(cell)
+        overlaps = [_y_overlap(n[1].box, box) for n in names]
+        best = max(range(len(names)), key=lambda k: overlaps[k])
+        if overlaps[best] < 0.3:  # a continuation line: the last person whose name is above it
+            centre = (box[1] + box[3]) / 2
+            best = max([k for k, n in enumerate(names) if (n[1].box[1] + n[1].box[3]) / 2 <= centre], default=0)
+        bands[best].append(cell)
     return bands
 
 
@@ -665,7 +1269,7 @@ def _classify(layout: _Layout, pairs: dict[int, _Pair], table: LabelTable) -> tu
         hits = sum(1 for k in fields if k in keys)
         if hits:
             votes[doc_type] = votes.get(doc_type, 0.0) + 0.5 * hits
-    people = sum(len(_table_people(row)) for row in _header_rows(pairs))
+    people = sum(len(_table_people(t)) for t in _tables(layout, pairs))
     if people >= 2:
         votes["household_register"] = votes.get("household_register", 0.0) + 0.5 * people
     if not votes:
@@ -681,7 +1285,7 @@ def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     """The best title wording among the non-label text, favouring short lines near the top."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
-        text = "".join(c for c in run.text if c not in SEPARATORS)
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
         if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
             continue
         top = run.box[1] / max(1, layout.height)
@@ -720,14 +1324,49 @@ def _title_match(text: str, title: str) -> float | None:
 # --------------------------------------------------------------------------- fields
 
 
-def _is_ditto(text: str, table: LabelTable) -> bool:
-    return normalize.is_ditto(text) or text in table.ditto_marks
+def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
+    """A ditto mark; with a key, also what OCR makes of a handwritten 〃 where no such value fits."""
+    if normalize.is_ditto(text) or text in table.ditto_marks:
+        return True
+    if not key or key in ("id_number", "serial_no") or not 1 <= len(text) <= 3:
+        return False
+    if any(c not in table.ditto_lookalikes for c in text):
+        return False
+    return not _valid_value(key, text)
 
 
 def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
-    ordered = sorted(segments, key=lambda s: (round(s.box[1] / max(1.0, _height(s.box))), s.box[0]))
-    chars = [c for s in ordered for c in s.chars]
+    chars = [c for s in _in_reading_order(segments) for c in s.chars]
     return "".join(c.ch for c in chars), chars
+
+
+def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
+    """Vertical pieces right to left; horizontal ones in rows (grown by overlap), left to right."""
+    columns: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if s.vertical), key=lambda s: -s.box[2]):
+        if columns and _x_overlap(_union([x.box for x in columns[-1]]), seg.box) > 0.5:
+            columns[-1].append(seg)
+        else:
+            columns.append([seg])
+    rows: list[list[_Segment]] = []
+    for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return [s for col in columns for s in sorted(col, key=lambda s: s.box[1])] + [
+        s for row in rows for s in sorted(row, key=lambda s: s.box[0])
+    ]
+
+
+def _rows(segments: list[_Segment]) -> list[list[_Segment]]:
+    rows: list[list[_Segment]] = []
+    for seg in _in_reading_order(segments):
+        if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
+            rows[-1].append(seg)
+        else:
+            rows.append([seg])
+    return rows
 
 
 @dataclass(frozen=True)
@@ -772,8 +1411,40 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     if key == "serial_no":
         value = _serial(raw)
         return (value or None), [], None, None
-    value = normalize.normalize_text(raw)
+    value = _simplified(normalize.normalize_text(raw))
     return (value or None), [], None, None
+
+
+def _simplified(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Simplified characters, one by one, except those in `keep`.
+
+    The recogniser often reads a handwritten simplified character as its traditional
+    form (号 as 號); the page's `raw` keeps what was read.
+    """
+    return "".join(ch if ch in keep else _t2s_char(ch) for ch in text)
+
+
+@cache
+def _t2s_char(ch: str) -> str:
+    if ord(ch) < 0x3400:
+        return ch
+    out = _opencc().convert(ch)
+    return out if len(out) == 1 else ch
+
+
+@cache
+def _opencc():  # type: ignore[no-untyped-def]
+    import opencc  # opencc-python-reimplemented (Apache-2.0)
+
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def _name_safe() -> frozenset[str]:
+    """Characters a name keeps in traditional form (乾 is not 干, 於 not 于: §1.10)."""
+    from pipeline.namekeys import load_data
+
+    return load_data().t2s_keep
 
 
 _SERIAL = re.compile(r"(?:第|no\.?|№|#)?\s*([0-9a-z][0-9a-z\-]*)\s*号?$", re.IGNORECASE)
@@ -786,10 +1457,28 @@ def _serial(raw: str) -> str:
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
+    repaired_date: str | None = None
+    if key in DATE_KEYS:
+        raw, chars = _raw_and_chars(segments)
+        repaired_date = _repair_date(raw, chars, ctx)
+    if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
+        segments = _parsing_span(key, segments, ctx)
     raw, chars = _raw_and_chars(segments)
     if not raw:
         return None
-    value, flags, precision, calendar = _normalise(key, raw, ctx)
+    reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
+    if repaired_date is not None:
+        reading = repaired_date
+    corrected = _after_correction(reading)
+    value, flags, precision, calendar = _normalise(key, corrected, ctx)
+    if corrected != reading:
+        flags.append("corrected_on_page")
+    elif reading != raw:
+        flags.append("date_repaired" if repaired_date is not None else "simplified")
+    if key == "id_number" and "id_invalid" in flags:
+        repaired = _repair_id(raw, chars, ctx)
+        if repaired is not None:
+            value, flags = repaired, [f for f in flags if f != "id_invalid"] + ["checksum_repaired"]
     ocr_conf = sum(c.score for c in chars) / len(chars)
     confidence = ocr_conf
     if value is None:
@@ -804,11 +1493,61 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         value=value,
         raw=raw,
         confidence=round(confidence, 4),
-        flags=flags,
+        flags=list(dict.fromkeys(flags)),
         alternatives=_alternatives(key, raw, chars, value, ctx),
         precision=precision,
         calendar=calendar,
     )
+
+
+_CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
+
+
+def _after_correction(text: str) -> str:
+    """A value struck and rewritten on the page ("未婚变更丧偶", "未婚更正为已婚"): the new value."""
+    parts = _CORRECTION.split(text)
+    return parts[-1] if len(parts) > 1 and parts[-1] else text
+
+
+def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """A whole date that fails to read only for one misread character ("六月二干九日"): the reading
+    with the runner-up character that makes a full date, if the raw text itself is not one."""
+    date = normalize.parse_date(raw, doc_year=ctx.doc_year)
+    if date is not None and date.precision == "YMD":
+        return None
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            fixed = normalize.parse_date(candidate, doc_year=ctx.doc_year)
+            if fixed is not None and fixed.precision == "YMD":
+                return candidate
+    return None
+
+
+def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
+    """An ID whose check character fails: the one runner-up digit that makes it valid, if exactly one does."""
+    found = set()
+    for i, c in enumerate(chars):
+        for alt in c.alternatives[1:]:
+            candidate = raw[:i] + _fold_char(alt.char) + raw[i + 1 :]
+            number = normalize.normalize_id(candidate)
+            if number is not None and number.valid:
+                found.add(number.value)
+    return found.pop() if len(found) == 1 else None
+
+
+def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+    """The longest run of pieces that reads as a date or a valid ID: a seal or a stray mark
+    in the same cell ("公安 1984年…") must not spoil the value."""
+    ordered = _in_reading_order(segments)
+    spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
+    spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
+    for span in spans:
+        raw = "".join(s.text for s in span)
+        value, flags, _p, _c = _normalise(key, raw, ctx)
+        if value is not None and "id_invalid" not in flags:
+            return span
+    return ordered
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
@@ -856,69 +1595,131 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     table = load_labels()
     layout = _read_layout(ocr, table)
     pairs = _pair(layout)
+    tables = _tables(layout, pairs)
+    if not tables and _written_downwards(layout):
+        layout = _flowed(layout, table)
+        pairs = _pair(layout)
     doc_type, doc_conf = _classify(layout, pairs, table)
-    header_rows = _header_rows(pairs)
-    in_table = {id(p) for row in header_rows for p in row}
+    in_table = {id(p) for t in tables for p in t.columns}
     ctx = _context(pairs, options, doc_type)
 
     subject = _Person("subject")
     page: dict[str, Field] = {}
     others: dict[str, _Person] = {}
-    review: list[str] = []
+    labelled: set[str] = set()  # page keys whose label is printed on the page
+    printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
+    # a migration paper names two places: with "from" printed and no "to", its address is the destination
+    moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
     for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
-        if id(pair) in in_table:
-            continue
         label = pair.label.label
         assert label is not None
-        values = pair.right or pair.below
-        if not values or not (label.key or label.person):
+        if label.guesses and not label.key:
+            label = _resolve_remnant(pair, label, ctx)
+        if id(pair) in in_table or not (label.key or label.person):
             continue
-        raw, _chars = _raw_and_chars(values)
-        key = label.moved_key if label.moved_key and doc_type in MIGRATION_TYPES else label.key
-        source = _ditto_source(pair, pairs, table) if _is_ditto(raw, table) else None
-        if source is not None:
-            source_label = source.label.label
-            assert source_label is not None
-            made = _make_field(key or label.person_key, source.right or source.below, ctx)
-            made = _ditto_field(made, raw) if made else None
-        else:
-            made = _make_field(key or label.person_key, values, ctx)
+        key = label.key
+        if label.moved_key and doc_type in MIGRATION_TYPES:
+            key = moved_to
+        if key and not label.person:
+            labelled.add(key)
+        made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
         if made is None:
             continue
         if label.person:
-            person = others.setdefault(label.person, _Person(label.person))
-            person_key = label.person_key or label.key
-            person.fields.setdefault(person_key, _rekey(made, person_key))
+            if label.person != "head":  # 户主姓名 names the head; the head is listed only where the page lists people
+                person = others.setdefault(label.person, _Person(label.person))
+                person.fields.setdefault(label.person_key, _rekey(made, label.person_key))
             if key:
                 page.setdefault(key, _rekey(made, key))
         elif key in PERSON_KEYS:
             subject.fields.setdefault(key, made)
-        elif key:
+        else:
             page.setdefault(key, made)
+    _fill_from_signature_date(layout, pairs, labelled, page, ctx)
 
-    members = _members(header_rows, table, ctx, subject, page)
-    if members and "name" not in subject.fields:
-        principal = members[0]
-        mentions = [Mention(m.role, m.fields) for m in members]
-    else:
-        principal = subject
-        mentions = [Mention("subject", subject.fields)] + [Mention(m.role, m.fields) for m in members]
+    # A register page gains members for decades after it was opened: its own date bounds nothing.
+    members = _members(tables, table, dataclasses.replace(ctx, doc_year=options.doc_year), subject, page)
+    principal = members[0] if members and "name" not in subject.fields else subject
+    fields: dict[str, Field] = {**page, **principal.fields}
+    for key, value in subject.fields.items():
+        fields.setdefault(key, value)
+    fields = {k: fields[k] for k in sorted(fields, key=_key_order)}
+
+    mentions = [Mention(principal.role, dict(fields))]
+    shared = {k: f for k, f in {**subject.fields, **page}.items() if k in HOUSEHOLD_KEYS}
+    for member in members:
+        if member is not principal:
+            mentions.append(Mention(member.role, {**shared, **member.fields}))
     mentions += [Mention(p.role, p.fields) for p in others.values() if p.fields]
-
-    fields: dict[str, Field] = dict(page)
-    for key, value in principal.fields.items():
-        fields[key] = value
-    if subject is not principal:
-        for key, value in subject.fields.items():
-            fields.setdefault(key, value)
-    review.extend(_review(fields, mentions, ctx))
     return Extraction(
         doc_type=doc_type,
         doc_type_confidence=doc_conf,
-        fields={k: fields[k] for k in sorted(fields, key=_key_order)},
-        mentions=[m for m in mentions if m.fields],
-        review=review,
+        fields=fields,
+        mentions=mentions if fields else mentions[1:],
+        review=_review(fields, mentions[1:], ctx),
     )
+
+
+def _resolve_remnant(pair: _Pair, label: LabelDef, ctx: _Context) -> LabelDef:
+    """The one guessed field whose coded value the label's value is (别 + 男: sex)."""
+    values = pair.right or pair.below
+    if not values:
+        return label
+    raw, _ = _raw_and_chars(values)
+    fits = [k for k in label.guesses if k in CODED_KEYS and _valid_value(k, raw)]
+    if len(label.guesses) == 1:
+        fits = list(label.guesses)
+    if len(fits) != 1:
+        return label
+    return dataclasses.replace(label, key=fits[0], person_key=fits[0])
+
+
+def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable, ctx: _Context) -> Field | None:
+    """The label's value; a ditto mark takes the value of the field above it."""
+    values = pair.right or pair.below
+    if not values:
+        return None
+    raw, _chars = _raw_and_chars(values)
+    if not _is_ditto(raw, table, key):
+        return _make_field(key, values, ctx)
+    source = _ditto_source(pair, pairs, table)
+    made = _make_field(key, source.right or source.below, ctx) if source else None
+    return _ditto_field(made, raw) if made else None
+
+
+def _fill_from_signature_date(
+    layout: _Layout, pairs: dict[int, _Pair], labelled: set[str], page: dict[str, Field], ctx: _Context
+) -> None:
+    """A form's closing date ("年 月 日" beside the seal) belongs to no label. When the page's
+    registration (else event) date label is printed but its cell is empty or unreadable, take it."""
+    for key in ("registration_date", "event_date"):
+        if key not in labelled:
+            continue
+        current = page.get(key)
+        if current is not None and "unparsed_date" not in current.flags:
+            return
+        found = _signature_date(layout, pairs, ctx)
+        if found is not None:
+            found.key = key
+            found.flags.append("from_signature_date")
+            page[key] = found
+        return
+
+
+def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> Field | None:
+    owned = {
+        id(v)
+        for p in pairs.values()
+        if p.label.label is not None and (p.label.label.key or p.label.label.person)
+        for v in (p.right or p.below)
+    }
+    loose = [s for s in layout.segments if s.label is None and not s.title and id(s) not in owned]
+    best: Field | None = None
+    for row in _rows(loose):
+        made = _make_field("registration_date", row, ctx)
+        if made is not None and made.precision == "YMD" and "unparsed_date" not in made.flags:
+            best = made  # rows come top to bottom: the last full date is the closing one
+    return best
 
 
 def _key_order(key: str) -> int:
@@ -968,18 +1769,18 @@ def _ditto_source(pair: _Pair, pairs: dict[int, _Pair], table: LabelTable) -> _P
 
 
 def _members(
-    header_rows: list[list[_Pair]], table: LabelTable, ctx: _Context, subject: _Person, page: dict[str, Field]
+    tables: list[_Table], table: LabelTable, ctx: _Context, subject: _Person, page: dict[str, Field]
 ) -> list[_Person]:
     members: list[_Person] = []
-    for row in header_rows:
+    for found in tables:
         previous: dict[str, Field] = {}
-        for cells in _table_people(row):
+        for cells in _table_people(found):
             person = _Person("household_member")
             for key, (label, segments) in cells.items():
                 if not key:
                     continue
                 raw, _ = _raw_and_chars(segments)
-                if _is_ditto(raw, table):
+                if _is_ditto(raw, table, key):
                     source = previous.get(key) or subject.fields.get(key) or page.get(key)
                     if source is not None:
                         person.fields[key] = _ditto_field(source, raw)
@@ -1001,7 +1802,7 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
     reasons: list[str] = []
     if "name" not in fields:
         reasons.append("no name found on the page")
-    people = [("", fields)] + [(f"{m.role} ", m.fields) for m in mentions if m.role != "subject"]
+    people = [("", fields)] + [(f"{m.role} ", m.fields) for m in mentions]
     seen: set[tuple[str, str]] = set()
     for who, person_fields in people:
         for key, f in person_fields.items():
@@ -1017,7 +1818,8 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
         if ctx.doc_date and "registration_date" not in values:
             values["registration_date"] = ctx.doc_date
         for issue in normalize.check_consistency(values):
-            reasons.append(f"{who}consistency: {issue}")
+            if normalize.FLAG_SEVERITY.get(issue.split(":", 1)[0], "W") != "I":  # informational: no review
+                reasons.append(f"{who}consistency: {issue}")
     return reasons
 
 

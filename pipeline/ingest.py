@@ -20,10 +20,11 @@ _MAGIC = (
     (b"II*\x00", "tiff"),
     (b"MM\x00*", "tiff"),
     (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
     (b"\xff\xd8\xff", "jpeg"),
     (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"%PDF-", "pdf"),
 )
+SNIFF_BYTES = 1024
 
 
 def natural_key(name: str) -> list[object]:
@@ -32,9 +33,12 @@ def natural_key(name: str) -> list[object]:
 
 
 def sniff_format(head: bytes) -> str:
+    """The format from a file's first bytes (SNIFF_BYTES of them), never from its name."""
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             return fmt
+    if b"%PDF-" in head:  # PDF allows junk before the header
+        return "pdf"
     return "unknown"
 
 
@@ -111,6 +115,6 @@ def list_sources(manifest: BatchManifest) -> list[SourceFile]:
         path = root / name
         digest, size = sha256_file(path)
         with path.open("rb") as fh:
-            fmt = sniff_format(fh.read(8))
+            fmt = sniff_format(fh.read(SNIFF_BYTES))
         sources.append(SourceFile(name=name, path=str(path), sha256=digest, size=size, format=fmt))
     return sources

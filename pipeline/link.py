@@ -14,24 +14,21 @@ import hashlib
 import hmac
 import json
 import math
-import operator
+import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.namekeys import name_keys, normalize_name
+from pipeline.namekeys import blocking_keys, name_keys, normalize_name
+from pipeline.normalize import id_check_char, mask_id, normalize_id, upgrade_id15
 from pipeline.records import LinkResult
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "config" / "linkage" / "model.json"
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
 
 class InvalidIdNumber(ValueError):
     """Not a 15-digit or a checksum-valid 18-digit resident ID number."""
@@ -79,6 +76,15 @@ class LinkModel:
     duplicate_share: float  # prior: how often a register person has a second registration
     source: str = ""
 
+    @cached_property
+    def weights(self) -> dict[str, dict[str, float]]:
+        """log2(m/u) of every level: the evidence each outcome adds."""
+        return {c: {lv: math.log2(p.m / p.u) for lv, p in levels.items()} for c, levels in self.comparisons.items()}
+
+    @cached_property
+    def best_weights(self) -> dict[str, float]:
+        return {c: max(0.0, *w.values()) for c, w in self.weights.items()}
+
 
 @dataclass(frozen=True)
 class LinkOptions:
@@ -117,36 +123,43 @@ class PairScore:
 # --- ID numbers ------------------------------------------------------------------------
 
 
-def _check_char(body17: str) -> str:
-    return _ID_CHECK[sum(map(operator.mul, map(int, body17), _ID_WEIGHTS)) % 11]
+_PLAIN_ID = re.compile(r"\d{17}[\dX]|\d{15}")
 
 
 def upgrade_id(number: str) -> str:
-    """The 18-digit form of a resident ID number (GB 11643: 15 → 18 with MOD 11-2)."""
-    text = number.strip().upper()
-    if len(text) == 15 and text.isdigit():
-        century = "18" if int(text[12:15]) >= 996 else "19"
-        body = text[:6] + century + text[6:15]
-        return body + _check_char(body)
-    if len(text) == 18 and text[:17].isdigit() and text[17] in "0123456789X":
-        if _check_char(text[:17]) != text[17]:
-            raise InvalidIdNumber(f"check digit wrong in {mask_id(text)}")
-        return text
-    raise InvalidIdNumber(f"not a resident ID number: {mask_id(text)}")
+    """The normalised 18-digit form of a resident ID number (15 → 18 with MOD 11-2, by
+    pipeline.normalize); raises InvalidIdNumber for anything that is not a valid number.
+
+    Register files hold millions of plain numbers: those take a fast path with the same
+    outcome as pipeline.normalize.normalize_id (tests/test_link.py checks both agree)."""
+    if _PLAIN_ID.fullmatch(number):
+        full = upgrade_id15(number) if len(number) == 15 else number
+        if id_check_char(full[:17]) == full[17] and _plausible_birth(full[6:14]):
+            return full
+    parsed = normalize_id(number)
+    if parsed is None or not parsed.valid:
+        flags = ", ".join(parsed.flags) if parsed else "no digits"
+        raise InvalidIdNumber(f"not a valid resident ID number ({flags}): {mask_id((parsed.value if parsed else number) or '')}")
+    return parsed.value
+
+
+def _plausible_birth(yyyymmdd: str) -> bool:
+    try:
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        return False
+    return 1850 <= born.year <= date.today().year
 
 
 def id_hmac(id_number: str, key: bytes) -> str:
     """Keyed hash of the normalised 18-digit number (a 15-digit number is upgraded first,
     so both forms of one number hash alike): equality search without plaintext."""
-    return hmac.new(key, upgrade_id(id_number).encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac_of_upgraded(upgrade_id(id_number), key)
 
 
-def mask_id(number: str) -> str:
-    """First 6 and last 4 characters kept: the only form that appears in any output."""
-    text = (number or "").strip()
-    if len(text) <= 10:
-        return "*" * len(text)
-    return text[:6] + "*" * (len(text) - 10) + text[-4:]
+def hmac_of_upgraded(id18: str, key: bytes) -> str:
+    """id_hmac for a number `upgrade_id` has already normalised."""
+    return hmac.new(key, id18.encode("ascii"), hashlib.sha256).hexdigest()
 
 
 # --- model -----------------------------------------------------------------------------
@@ -187,12 +200,26 @@ def name_level(a: str | None, b: str | None) -> str:
         return "four_corner"
     if set(ka.pinyin) & set(kb.pinyin):
         return "pinyin"
+    if _one_lookalike_apart(ka.norm, kb.norm, ka.four_corner, kb.four_corner):
+        return "shape1"
     if Levenshtein.distance(ka.variant, kb.variant) == 1:
         return "edit1"
     return "else"
 
 
-_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "edit1", "else", "null")
+_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else", "null")
+
+
+def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
+    """Exactly one character differs and the two look alike: four-corner codes at most one
+    digit apart (王/玉, 桂/柱, 国/图) — the shape signal hukou-domain.md §3.2 seeds with."""
+    if len(a) != len(b):
+        return False
+    differ = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(differ) != 1:
+        return False
+    code_a, code_b = fc_a.split("-")[differ[0]], fc_b.split("-")[differ[0]]
+    return "?" not in code_a + code_b and sum(x != y for x, y in zip(code_a, code_b)) <= 1
 
 
 def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
@@ -210,13 +237,14 @@ def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
 
 def date_level(a: str | None, b: str | None) -> str:
     """exact; typo (one digit, or month/day swapped); near (≤ 60 days: lunar vs solar);
-    year (same year, or agreement as far as an imprecise date goes); else."""
+    partial (an imprecise date, e.g. a year only, that agrees as far as it goes); year
+    (full dates in the same year); else."""
     pa, pb = _parse_date(a), _parse_date(b)
     if pa is None or pb is None:
         return "null"
     if None in pa or None in pb:
         precise = min(sum(x is not None for x in pa), sum(x is not None for x in pb))
-        return "year" if pa[:precise] == pb[:precise] else "else"
+        return "partial" if pa[:precise] == pb[:precise] else "else"
     if pa == pb:
         return "exact"
     da, db = "%04d%02d%02d" % pa, "%04d%02d%02d" % pb
@@ -249,10 +277,20 @@ def exact_level(a: str | None, b: str | None) -> str:
     return "exact" if a == b else "else"
 
 
+_ADMIN_WORDS = re.compile(r"(壮族|回族|维吾尔)?自治(区|州|县|旗)|特别行政区|地区|省|市|县|区|盟|旗")
+
+
+@lru_cache(maxsize=131072)
+def place_key(text: str | None) -> str:
+    """A place without its administrative words (省 市 县 区 自治区 …), which pages
+    write or omit at will: 河北省保定市 and 河北保定 get one key."""
+    return _ADMIN_WORDS.sub("", _norm_text(text)) if text else ""
+
+
 def place_level(a: str | None, b: str | None) -> str:
-    """exact; part (one contains the other, or the same first 4 characters: same county
-    written more or less fully); else."""
-    na, nb = _norm_text(a), _norm_text(b)
+    """exact; part (one contains the other, or the same first 4 characters: the same
+    place written more or less fully); else."""
+    na, nb = place_key(a), place_key(b)
     if not na or not nb:
         return "null"
     if na == nb:
@@ -262,36 +300,50 @@ def place_level(a: str | None, b: str | None) -> str:
     return "else"
 
 
+_SCREEN_FIRST = ("name", "birth_date", "id")
+
+
 def compare(
     query: MentionQuery,
     query_id_hmac: str | None,
     person: PersonRecord,
     model: LinkModel,
     name_share: float | None = None,
+    floor: float | None = None,
 ) -> PairScore:
+    """Comparison levels and the summed match weight of one page person and one register
+    person. With `floor`, a pair whose name, birth date and ID already rule it out (even
+    perfect agreement on the rest could not lift it to `floor`) is not compared further:
+    its weight is then that upper bound."""
     names = [n for n in (query.name, *query.name_alternatives) if n]
-    name_lv = min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null")
     levels = {
-        "name": name_lv,
+        "name": min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null"),
         "birth_date": date_level(query.birth_date, person.birth_date),
+        "id": exact_level(query_id_hmac, person.id_hmac),
+    }
+    if floor is not None:
+        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
+        bound += sum(w for c, w in model.best_weights.items() if c not in _SCREEN_FIRST)
+        if bound < floor:
+            return PairScore(levels, bound, False, False)
+    levels.update({
         "sex": exact_level(query.sex, person.sex),
         "ethnicity": exact_level(ethnicity_key(query.ethnicity), ethnicity_key(person.ethnicity)),
         "birthplace": place_level(query.birthplace, person.birthplace),
         "native_place": place_level(query.native_place, person.native_place),
         "address": place_level(query.address, person.address),
-        "id": exact_level(query_id_hmac, person.id_hmac),
-    }
-    weight = 0.0
-    for comparison, level in levels.items():
-        if level == "null":
-            continue
-        params = model.comparisons[comparison][level]
-        u = params.u
-        if comparison == "name" and level == "exact" and name_share:
-            u = max(name_share, 1e-9)
-        weight += math.log2(params.m / u)
+    })
+    weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
     id_agrees = levels["id"] == "exact"
     return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
+
+
+def _level_weight(model: LinkModel, comparison: str, level: str, name_share: float | None) -> float:
+    if level == "null":
+        return 0.0
+    if comparison == "name" and level == "exact" and name_share:  # term-frequency adjustment
+        return math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
+    return model.weights[comparison][level]
 
 
 def _probability(log2_odds: float) -> float:
@@ -308,6 +360,9 @@ def _reasons(score: PairScore) -> list[str]:
     return out
 
 
+_SCREEN_LOG2_ODDS = -20.0  # candidates that cannot reach odds of 1 : 10^6 are not compared in full
+
+
 def link_mention(
     query: MentionQuery,
     candidates: list[PersonRecord],
@@ -318,40 +373,47 @@ def link_mention(
 ) -> LinkResult:
     """Decide who the page's person is among the candidates the register's blocking found.
 
-    linked: one candidate is confidently the person and no other is plausible;
-    conflict: two or more candidates are each confidently the person (one person
-    registered twice, or one ID on two registrations); review: the best candidate is
-    plausible but not certain, or the ID number matches a different name; new: nobody."""
+    Each candidate's odds come from the Fellegi–Sunter weights and a prior of one person
+    among the register's size; the score is the candidate's posterior when the page's
+    person is at most one of them. linked: one candidate is confidently the person;
+    conflict: two or more candidates are each plausibly the person and look like one
+    person registered twice; review: plausible but not certain, or the ID number
+    matches someone with another name; new: nobody matches."""
     model = options.model or load_model()
     size = context.register_size if context else model.register_size
     prior = math.log2(model.registered_share / max(size, 1))
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
+    floor = _SCREEN_LOG2_ODDS - prior
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = compare(query, query_hmac, person, model, share)
-        scored.append((_probability(prior + pair.weight), person, pair))
+        pair = compare(query, query_hmac, person, model, share, floor)
+        scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
     scored.sort(key=lambda item: item[0], reverse=True)
-    ranked = [(p.person_id, round(prob, 6)) for prob, p, _ in scored[:10]]
-    best_prob, best, best_pair = scored[0]
-    plausible = [item for item in scored if item[0] >= options.review_threshold]
-    confident = [item for item in scored if item[0] >= options.linked_threshold and not item[2].id_name_mismatch]
-    if len(confident) >= 2:
-        ids = [p.person_id for _, p, _ in confident]
-        reasons = [f"{len(ids)} register persons match: possibly one person registered twice"]
-        return LinkResult("conflict", None, confident[0][0], reasons + _reasons(confident[0][2]), [(i, s) for i, s in ranked if i in ids])
+    top = scored[0][0]  # posterior_i = odds_i / (1 + Σ odds), computed relative to the top odds
+    denominator = 2.0 ** min(-top, 1000.0) + sum(2.0 ** (w - top) for w, _, _ in scored)
+    posterior = [2.0 ** (w - top) / denominator for w, _, _ in scored]
+    ranked = [(p.person_id, round(post, 6)) for post, (_, p, _) in zip(posterior[:10], scored)]
+    best_post, (_, best, best_pair) = posterior[0], scored[0]
+    plausible = [(p, pair) for (w, p, pair) in scored if _probability(w) >= options.review_threshold and not pair.id_name_mismatch]
+    if len(plausible) >= 2:
+        twins = [p for p, _ in plausible[1:] if judge_pair(plausible[0][0], p, model, size).score >= options.review_threshold]
+        if twins:
+            ids = [plausible[0][0].person_id] + [p.person_id for p in twins]
+            reasons = [f"{len(ids)} register persons match and look like one person registered twice"]
+            return LinkResult("conflict", None, _probability(scored[0][0]), reasons + _reasons(best_pair), [(i, s) for i, s in ranked if i in ids])
     if best_pair.id_name_mismatch:
-        return LinkResult("review", best.person_id, best_prob, _reasons(best_pair), ranked)
-    if best_prob >= options.linked_threshold and len(plausible) == 1:
-        return LinkResult("linked", best.person_id, best_prob, _reasons(best_pair), ranked)
-    if best_prob >= options.review_threshold:
+        return LinkResult("review", best.person_id, best_post, _reasons(best_pair), ranked)
+    if best_post >= options.linked_threshold:
+        return LinkResult("linked", best.person_id, best_post, _reasons(best_pair), ranked)
+    if best_post >= options.review_threshold:
         reasons = _reasons(best_pair)
         if len(plausible) > 1:
             reasons.append(f"{len(plausible)} plausible register persons")
-        return LinkResult("review", best.person_id, best_prob, reasons, ranked)
-    return LinkResult("new", None, best_prob, ["no register person matches well enough", *_reasons(best_pair)], ranked)
+        return LinkResult("review", best.person_id, best_post, reasons, ranked)
+    return LinkResult("new", None, best_post, ["no register person matches well enough", *_reasons(best_pair)], ranked)
 
 
 def _query_hmac(id_number: str | None, key: bytes) -> str | None:
@@ -366,19 +428,46 @@ def _query_hmac(id_number: str | None, key: bytes) -> str | None:
 # --- duplicates in the register -------------------------------------------------------
 
 
-def duplicate_blocks(person: PersonRecord) -> list[tuple[str, ...]]:
-    """Blocking keys for pairs of register persons: same ID hash; same birth date and
-    surname class; same birth date and given name; same name skeleton and birth year."""
-    keys = name_keys(person.name)
-    out: list[tuple[str, ...]] = []
+@dataclass(frozen=True)
+class BlockMember:
+    """A register person with the name keys its blocks were formed by."""
+
+    person: PersonRecord
+    variant: str
+    skeleton: str
+    pinyin: str  # the canonical reading
+
+    @classmethod
+    def of(cls, person: PersonRecord) -> BlockMember:
+        keys = blocking_keys(person.name)
+        return cls(person, keys.variant, keys.skeleton, keys.pinyin_canonical)
+
+
+def duplicate_blocks(person: PersonRecord) -> dict[str, tuple[str, ...]]:
+    """Blocking keys for pairs of register persons: the same ID hash; birth date and
+    surname class; given name and birth date (surname misread); skeleton and birth year
+    (date misread); skeleton, month and day (year misread)."""
+    keys = blocking_keys(person.name)
+    out: dict[str, tuple[str, ...]] = {}
     if person.id_hmac:
-        out.append(("id", person.id_hmac))
-    if person.birth_date:
-        out.append(("dob_sur", person.birth_date, keys.variant[: len(keys.surname)]))
+        out["id"] = (person.id_hmac,)
+    dob = person.birth_date
+    if dob:
+        out["dob_surname"] = (dob, keys.variant[: len(keys.surname)])
         if keys.given:
-            out.append(("dob_given", person.birth_date, keys.given))
-        out.append(("skel_year", keys.skeleton, person.birth_date[:4]))
+            out["given_dob"] = (keys.given, dob)
+        out["skeleton_year"] = (keys.skeleton, dob[:4])
+        if len(dob) == 10:
+            out["skeleton_md"] = (keys.skeleton, dob[5:])
     return out
+
+
+def _worth_comparing(a: BlockMember, b: BlockMember) -> bool:
+    """Cheap filter before the full comparison: a shared ID number, or names that are
+    alike in shape or sound or at most one character apart."""
+    if a.person.id_hmac and a.person.id_hmac == b.person.id_hmac:
+        return True
+    return a.skeleton == b.skeleton or a.pinyin == b.pinyin or Levenshtein.distance(a.variant, b.variant) <= 1
 
 
 def judge_pair(a: PersonRecord, b: PersonRecord, model: LinkModel, register_size: int, name_share: float | None = None) -> DuplicateFinding:
@@ -412,30 +501,39 @@ def find_duplicates(
     Holds every person in memory: for the whole register use
     pipeline.db.register.registry_duplicates, which streams block by block."""
     model = model or load_model()
-    people = list(persons)
-    blocks: dict[tuple[str, ...], list[PersonRecord]] = defaultdict(list)
+    people = [BlockMember.of(p) for p in persons]
+    blocks: dict[tuple[str, ...], list[BlockMember]] = defaultdict(list)
     name_counts: dict[str, int] = defaultdict(int)
-    for person in people:
-        name_counts[name_keys(person.name).norm] += 1
-        for block in duplicate_blocks(person):
-            blocks[block].append(person)
+    for member in people:
+        name_counts[blocking_keys(member.person.name).norm] += 1
+        for kind, key in duplicate_blocks(member.person).items():
+            blocks[(kind, *key)].append(member)
     size = register_size or len(people)
     return judge_blocks(blocks.values(), model, size, threshold, max_block, lambda n: name_counts[n] / size)
 
 
-def judge_blocks(blocks, model: LinkModel, register_size: int, threshold: float, max_block: int, name_share) -> list[DuplicateFinding]:
-    seen: dict[tuple[str, ...], DuplicateFinding] = {}
+def judge_blocks(
+    blocks: Iterable[list[BlockMember]],
+    model: LinkModel,
+    register_size: int,
+    threshold: float,
+    max_block: int,
+    name_share: Callable[[str], float],
+) -> list[DuplicateFinding]:
+    """Every pair inside each block that scores at least `threshold`; a block larger than
+    `max_block` is skipped (a blocking key that common says nothing)."""
+    found: dict[tuple[str, ...], DuplicateFinding] = {}
     for members in blocks:
         if len(members) < 2 or len(members) > max_block:
             continue
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                if a.person_id == b.person_id:
+                if a.person.person_id == b.person.person_id or not _worth_comparing(a, b):
                     continue
-                pair_key = tuple(sorted((a.person_id, b.person_id)))
-                if pair_key in seen:
+                pair_key = tuple(sorted((a.person.person_id, b.person.person_id)))
+                if pair_key in found:
                     continue
-                finding = judge_pair(a, b, model, register_size, name_share(name_keys(a.name).norm))
+                finding = judge_pair(a.person, b.person, model, register_size, name_share(blocking_keys(a.person.name).norm))
                 if finding.score >= threshold:
-                    seen[pair_key] = finding
-    return sorted(seen.values(), key=lambda f: (-f.score, f.person_ids))
+                    found[pair_key] = finding
+    return sorted(found.values(), key=lambda f: (-f.score, f.person_ids))

@@ -109,11 +109,16 @@ def normalize_name(raw: str) -> str:
 
 def split_surname(norm: str) -> tuple[str, str]:
     """Surname and given name; compound surnames (欧阳, 司马 …) stay whole."""
-    if len(norm) >= 3:
+    if len(norm) >= 3 and norm[:2] in _compound_heads():
         for compound in load_data().compound_surnames:
             if norm.startswith(compound) and len(norm) > len(compound):
                 return compound, norm[len(compound):]
     return norm[:1], norm[1:]
+
+
+@lru_cache(maxsize=1)
+def _compound_heads() -> frozenset[str]:
+    return frozenset(c[:2] for c in load_data().compound_surnames)
 
 
 def surname_class(surname: str) -> str:
@@ -158,9 +163,10 @@ def pinyin_canonical(norm: str) -> str:
 
 
 def four_corner(norm: str) -> str:
-    """Four-corner codes joined by '-': a coarse shape key ('?' where a character has none)."""
+    """Four-corner codes (5 digits each) joined by '-': a coarse shape key; '?????' where a
+    character has none."""
     table = _four_corner()
-    return "-".join(table.query(ch) or "?" for ch in norm)
+    return "-".join(table.query(ch) or "?????" for ch in norm)
 
 
 def masked_keys(norm: str) -> tuple[str, ...]:
@@ -169,11 +175,6 @@ def masked_keys(norm: str) -> tuple[str, ...]:
     if len(norm) < 2:
         return ()
     return tuple(norm[:i] + MASK + norm[i + 1:] for i in range(len(norm)))
-
-
-def variant_name(norm: str) -> str:
-    surname, given = split_surname(norm)
-    return surname_class(surname) + given
 
 
 @lru_cache(maxsize=262144)

@@ -23,7 +23,8 @@ import numpy as np
 DET_MODEL = "PP-OCRv6_det_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 DET_SIDE = 640  # px: long side fed to the detector; text lines stay ~10 px tall on A4
-MAX_CROPS = 12
+MAX_CROPS = 24
+FLIP_MARGIN = 0.1  # most scans are upright: turn only when the classifier clearly says so
 _CLS_SHAPE = (48, 192)
 
 
@@ -119,7 +120,7 @@ def estimate_orientation(gray: np.ndarray) -> Orientation:
     p_upright = _classify_upright(crops)
     weights = np.array([max(c.shape[1] / c.shape[0], 1.0) for c in crops])
     vote = float(np.sum(weights * (p_upright - 0.5)) / np.sum(weights))  # -0.5 .. 0.5
-    upright = vote >= 0
+    upright = vote >= -FLIP_MARGIN
     if sideways:
         rotation = 90 if upright else 270
     else:

@@ -171,6 +171,9 @@ class OcrLine:
     vertical: bool = False
     alternatives: list[list[CharAlternative]] = field(default_factory=list)  # per character, n-best
     low_confidence: bool = False
+    # per character, where its centre lies along the line (0 = start, 1 = end), when the engine knows:
+    # lets the extractor cut one detected box holding several table cells or a label and its value
+    char_centers: list[float] = field(default_factory=list)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.ingest import SNIFF_BYTES
+from pipeline.ingest import sniff_format as sniff_bytes
 from pipeline.records import Master, SourceFile
 
 
@@ -21,26 +23,10 @@ class UnreadableSource(Exception):
         self.reason = reason
 
 
-_MAGIC = (
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-    (b"II+\x00", "tiff"),  # BigTIFF
-    (b"MM\x00+", "tiff"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-)
-
-
 def sniff_format(path: Path) -> str:
     """The file's format from its magic bytes, never from its name."""
     with open(path, "rb") as fh:
-        head = fh.read(1024)
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    if b"%PDF-" in head:
-        return "pdf"
-    return "unknown"
+        return sniff_bytes(fh.read(SNIFF_BYTES))
 
 
 def read_source(

@@ -67,16 +67,37 @@ def find_page_quad(image: np.ndarray) -> np.ndarray | None:
 
 
 def _quadrilateral(contour: np.ndarray) -> np.ndarray:
+    """Four corners of the page outline: the crossings of its four longest straight sides.
+
+    Intersecting the sides, rather than keeping outline vertices, puts a torn or
+    missing corner back where the sheet's rectangle had it.
+    """
     hull = cv2.convexHull(contour)
     perimeter = cv2.arcLength(hull, True)
-    for eps in (0.01, 0.02, 0.03, 0.05, 0.08):
-        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
-        if len(approx) == 4:
-            quad = approx.reshape(4, 2).astype(np.float32)
-            if cv2.contourArea(quad) >= 0.85 * cv2.contourArea(hull):
+    approx = cv2.approxPolyDP(hull, 0.01 * perimeter, True).reshape(-1, 2).astype(np.float64)
+    if len(approx) == 4:
+        return approx.astype(np.float32)
+    if len(approx) > 4:
+        n = len(approx)
+        lengths = [np.linalg.norm(approx[(i + 1) % n] - approx[i]) for i in range(n)]
+        sides = sorted(sorted(range(n), key=lambda i: lengths[i])[-4:])
+        corners = [_crossing(approx[a], approx[(a + 1) % n], approx[b], approx[(b + 1) % n]) for a, b in zip(sides, sides[1:] + sides[:1])]
+        if all(c is not None for c in corners):
+            quad = np.array(corners, np.float32)
+            area = cv2.contourArea(quad)
+            if cv2.isContourConvex(quad.reshape(-1, 1, 2)) and cv2.contourArea(hull) * 0.97 <= area <= cv2.contourArea(hull) * 1.25:
                 return quad
-    # Rounded or torn corners: the minimal rectangle is the honest fallback.
+    # Rounded or ragged outline: the minimal rectangle is the honest fallback.
     return cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+
+
+def _crossing(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> np.ndarray | None:
+    d1, d2 = p2 - p1, q2 - q1
+    denom = d1[0] * d2[1] - d1[1] * d2[0]
+    if abs(denom) < 1e-9:
+        return None
+    t = ((q1[0] - p1[0]) * d2[1] - (q1[1] - p1[1]) * d2[0]) / denom
+    return p1 + t * d1
 
 
 def _order_corners(quad: np.ndarray) -> np.ndarray:
@@ -87,15 +108,47 @@ def _order_corners(quad: np.ndarray) -> np.ndarray:
     return np.roll(ordered, -start, axis=0).astype(np.float32)
 
 
+def has_perspective(quad: np.ndarray, tolerance: float = 0.02) -> bool:
+    """Opposite sides of unequal length: seen at an angle, not lying flat on glass."""
+    tl, tr, br, bl = quad
+    top, bottom = np.linalg.norm(tr - tl), np.linalg.norm(br - bl)
+    left, right = np.linalg.norm(bl - tl), np.linalg.norm(br - tr)
+    return bool(abs(top - bottom) > tolerance * max(top, bottom) or abs(left - right) > tolerance * max(left, right))
+
+
 def looks_like_camera_capture(master: Master) -> bool:
-    """No scanner resolution, and a page lies on a visible background."""
+    """No scanner resolution in the file, and a page lying on a visible background.
+
+    A page seen in perspective is a photo. One seen square-on (an overhead document
+    camera) is a photo too, unless the batch declares a scan resolution: then it is
+    more likely a flatbed scan whose file lacks the tag.
+    """
     has_scan_dpi = master.capture.get("dpi_source") in ("file", "exif") and (master.dpi or 0) >= MIN_PLAUSIBLE_SCAN_DPI
-    return not has_scan_dpi and find_page_quad(master.image) is not None
+    if has_scan_dpi:
+        return False
+    quad = find_page_quad(master.image)
+    if quad is None:
+        return False
+    return has_perspective(quad) or master.capture.get("dpi_source") != "batch"
 
 
 def size_class(aspect: float) -> str:
     """The paper size class whose long/short ratio is nearest to the measured one."""
     return min(PAGE_SIZE_CLASSES, key=lambda k: abs(PAGE_SIZE_CLASSES[k][1] / PAGE_SIZE_CLASSES[k][0] - aspect))
+
+
+def edge_tilts(quad: np.ndarray) -> list[float]:
+    """Tilt of each page edge (tl→tr, tr→br, br→bl, bl→tl) from square to the frame, ccw positive.
+
+    Under perspective the edges disagree; the edge that is the page's top once it is
+    upright is the one a reader sees as the page's tilt, so repair picks it.
+    """
+    tilts = []
+    for i in range(4):
+        dx, dy = quad[(i + 1) % 4] - quad[i]
+        angle = -np.degrees(np.arctan2(dy, dx)) + 90.0 * i  # edge i runs at -90°·i when the page is square
+        tilts.append(round(float((angle + 45.0) % 90.0 - 45.0), 3))
+    return tilts
 
 
 def flatten_master(master: Master) -> Master:
@@ -120,6 +173,7 @@ def flatten_master(master: Master) -> Master:
         camera_page_found=True,
         page_quad=[[round(float(x), 1), round(float(y), 1)] for x, y in quad],
         page_aspect=round(aspect, 4),
+        page_edge_tilts_deg=edge_tilts(quad),
         page_size_class=cls,
         page_size_mm=[short_mm, long_mm],
         dpi_source="page_size_class",

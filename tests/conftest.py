@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "testdata"
 PG_ADMIN_URL = os.environ.get("HUKOU_TEST_PG_ADMIN", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 @pytest.fixture(scope="session")
@@ -47,27 +44,38 @@ def _pg_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test run, dropped at the end."""
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL databases for this test run; drops them all at the end."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (trust auth expected)")
         pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     import psycopg2
 
-    name = f"hukou_test_{secrets.token_hex(4)}"
     conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        from sqlalchemy.pool import NullPool  # noqa: F401  (engines in tests use their own pools)
+    made: list[str] = []
 
+    def create() -> str:
+        name = f"hukou_test_{secrets.token_hex(4)}"
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            cur.execute(f"CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0")
+        made.append(name)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+    try:
+        yield create
+    finally:
+        with conn.cursor() as cur:
+            for name in made:
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database for each test module, so modules never see each other's tables."""
+    return pg_databases()
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +88,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             "secret_key": os.environ["HUKOU_TEST_S3_SECRET_KEY"],
         }
         return
-    from seaweedfs import start_seaweedfs, stop_seaweedfs
+    from scripts.seaweedfs import start_seaweedfs, stop_seaweedfs
 
     server = start_seaweedfs(tmp_path_factory.mktemp("weed"))
     try:
         yield {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
     finally:
-        stop_seaweedfs(server)
+        stop_seaweedfs(server, grace=1.0)  # weed never finishes its SIGTERM shutdown anyway
 
 
 @pytest.fixture(scope="session")

@@ -340,3 +340,11 @@ def test_only_xmp_dates_reach_dc_date(document_date, capture_date, dc_date):
     with pikepdf.open(io.BytesIO(data)) as pdf:
         assert pdf.open_metadata().get("dc:date") == dc_date
     assert read_provenance(data)["document_date"] == document_date
+
+
+def test_noisy_colour_page_is_archived():
+    """Pillow's optimised JPEG encoder fails on a page needing more than a byte per pixel; it must still be archived."""
+    noisy = np.clip(200 + np.random.default_rng(5).normal(0, 40, (500, 400, 3)), 0, 255).astype(np.uint8)
+    data = make_archival_pdf(noisy, DPI, LINES[:1], _meta(), PdfOptions(colour="color"))
+    assert validate_pdfa(data).valid
+    assert _image_of(data)[:3] == ("/DeviceRGB", "/DCTDecode", 400)

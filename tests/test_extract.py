@@ -223,3 +223,108 @@ def test_doc_type_from_labels_when_the_title_is_lost():
     assert classify(move)[0] == "migration_certificate"
     assert classify(page(line("一二三", 200, 300)))[0] == "other"
     assert set(TITLES) | {"other"} == set(DOC_TYPES)
+
+
+def test_unknown_label_read_by_its_words_where_labels_stand():
+    ocr = page(
+        line("姓名", 200, 300), line("马玉兰", 500, 300),
+        line("拟去往详细住处", 200, 400), line("包头市东河区南门外大街8号", 560, 400),  # not in the table
+        line("何年何月迁出", 200, 500), line("1972年5月25日", 500, 500),
+        line("民族", 200, 600), line("汉族", 500, 600),
+    )
+    result = values(extract(ocr))
+    assert result["move_to"] == "包头市东河区南门外大街8号"
+    assert result["event_date"] == "1972-05-25"
+    assert result["ethnicity"] == "汉族"  # a value left-aligned with labels stays a value
+
+
+def test_label_recognised_through_the_engines_runner_up_character():
+    label = line("娃名", 200, 300)
+    label.alternatives = [[CharAlternative("娃", 0.6), CharAlternative("姓", 0.3)], [CharAlternative("名", 0.99)]]
+    assert values(extract(page(label, line("王桂兰", 500, 300)))) == {"name": "王桂兰"}
+
+
+def test_card_values_below_and_indented_from_their_labels():
+    ocr = page(
+        line("姓名", 150, 400), line("性别", 1250, 400),
+        line("吴杰", 340, 510, h=90), line("男", 1440, 495, h=80),
+        line("民族", 150, 630), line("出生日期", 1250, 630),
+        line("汉", 330, 730, h=75), line("一九六六年十一月十四日", 1450, 725, h=78),
+    )
+    assert values(extract(ocr)) == {"name": "吴杰", "sex": "男", "ethnicity": "汉族", "birth_date": "1966-11-14"}
+
+
+def test_labels_printed_downwards_with_values_beside_them():
+    ocr = page(
+        line("姓名", 150, 410, h=70, vertical=True), line("吴杰", 300, 515, h=90),
+        line("民族", 150, 715, h=70, vertical=True), line("汉", 290, 830, h=75),
+    )
+    assert values(extract(ocr)) == {"name": "吴杰", "ethnicity": "汉族"}
+
+
+def test_vertical_form_with_each_value_in_the_column_left_of_its_label():
+    cols = [("姓名", "吴杰"), ("民族", "回"), ("籍贯", "山西忻县"), ("职业", "退休")]
+    lines = [line("常住人口登记表", 2200, 200, h=100, vertical=True)]
+    x = 1900
+    for label, value in cols:
+        lines.append(line(label, x, 280, h=85, vertical=True))
+        lines.append(line(value, x - 120, 300, h=85, vertical=len(value) > 1))
+        x -= 240
+    assert values(extract(page(*lines))) == {"name": "吴杰", "ethnicity": "回族", "native_place": "山西忻县", "occupation": "退休"}
+
+
+def test_part_of_a_value_written_above_the_printed_line():
+    ocr = page(
+        line("姓名：", 200, 565), line("陈桂英", 414, 521, h=95),
+        line("出生年月日：十二月四日", 209, 775, h=69), line("一九二五年", 540, 713, h=58),
+    )
+    assert values(extract(ocr)) == {"name": "陈桂英", "birth_date": "1925-12-04"}
+
+
+def test_vertical_running_text_wrapping_from_column_to_column():
+    columns = ["姓名吴杰性别男民", "族汉出生日期一九", "六六年十一月十四日", "籍贯山西忻县与户主", "关系户主文化程度", "初中住址新城区东风路"]
+    lines = [line("常住人口登记表", 2221, 214, h=100, vertical=True)]
+    for k, text in enumerate(columns):
+        lines.append(line(text, 2021 - 130 * k, 306, h=80, vertical=True))
+    assert values(extract(page(*lines))) == {
+        "name": "吴杰", "sex": "男", "ethnicity": "汉族", "birth_date": "1966-11-14", "native_place": "山西忻县",
+        "relation_to_head": "户主", "education": "初中", "address": "新城区东风路",
+    }
+
+
+def test_labels_printed_in_traditional_characters():
+    ocr = page(line("與戶主關係", 200, 300), line("戶主", 500, 300), line("籍貫", 200, 400), line("河北", 500, 400),
+               line("職業", 200, 500), line("農民", 500, 500))
+    assert values(extract(ocr)) == {"relation_to_head": "户主", "native_place": "河北", "occupation": "农民"}
+
+
+def test_label_cells_printed_downwards_one_box_per_character():
+    ocr = page(
+        line("姓名", 220, 455, h=60, vertical=True), line("张拴柱", 385, 545, h=120),
+        line("性", 226, 806, h=65), line("別", 222, 942, h=65), line("男", 397, 873, h=110),
+        line("籍贯", 220, 1130, h=65, vertical=True), line("河北张", 378, 1103, h=120), line("家口", 377, 1236, h=120),
+        line("所", 222, 2209, h=70),  # what is left of 住所: it closes the cell above and names its own
+        line("呼和浩特市郊区大学西街129号", 382, 2134, h=130),
+        line("公安局", 1679, 2641, h=130, vertical=True),  # seal text below the address
+    )
+    assert values(extract(ocr)) == {
+        "name": "张拴柱", "sex": "男", "native_place": "河北张家口", "address": "呼和浩特市郊区大学西街129号",
+    }
+
+
+def test_question_labels_corrections_and_id_check_repair():
+    id_line = line("公民身份号码110101195804120024", 200, 600)
+    digits = "公民身份号码110101195804120024"
+    id_line.alternatives = [[CharAlternative(c, 0.99)] for c in digits]
+    id_line.alternatives[-2] = [CharAlternative("2", 0.55), CharAlternative("8", 0.40)]  # …120024 fails, …120084 holds
+    ocr = page(
+        line("何种职业", 200, 300), line("工人", 500, 300),
+        line("婚姻状况", 200, 400), line("未婚更正已婚", 500, 400),
+        id_line,
+    )
+    result = extract(ocr)
+    assert result.fields["occupation"].value == "工人"
+    assert result.fields["marital_status"].value == "已婚"
+    assert "corrected_on_page" in result.fields["marital_status"].flags
+    ident = result.fields["id_number"]
+    assert ident.value == "110101195804120084" and "checksum_repaired" in ident.flags

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pipeline.link import (
@@ -12,10 +14,10 @@ from pipeline.link import (
     find_duplicates,
     id_hmac,
     link_mention,
-    mask_id,
     name_level,
     upgrade_id,
 )
+from pipeline.normalize import id_check_char, mask_id, normalize_id
 
 KEY = b"test-hmac-key"
 OPTIONS = LinkOptions()
@@ -34,7 +36,25 @@ def test_upgrade_15_digit_id_with_mod_11_2_check():
     assert upgrade_id("110105491231002") == "11010519491231002X"
     assert upgrade_id("440524188001010014") == "440524188001010014"
     assert upgrade_id("11010519491231002x") == "11010519491231002X"
-    assert upgrade_id("110105491231996")[6:8] == "18"  # centenarian sequence codes
+    assert upgrade_id("110105801231996")[6:8] == "18"  # centenarian sequence codes
+    assert upgrade_id(" 11010519491231002X ") == "11010519491231002X"
+
+
+def test_fast_id_path_agrees_with_normalize_id():
+    rng = random.Random(5)
+    numbers = []
+    for _ in range(3000):
+        body = f"{rng.choice(['110105', '150102', '510202'])}{rng.randrange(1840, 2030)}{rng.randrange(0, 14):02d}{rng.randrange(0, 33):02d}{rng.randrange(1000):03d}"
+        good = body + id_check_char(body)
+        numbers += [good, body + rng.choice("0123456789X"), good[:6] + good[8:17]]
+    for number in numbers:
+        parsed = normalize_id(number)
+        expected = parsed.value if parsed and parsed.valid else None
+        try:
+            got = upgrade_id(number)
+        except InvalidIdNumber:
+            got = None
+        assert got == expected, number
 
 
 def test_invalid_id_numbers_are_refused():
@@ -62,6 +82,7 @@ def test_name_levels():
     assert name_level("肖建国", "萧建国") == "variant"
     assert name_level("李己明", "李已明") == "skeleton"
     assert name_level("张伟", "章玮") == "pinyin"
+    assert name_level("陈文革", "陈田革") == "shape1"
     assert name_level("王桂兰", "王桂英") == "edit1"
     assert name_level("王桂兰", "刘德华") == "else"
     assert name_level(None, "刘德华") == "null"
@@ -73,7 +94,8 @@ def test_date_levels():
     assert date_level("1958-04-12", "1958-12-04") == "typo"
     assert date_level("1958-04-12", "1958-05-30") == "near"
     assert date_level("1958-04-12", "1958-10-30") == "year"
-    assert date_level("1958", "1958-10-30") == "year"
+    assert date_level("1958", "1958-10-30") == "partial"
+    assert date_level("1958-10", "1958-11-30") == "else"
     assert date_level("1958-04-12", "1970-01-01") == "else"
     assert date_level(None, "1970-01-01") == "null"
 

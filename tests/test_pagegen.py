@@ -106,6 +106,8 @@ def test_household_register_resolves_ditto_marks_and_lists_every_member():
                     dittos += 1
                     assert m["fields"][key] not in ("〃", "同上")
     assert dittos > 0
+    cancelled = [m["cancelled"] for t in truths for m in t["mentions"] if "cancelled" in m]
+    assert set(cancelled) <= {"迁出", "死亡", "注销"}
 
 
 def test_birth_registration_names_both_parents():
@@ -217,6 +219,13 @@ def test_batch_writes_manifest_truth_register_and_images(tmp_path):
             _assert_valid_id(upgrade_id15(r["id_number"]), r["birth_date"], r["sex"])
 
 
+def test_pdf_pages_hold_the_image_at_its_resolution(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=1, seed=3, formats=("pdf",), register_extra=0, dpi=LOW_DPI)
+    data = (tmp_path / truths[0]["source_file"]).read_bytes()
+    assert truths[0]["source_file"] == "0001.pdf" and data.startswith(b"%PDF")
+    assert b"/DCTDecode" in data
+
+
 def test_camera_shots_are_jpeg_without_dpi(tmp_path):
     truths = pagegen.make_batch(tmp_path, pages=1, seed=2, camera_share=1.0, register_extra=0, dpi=LOW_DPI)
     assert truths[0]["camera"] and truths[0]["source_file"].endswith(".jpg")
@@ -254,3 +263,108 @@ def test_batch_people_are_distinct_unless_the_same_person_recurs(tmp_path):
         for m in t.get("mentions") or [{"person_id": t["person_id"], "fields": t["fields"]}]:
             by_id.setdefault(m["person_id"], set()).add(m["fields"].get("name"))
     assert all(len(names) == 1 for names in by_id.values())
+
+
+def test_value_boxes_point_at_ink_in_the_delivered_image():
+    import cv2
+
+    page = pagegen.render_page(_spec("household_register", rotation=90, skew_deg=-2.0))
+    gray = cv2.cvtColor(page.image, cv2.COLOR_BGR2GRAY)
+    truth = page.truth
+    assert set(truth["boxes"]) == set(truth["fields"]) and truth["occluded"] == []
+    for key, (x0, y0, x1, y1) in truth["boxes"].items():
+        assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0], key
+        assert (gray[y0:y1, x0:x1] < 140).mean() > 0.02, key
+
+
+def test_register_duplicates_are_listed_and_point_at_page_people(tmp_path):
+    truths = pagegen.make_batch(tmp_path, pages=2, seed=6, damage=False, register_extra=5, dpi=LOW_DPI,
+                                register_duplicates=2)
+    pairs = [json.loads(line)["person_ids"] for line in (tmp_path / "duplicates.jsonl").read_text().splitlines()]
+    assert len(pairs) == 2
+    with open(tmp_path / "register.csv", encoding="utf-8", newline="") as f:
+        rows = {r["person_id"]: r for r in csv.DictReader(f)}
+    for original, twin in pairs:
+        assert original != twin and {original, twin} <= set(rows)
+        assert rows[original]["birth_date"] == rows[twin]["birth_date"]
+        assert rows[original]["name"][1:] == rows[twin]["name"][1:]
+    flagged = {d for t in truths for d in t.get("register_duplicates", [])}
+    principals = {t["person_id"] for t in truths}
+    assert flagged == {twin for original, twin in pairs if original in principals}
+
+
+def _decode_date(text: str) -> str:
+    """Reference reading of the notations the generator writes (independent of the pipeline's parser)."""
+    import re
+
+    digits = {c: str(i) for i, c in enumerate("零一二三四五六七八九")} | {"〇": "0", "○": "0"}
+
+    def cn_small(s: str) -> int:  # 1..99 in 十 notation, or 元
+        if s == "元":
+            return 1
+        if "十" in s:
+            tens, _, ones = s.partition("十")
+            return int(digits[tens] if tens else 1) * 10 + (int(digits[ones]) if ones else 0)
+        return int(digits[s])
+
+    if text.startswith("民国"):
+        y, m, d = re.fullmatch(r"民国(.+)年(.+)月(.+)日", text).groups()
+        return f"{1911 + cn_small(y)}-{cn_small(m):02d}-{cn_small(d):02d}"
+    if m := re.fullmatch(r"([一二三四五六七八九〇○零]{4})年(.+)月(.+)日", text):
+        y = int("".join(digits[c] for c in m.group(1)))
+        return f"{y}-{cn_small(m.group(2)):02d}-{cn_small(m.group(3)):02d}"
+    y, mo, d = (int(p) for p in re.fullmatch(r"(\d{2,4})[.年](\d{1,2})[.月](\d{1,2})[日号]?", text).groups())
+    return f"{y + 1900 if y < 100 else y}-{mo:02d}-{d:02d}"
+
+
+def test_every_date_notation_reads_back_to_the_iso_truth():
+    from pagegen.notation import DATE_STYLES, write_date
+
+    rng = random.Random(5)
+    for iso in ("1958-04-12", "1960-01-31", "1931-10-05", "1912-02-29", "1988-12-01"):
+        for style in DATE_STYLES + ("minguo",):
+            if style == "minguo" and not 1912 <= int(iso[:4]) <= 1949:
+                continue
+            written = write_date(rng, iso, style)
+            assert _decode_date(written) == iso, (style, written)
+
+
+def test_command_line_writes_a_batch(tmp_path, capsys):
+    from pagegen.__main__ import main
+
+    assert main([str(tmp_path / "box"), "--pages", "2", "--seed", "9", "--dpi", str(LOW_DPI), "--no-damage",
+                 "--label-variant", "holdout"]) == 0
+    truths = [json.loads(line) for line in (tmp_path / "box" / "truth.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(truths) == 2 and all(t["label_variant"] == "holdout" and t["damage"] == [] for t in truths)
+    assert "wrote 2 pages" in capsys.readouterr().out
+
+
+def test_fields_whose_paper_is_gone_are_reported_occluded(monkeypatch):
+    from pagegen import page as page_module
+
+    def lose_top_half(rng, page, mm, background, removed):
+        h, w = page.shape[:2]
+        mask = np.zeros((h, w), np.uint8)
+        mask[: h // 2] = 255
+        page_module._fill(page, mask, background, removed)
+        return (0, 0, w, h // 2)
+
+    monkeypatch.setitem(page_module.DAMAGERS, "missing_corner", lose_top_half)
+    truth = pagegen.render_page(_spec("resident_registration", degradations=["missing_corner"])).truth
+    half = truth["damage_regions"]["missing_corner"][3]
+    expected = sorted(k for k, (x0, y0, x1, y1) in truth["boxes"].items() if y1 <= half)
+    assert expected and set(expected) <= set(truth["occluded"])
+    assert not any(truth["boxes"][k][1] >= half for k in truth["occluded"])
+
+
+def test_page_corners_follow_the_turn_and_the_camera():
+    turned = pagegen.render_page(_spec("move_in_permit", rotation=90, scan_margin_mm=5.0)).truth
+    (tlx, tly), (trx, try_), _, (blx, bly) = turned["page_corners"]
+    assert try_ < tly and abs(trx - tlx) < 2  # upright top edge now runs upwards on the left
+    assert blx > tlx
+    shot = pagegen.render_page(_spec("move_in_permit", camera=True))
+    h, w = shot.image.shape[:2]
+    corners = np.array(shot.truth["page_corners"])
+    assert (corners[:, 0] > 0).all() and (corners[:, 0] < w).all() and (corners[:, 1] > 0).all()
+    x, y = corners.mean(axis=0).astype(int)
+    assert shot.image[y, x].mean() > shot.image[5, 5].mean() + 60  # paper in the middle, dark desk at the edge

@@ -2,23 +2,22 @@ from __future__ import annotations
 
 import csv
 import json
-import secrets
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
 from pipeline.db.base import Base
 from pipeline.db.register import (
-    RegisterFileError,
     RegisterPerson,
     candidates_for,
     import_register_csv,
     link_to_register,
     registry_duplicates,
 )
+from pipeline.errors import RegisterError
 from pipeline.link import LinkOptions, MentionQuery, id_hmac
 
 HMAC_KEY = b"register-test-key"
@@ -46,29 +45,12 @@ def write_csv(path: Path, rows) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"hukou_test_{secrets.token_hex(4)}"
-    try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
-    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         eng = create_engine(f"sqlite:///{tmp_path / 'register.sqlite3'}")
     else:
-        eng = create_engine(request.getfixturevalue("postgres_url"))
+        eng = create_engine(request.getfixturevalue("pg_url"))
     Base.metadata.drop_all(eng, tables=[RegisterPerson.__table__])
     Base.metadata.create_all(eng, tables=[RegisterPerson.__table__])
     yield eng
@@ -106,11 +88,28 @@ def test_import_upserts_by_person_id(engine, tmp_path):
         assert len(session.scalars(select(RegisterPerson.person_id)).all()) == 4
 
 
-def test_import_refuses_a_file_without_the_key_columns(engine, tmp_path):
+def _index_names(engine) -> set[str]:
+    return {ix["name"] for ix in inspect(engine).get_indexes("register_person")}
+
+
+def test_import_refuses_a_file_without_the_key_columns_and_keeps_the_indexes(engine, tmp_path):
+    expected = {ix.name for ix in RegisterPerson.__table__.indexes}
     path = tmp_path / "bad.csv"
     path.write_text("id,xingming\n1,王\n", encoding="utf-8")
-    with pytest.raises(RegisterFileError):
+    with pytest.raises(RegisterError):
         import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    assert _index_names(engine) >= expected
+    path.write_bytes("person_id,name\nP1,王\n".encode("gbk"))
+    with pytest.raises(RegisterError):
+        import_register_csv(engine, path, hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with pytest.raises(RegisterError):
+        import_register_csv(engine, tmp_path / "missing.csv", hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    assert _index_names(engine) >= expected
+
+
+def test_first_load_rebuilds_the_blocking_indexes(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY, batch_size=2)
+    assert _index_names(engine) >= {ix.name for ix in RegisterPerson.__table__.indexes}
 
 
 def test_candidates_and_linkage_on_the_register(engine, tmp_path):
@@ -122,9 +121,13 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert "P3" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
         result = link_to_register(session, q, key=HMAC_KEY, options=options)
         assert (result.status, result.person_id) == ("linked", "P3")
-        # surname misread (萧 → 肖 variant) and birth date off by a digit: still a candidate
+        # surname variant (萧 → 肖) and birth date off by a digit: only the wide rules find it
         q = MentionQuery("肖建国", "男", None, "1955-03-08", None)
+        assert "P6" not in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, wide=False)}
         assert "P6" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert (result.status, result.person_id) == ("linked", "P6")
+        assert "birth_date=typo" in result.reasons and "name=variant" in result.reasons
         # the same person registered twice
         result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
         assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}

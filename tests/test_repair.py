@@ -156,11 +156,53 @@ def test_dark_scanner_bed_is_cropped_away(page200):
 
 def test_camera_photo_comes_out_flat_and_upright(tmp_path):
     page = form_page(150)
-    photo, _ = on_desk(page, size=(2000, 1500))
+    photo, corners = on_desk(page, size=(2000, 1500))
     path = tmp_path / "photo.jpg"
     Image.fromarray(photo[:, :, ::-1]).save(path, quality=92)
     (master,) = read_source(source_of(path), scanner="camera")
     result = repair(master)
     assert result.rotation == 0
-    assert abs(result.skew_deg) < 0.5
+    (dx, dy) = corners[1] - corners[0]
+    assert result.skew_deg == pytest.approx(-np.degrees(np.arctan2(dy, dx)), abs=0.5)  # as it lay in the photo
+    assert abs(estimate_skew(ink_mask(to_gray(result.image)), search=3.0).angle) < 0.3  # and now flat
     assert upright_similarity(result.image, page) > 0.8
+
+
+def test_page_running_off_the_scan_needs_rescan(page200):
+    h, w = page200.shape[:2]
+    clipped = np.full((h + 20, w + 60, 3), 25, np.uint8)
+    clipped[: h - 100, 30 : 30 + w] = page200[100:]  # the page's top 100 px lie beyond the glass
+    result = repair(master_of(clipped))
+    assert result.needs_rescan
+    assert any("top" in reason for reason in result.rescan_reasons)
+    whole = np.full((h + 120, w + 60, 3), 25, np.uint8)
+    whole[60 : 60 + h, 30 : 30 + w] = page200
+    assert not repair(master_of(whole)).needs_rescan
+
+
+def test_generated_hukou_page_matches_its_truth():
+    import random
+
+    import pagegen
+
+    spec = pagegen.random_spec(random.Random(5), damage=False)
+    spec.rotation, spec.skew_deg = 180, -2.4
+    page = pagegen.render_page(spec)
+    result = repair(master_of(page.image, page.dpi))
+    assert result.rotation == page.truth["rotation"] == 180
+    assert result.skew_deg == pytest.approx(page.truth["skew_deg"], abs=0.15)
+    assert result.damage == []
+
+
+def test_speckle_is_removed_for_ocr(page200):
+    speckled = page200.copy()
+    rng = np.random.default_rng(1)
+    ys = rng.integers(0, speckled.shape[0], 3000)
+    xs = rng.integers(0, speckled.shape[1], 3000)
+    speckled[ys, xs] = 0
+    result = repair(master_of(speckled))
+    assert result.rotation == 0 and abs(result.skew_deg) < 0.1  # same geometry: pixels line up
+    dark = result.ocr_image < 128
+    isolated = dark & (cv2.blur(dark.astype(np.float32), (3, 3)) < 2 / 9)
+    assert isolated.sum() < 30
+    assert (result.image.min(axis=2) == 0).sum() >= 2500  # the archival image keeps what was scanned

@@ -228,3 +228,15 @@ def test_flatbed_scan_is_not_mistaken_for_a_photo(tmp_path):
     Image.fromarray(form_page(200)[:, :, ::-1]).save(path, dpi=(200, 200))
     (master,) = read_source(source_of(path), scanner="auto")
     assert master.scanner == "flatbed"
+
+
+def test_page_flat_on_a_dark_bed_without_dpi_stays_flatbed(tmp_path):
+    page = form_page(150)
+    h, w = page.shape[:2]
+    scan = np.full((h + 120, w + 120, 3), 30, np.uint8)
+    scan[60 : 60 + h, 60 : 60 + w] = page
+    path = tmp_path / "scan.png"
+    Image.fromarray(scan[:, :, ::-1]).save(path)
+    (master,) = read_source(source_of(path), scanner="auto", batch_dpi=150)
+    assert master.scanner == "flatbed"
+    assert master.dpi == 150

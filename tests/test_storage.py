@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import pickle
 import signal
 import stat
@@ -37,7 +36,7 @@ from pipeline.storage import (
     StorageError,
     open_store,
 )
-from scripts.seaweedfs import free_ports, process_alive, start_seaweedfs, stop_pid, stop_seaweedfs
+from scripts.seaweedfs import free_ports, process_alive, stop_pid
 
 
 def sha(data: bytes) -> str:
@@ -209,23 +208,6 @@ def test_stop_escalates_to_sigkill_for_the_whole_group() -> None:
 
 
 # ---------------------------------------------------------------- S3 against SeaweedFS
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory):
-    endpoint = os.environ.get("HUKOU_TEST_S3_ENDPOINT")
-    if endpoint:
-        yield {
-            "endpoint": endpoint,
-            "access_key": os.environ["HUKOU_TEST_S3_ACCESS_KEY"],
-            "secret_key": os.environ["HUKOU_TEST_S3_SECRET_KEY"],
-        }
-        return
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    try:
-        yield {"endpoint": server.endpoint, "access_key": server.access_key, "secret_key": server.secret_key}
-    finally:
-        stop_seaweedfs(server, grace=1.0)  # weed never finishes its SIGTERM shutdown anyway
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pipeline.db.base import Base
@@ -89,6 +89,7 @@ class Page(Base):
     lines: Mapped[list[OcrLineRow]] = relationship(cascade="all, delete-orphan", order_by="OcrLineRow.line_no")
     fields: Mapped[list[FieldRow]] = relationship(cascade="all, delete-orphan", order_by="FieldRow.id")
     links: Mapped[list[LinkRow]] = relationship(cascade="all, delete-orphan", order_by="LinkRow.mention")
+    name_keys: Mapped[list[NameKey]] = relationship(cascade="all, delete-orphan")
     archive: Mapped[ArchiveObject | None] = relationship(cascade="all, delete-orphan", uselist=False)
 
 
@@ -141,6 +142,22 @@ class FieldRow(Base):
     alternatives: Mapped[list[str]] = mapped_column(JSON, default=list)
     precision: Mapped[str | None] = mapped_column(String(4))
     calendar: Mapped[str | None] = mapped_column(String(20))
+
+
+class NameKey(Base):
+    """Match keys of every person name on a page, so a clerk finds a page by a name the OCR or
+    the clerk wrote a little differently (variant surname, look-alike or illegible character,
+    homophone). Portable: plain indexed strings, no trigram or FTS (they fail on 2-character names)."""
+
+    __tablename__ = "name_key"
+    __table_args__ = (Index("ix_name_key_kind_key", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[str] = mapped_column(ForeignKey("page.id", ondelete="CASCADE"), index=True)
+    mention: Mapped[int | None] = mapped_column(Integer)
+    field_key: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))  # norm | variant | skeleton | pinyin | masked
+    key: Mapped[str] = mapped_column(String(200))
 
 
 class LinkRow(Base):

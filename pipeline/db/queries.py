@@ -6,14 +6,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from pipeline.db.models import ArchiveObject, Batch, Event, FieldRow, LinkRow, Page
+from pipeline.db.models import ArchiveObject, Batch, Event, FieldRow, LinkRow, NameKey, Page
 from pipeline.errors import NotFound
+from pipeline.index import KEY_WEIGHTS, search_keys
 from pipeline.normalize import mask_id, normalize_id, parse_date
 
-PERSON_NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
 
 
 def _location(page: Page) -> dict[str, Any]:
@@ -193,10 +193,10 @@ def search_pages(
 ) -> list[dict[str, Any]]:
     """Clerk search. Criteria combine with AND; each hit says which field matched and how well."""
     conditions = []
+    name_score: dict[str, float] = {}
     if name:
-        q = name.strip()
-        conditions.append(("name", select(FieldRow.page_id).where(FieldRow.key.in_(PERSON_NAME_KEYS),
-                                                                 or_(FieldRow.value == q, FieldRow.value.contains(q)))))
+        name_score = _name_matches(session, name.strip())
+        conditions.append(("name", list(name_score)))
     if id_number:
         parsed = normalize_id(id_number)
         wanted = {id_number.strip().upper()}
@@ -227,10 +227,35 @@ def search_pages(
         record["matched"] = [c for c, _ in conditions] + (["text"] if text else []) + (["box"] if box else [])
         hits.append(record)
     if name:
-        q = name.strip()
-        hits.sort(key=lambda r: 0 if any(
-            v.get("value") == q for k, v in r["fields"].items() if k in PERSON_NAME_KEYS) else 1)
+        for record in hits:
+            record["name_score"] = name_score[record["page_id"]]
+        hits.sort(key=lambda r: -r["name_score"])
     return hits
+
+
+def _name_matches(session: Session, name: str) -> dict[str, float]:
+    """Pages naming this person, each with the best key-match weight.
+
+    A surname or a partial name (fewer characters than a full name) matches names that
+    start with it; otherwise the name's keys are looked up (variants, look-alikes,
+    homophones, one illegible character).
+    """
+    scores: dict[str, float] = {}
+    keys = search_keys(name)
+    if not keys:
+        return scores
+    norm = next(k for kind, k in keys if kind == "norm")
+    if len(norm) == 1:
+        rows = session.execute(select(NameKey.page_id).where(NameKey.kind == "norm", NameKey.key.startswith(norm)))
+        return {pid: 0.6 for (pid,) in rows}
+    for kind in KEY_WEIGHTS:
+        wanted = [k for kk, k in keys if kk == kind]
+        if not wanted:
+            continue
+        rows = session.execute(select(NameKey.page_id).where(NameKey.kind == kind, NameKey.key.in_(wanted)))
+        for (pid,) in rows:
+            scores[pid] = max(scores.get(pid, 0.0), KEY_WEIGHTS[kind])
+    return scores
 
 
 def count_pages(session: Session) -> int:
@@ -242,3 +267,23 @@ def archived_objects(session: Session, *, batch_id: str | None = None) -> list[A
     if batch_id:
         stmt = stmt.where(Page.batch_id == batch_id)
     return list(session.scalars(stmt.order_by(ArchiveObject.id)))
+
+
+def review_queue(session: Session, *, batch_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """Pages whose fields a person should confirm: the reasons, and each doubtful field's alternatives."""
+    stmt = select(Page).where(Page.status == "done").options(selectinload(Page.fields)).order_by(Page.batch_id, Page.page_no)
+    if batch_id:
+        stmt = stmt.where(Page.batch_id == batch_id)
+    out = []
+    for page in session.scalars(stmt):
+        doubtful = [
+            {"mention": f.mention, "key": f.key, "value": mask_id(f.value) if f.key == "id_number" else f.value,
+             "confidence": round(f.confidence, 3), "flags": list(f.flags), "alternatives": list(f.alternatives)}
+            for f in page.fields if f.flags or f.alternatives
+        ]
+        if page.review or any("low_confidence" in d["flags"] for d in doubtful):
+            out.append({"page_id": page.id, "batch": page.batch_id, "page_no": page.page_no, "box": page.box,
+                        "doc_type": page.doc_type, "reasons": list(page.review), "fields": doubtful})
+        if len(out) >= limit:
+            break
+    return out

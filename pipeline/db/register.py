@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -21,7 +22,9 @@ from sqlalchemy import Engine, Index, Integer, String, Text, bindparam, func, se
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipeline.db.base import Base
+from pipeline.errors import RegisterError
 from pipeline.link import (
+    BlockMember,
     DuplicateFinding,
     InvalidIdNumber,
     LinkModel,
@@ -29,22 +32,18 @@ from pipeline.link import (
     MentionQuery,
     PersonRecord,
     RegisterContext,
-    duplicate_blocks,
+    hmac_of_upgraded,
     id_hmac,
     judge_blocks,
     link_mention,
     load_model,
-    mask_id,
     upgrade_id,
 )
+from pipeline.normalize import mask_id, normalize_sex
 from pipeline.namekeys import blocking_keys, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
-
-
-class RegisterFileError(ValueError):
-    """The register CSV cannot be read at all (not UTF-8, no header, no person_id/name column)."""
 
 
 class RegisterPerson(Base):
@@ -61,6 +60,7 @@ class RegisterPerson(Base):
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[str | None] = mapped_column(String(10))
     birth_year: Mapped[int | None] = mapped_column(Integer)
+    birth_md: Mapped[str | None] = mapped_column(String(5))  # MM-DD: finds a misread birth year
     id_hmac: Mapped[str | None] = mapped_column(String(64), index=True)
     id_encrypted: Mapped[str | None] = mapped_column(Text)
     id_masked: Mapped[str | None] = mapped_column(String(24))
@@ -69,11 +69,14 @@ class RegisterPerson(Base):
     address: Mapped[str | None] = mapped_column(Text)
     extra: Mapped[str | None] = mapped_column(Text)  # JSON object of the CSV's other columns
 
+    # Blocking indexes: a name key first, then the ISO birth date, so one index serves an
+    # exact date and a range of years alike.
     __table_args__ = (
         Index("ix_register_person_dob_surname", "birth_date", "surname_class"),
-        Index("ix_register_person_dob_given", "birth_date", "given_norm"),
-        Index("ix_register_person_skel_year", "name_skel", "birth_year"),
-        Index("ix_register_person_py_year", "name_py", "birth_year"),
+        Index("ix_register_person_given_dob", "given_norm", "birth_date"),
+        Index("ix_register_person_skel_dob", "name_skel", "birth_date"),
+        Index("ix_register_person_py_dob", "name_py", "birth_date"),
+        Index("ix_register_person_skel_md", "name_skel", "birth_md"),
     )
 
     def record(self) -> PersonRecord:
@@ -98,6 +101,8 @@ def normalize_birth_date(text: str) -> str | None:
     value = text.strip().replace("/", "-").replace(".", "-")
     if not value:
         return None
+    if len(value) == 10:
+        return date.fromisoformat(value).isoformat()
     if len(value) == 8 and value.isdigit():
         value = f"{value[:4]}-{value[4:6]}-{value[6:]}"
     parts = value.split("-")
@@ -110,61 +115,62 @@ def normalize_birth_date(text: str) -> str | None:
     raise ValueError(f"not a date: {text!r}")
 
 
-def normalize_sex(text: str) -> str | None:
-    value = text.strip()
-    return {"男": "男", "女": "女", "M": "男", "F": "女", "m": "男", "f": "女", "1": "男", "2": "女"}.get(value, value or None)
-
-
-def _row_values(row: dict[str, str], *, hmac_key: bytes, fernet: Fernet) -> tuple[dict[str, object], str | None]:
-    """The table row for one CSV row, and a warning if a value had to be dropped."""
-    person_id = (row.get("person_id") or "").strip()
-    name = (row.get("name") or "").strip()
-    if not person_id:
-        raise ValueError("no person_id")
-    if not name:
-        raise ValueError("no name")
-    birth_date = normalize_birth_date(row.get("birth_date") or "")
+@lru_cache(maxsize=262144)
+def _name_columns(name: str) -> dict[str, str | None]:
     keys = blocking_keys(name)
-    warning = None
-    raw_id = (row.get("id_number") or "").strip()
-    hashed = encrypted = masked = None
-    if raw_id:
-        masked = mask_id(raw_id)
-        encrypted = fernet.encrypt(raw_id.encode("utf-8")).decode("ascii")
-        try:
-            id18 = upgrade_id(raw_id)
-            hashed = id_hmac(id18, hmac_key)
-            masked = mask_id(id18)
-        except InvalidIdNumber as exc:
-            warning = f"{exc}: kept encrypted, not matchable"
-    extra = {k: v for k, v in row.items() if k not in COLUMNS and k is not None and v not in (None, "")}
-    values = {
-        "person_id": person_id,
-        "name": name,
+    return {
         "name_norm": keys.norm,
         "surname_class": keys.variant[: len(keys.surname)],
         "given_norm": keys.given,
         "name_skel": keys.skeleton,
         "name_py": keys.pinyin_canonical,
+    }
+
+
+def _text(row: dict[str, str], column: str) -> str | None:
+    return (row.get(column) or "").strip() or None
+
+
+def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: bytes, fernet: Fernet) -> tuple[dict[str, object], str | None]:
+    """The table row for one CSV row, and a warning if a value had to be dropped."""
+    person_id = _text(row, "person_id")
+    name = _text(row, "name")
+    if not person_id:
+        raise ValueError("no person_id")
+    if not name:
+        raise ValueError("no name")
+    birth_date = normalize_birth_date(row.get("birth_date") or "")
+    warning = None
+    raw_id = _text(row, "id_number")
+    hashed = encrypted = masked = None
+    if raw_id:
+        encrypted = fernet.encrypt(raw_id.encode("utf-8")).decode("ascii")
+        try:
+            id18 = upgrade_id(raw_id)
+            hashed = hmac_of_upgraded(id18, hmac_key)
+            masked = mask_id(id18)
+        except InvalidIdNumber as exc:
+            masked = mask_id(raw_id)
+            warning = f"{exc}: kept encrypted, not matchable"
+    extra = {k: row[k] for k in extra_columns if row.get(k)}
+    values = {
+        "person_id": person_id,
+        "name": name,
+        **_name_columns(name),
         "sex": normalize_sex(row.get("sex") or ""),
-        "ethnicity": (row.get("ethnicity") or "").strip() or None,
+        "ethnicity": _text(row, "ethnicity"),
         "birth_date": birth_date,
         "birth_year": int(birth_date[:4]) if birth_date else None,
+        "birth_md": birth_date[5:] if birth_date and len(birth_date) == 10 else None,
         "id_hmac": hashed,
         "id_encrypted": encrypted,
         "id_masked": masked,
-        "birthplace": (row.get("birthplace") or "").strip() or None,
-        "native_place": (row.get("native_place") or "").strip() or None,
-        "address": (row.get("address") or "").strip() or None,
+        "birthplace": _text(row, "birthplace"),
+        "native_place": _text(row, "native_place"),
+        "address": _text(row, "address"),
         "extra": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
     }
     return values, warning
-
-
-def _session_scope(engine_or_session: Engine | Session) -> tuple[Session, bool]:
-    if isinstance(engine_or_session, Session):
-        return engine_or_session, False
-    return Session(engine_or_session), True
 
 
 def import_register_csv(
@@ -177,25 +183,52 @@ def import_register_csv(
     batch_size: int = 5000,
 ) -> ImportReport:
     """Load or update register persons from the CSV (interfaces.md §2), upserting by
-    person_id, in batches: memory stays bounded whatever the file size. Commits per batch
-    when given an Engine; with a Session the caller commits."""
+    person_id, in batches: memory stays bounded whatever the file size.
+
+    Given an Engine it commits per batch, and a first load into an empty table drops the
+    blocking indexes and builds them once at the end (several times faster than keeping
+    them up to date row by row); a rerun resumes by upserting. Given a Session it only
+    flushes: the caller commits."""
     fernet = Fernet(fernet_key)
     report = ImportReport()
-    session, owned = _session_scope(engine_or_session)
+    owned = not isinstance(engine_or_session, Session)
+    session = Session(engine_or_session) if owned else engine_or_session
+    secondary = [ix for ix in RegisterPerson.__table__.indexes]
+    bulk = False
+    cache_size = None
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
+        if owned:
+            _ensure_indexes(session, secondary)  # an interrupted bulk load left them dropped
+            bulk = session.scalar(select(RegisterPerson.person_id).limit(1)) is None
+            if session.get_bind().dialect.name == "sqlite":  # a bigger page cache for this load only
+                connection = session.connection()
+                cache_size = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                connection.exec_driver_sql("PRAGMA cache_size=-262144")
+            if bulk:
+                for index in secondary:
+                    index.drop(session.connection())
+                session.commit()
+        try:
+            handle = open(path, encoding="utf-8-sig", newline="")
+        except OSError as exc:
+            raise RegisterError(f"{path}: cannot be read ({exc.strerror})") from exc
+        with handle:
             reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
+            try:
+                header = reader.fieldnames or []
+            except UnicodeDecodeError as exc:
+                raise RegisterError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
             missing = [c for c in ("person_id", "name") if c not in header]
             if missing:
-                raise RegisterFileError(f"{path.name}: no column {', '.join(missing)} in the header")
+                raise RegisterError(f"{path.name}: no column {', '.join(missing)} in the header")
+            extra_columns = [c for c in header if c not in COLUMNS]
             batch: dict[str, dict[str, object]] = {}
             try:
                 for row in reader:
                     report.rows += 1
                     line_no = reader.line_num
                     try:
-                        values, warning = _row_values(row, hmac_key=hmac_key, fernet=fernet)
+                        values, warning = _row_values(row, extra_columns, hmac_key=hmac_key, fernet=fernet)
                     except ValueError as exc:
                         report.rejected.append((line_no, str(exc)))
                         continue
@@ -205,22 +238,34 @@ def import_register_csv(
                     if len(batch) >= batch_size:
                         _upsert(session, list(batch.values()), report)
                         batch.clear()
-                        if owned:
-                            session.commit()
+                        session.commit() if owned else session.flush()
                         if progress:
                             progress(report.rows)
             except UnicodeDecodeError as exc:
-                raise RegisterFileError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
+                raise RegisterError(f"{path.name}: not UTF-8 near line {reader.line_num + 1} ({exc.reason})") from exc
             if batch:
                 _upsert(session, list(batch.values()), report)
-            if owned:
-                session.commit()
+            session.commit() if owned else session.flush()
             if progress:
                 progress(report.rows)
+    except BaseException:
+        if owned:
+            session.rollback()
+        raise
     finally:
         if owned:
+            if bulk:
+                _ensure_indexes(session, secondary)
+            if cache_size is not None:
+                session.connection().exec_driver_sql(f"PRAGMA cache_size={int(cache_size)}")
             session.close()
     return report
+
+
+def _ensure_indexes(session: Session, indexes: list[Index]) -> None:
+    for index in indexes:
+        index.create(session.connection(), checkfirst=True)
+    session.commit()
 
 
 def _upsert(session: Session, rows: list[dict[str, object]], report: ImportReport) -> None:
@@ -232,7 +277,13 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
     new = [r for r in rows if r["person_id"] not in existing]
     old = [r for r in rows if r["person_id"] in existing]
     if new:
-        session.execute(RegisterPerson.__table__.insert(), new)
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":  # plain executemany: SQLAlchemy's per-row parameter handling costs more than SQLite's insert
+            columns = [c.name for c in RegisterPerson.__table__.columns]
+            sql = f"INSERT INTO register_person ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            connection.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in new])
+        else:  # PostgreSQL: SQLAlchemy batches the rows into multi-row VALUES
+            session.execute(RegisterPerson.__table__.insert(), new)
     if old:
         session.execute(update(RegisterPerson), old)
     report.inserted += len(new)
@@ -242,34 +293,40 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
 # --- candidates ------------------------------------------------------------------------
 
 _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
-_BLOCKING_RULES = (
+# Blocking rules, each an indexed lookup (hukou-domain.md §3.5). The exact-date rules are
+# narrow at any register size; the wide ones add look-alike and homophone names within a
+# year either side and pages without a full birth date.
+_EXACT_DATE_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
-    "birth_date = :dob AND given_norm IN :givens",  # the surname misread
-    "name_skel IN :skels AND birth_year BETWEEN :y0 AND :y1",  # birth date misread, shape confusions
-    "name_py IN :pys AND birth_year BETWEEN :y0 AND :y1",  # homophones
+    "given_norm IN :givens AND birth_date = :dob",  # the surname misread
+    "name_skel IN :skels AND birth_md = :md",  # the year misread
+)
+_WIDE_RULES = _EXACT_DATE_RULES + (
+    "name_skel IN :skels AND birth_date BETWEEN :from_date AND :to_date",  # shape confusions, date misread
+    "name_py IN :pys AND birth_date BETWEEN :from_date AND :to_date",  # homophones
     ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
     ":no_year = 1 AND name_skel IN :skels",
+    ":no_year = 1 AND name_py IN :pys",
 )
 
 
-def _candidate_statement():
-    """One round trip: the union of indexed lookups, each capped by itself."""
-    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(_BLOCKING_RULES)]
-    expanding = [bindparam(n, expanding=True) for n in ("surnames", "givens", "skels", "pys", "norms")]
-    return text(" UNION ".join(branches)).bindparams(*expanding)
+def _candidate_statement(rules: tuple[str, ...]):
+    """One round trip: the union of the rules' lookups, each capped by itself."""
+    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(rules)]
+    names = [n for n in ("surnames", "givens", "skels", "pys", "norms") if f":{n}" in " ".join(rules)]
+    return text(" UNION ".join(branches)).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
-_CANDIDATES = _candidate_statement()
+_CANDIDATES = {False: _candidate_statement(_EXACT_DATE_RULES), True: _candidate_statement(_WIDE_RULES)}
 _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100) -> list[PersonRecord]:
-    """Register persons worth comparing with the mention: the union of blocking rules
-    (hukou-domain.md §3.5), each an indexed lookup: ID hash; birth date + surname class;
-    birth date + given name; name skeleton + birth year ±1; pinyin + birth year ±1;
-    without a birth year, the exact name or skeleton. The OCR's alternative readings of
-    the name join every name rule."""
+def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, wide: bool = True) -> list[PersonRecord]:
+    """Register persons worth comparing with the mention: the union of the blocking rules,
+    each capped at `limit` rows. `wide=False` keeps to the rules that need the exact birth
+    date (narrow at any register size); a page without a full date always gets the wide
+    rules. The OCR's alternative readings of the name join every name rule."""
     query_hash = None
     if query.id_number:
         try:
@@ -284,17 +341,19 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
     params = {
         "id_hmac": query_hash,
         "dob": dob,
+        "md": dob[5:] if dob else None,
         "surnames": sorted({k.variant[: len(k.surname)] for k in keys}),
         "givens": sorted({k.given for k in keys if k.given}),
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "y0": year - 1 if year is not None else None,
-        "y1": year + 1 if year is not None else None,
+        "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
+        "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
-    return [PersonRecord(*row) for row in session.execute(_CANDIDATES, params)]
+    statement = _CANDIDATES[wide or dob is None]
+    return [PersonRecord(*row) for row in session.execute(statement, params)]
 
 
 def register_size(session: Session) -> int:
@@ -314,30 +373,59 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     return RegisterContext(register_size=max(size, 1), name_share=share)
 
 
-def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 200) -> LinkResult:
-    """Candidates from the register, then the linkage decision."""
-    candidates = candidates_for(session, query, key=key, limit=limit)
-    return link_mention(query, candidates, key=key, options=options, context=register_context(session, query))
+def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
+    """Link one page person: first against the exact-date candidates; only when that does
+    not settle it (or the page has no full birth date) against the wide candidate set."""
+    context = register_context(session, query)
+    first = candidates_for(session, query, key=key, limit=limit, wide=False)
+    if first and query.birth_date and len(query.birth_date) == 10:
+        result = link_mention(query, first, key=key, options=options, context=context)
+        if result.status in ("linked", "conflict"):
+            return result
+    candidates = candidates_for(session, query, key=key, limit=limit, wide=True)
+    return link_mention(query, candidates, key=key, options=options, context=context)
 
 
 # --- duplicates ------------------------------------------------------------------------
 
 
-def _stream_blocks(session: Session, order: tuple, kind: str, batch: int = 5000) -> Iterator[list[PersonRecord]]:
-    """Consecutive register persons sharing one blocking key, streamed in key order."""
+_DUPLICATE_PASSES = {  # blocking key of pipeline.link.duplicate_blocks -> the index-ordered columns that form it
+    "id": ("id_hmac",),
+    "dob_surname": ("birth_date", "surname_class"),
+    "given_dob": ("given_norm", "birth_date"),
+    "skeleton_year": ("name_skel", "birth_date"),  # grouped by skeleton and year
+    "skeleton_md": ("name_skel", "birth_md"),
+}
+
+
+def _stream_blocks(session: Session, kind: str, batch: int = 5000) -> Iterator[list[BlockMember]]:
+    """Consecutive register persons sharing one blocking key, streamed in index order:
+    one block in memory at a time. Block keys come from the stored key columns."""
+    order = _DUPLICATE_PASSES[kind]
+    P = RegisterPerson
+    columns = (P.person_id, P.name, P.sex, P.ethnicity, P.birth_date, P.id_hmac, P.birthplace, P.native_place, P.address,
+               P.surname_class, P.given_norm, P.name_skel, P.name_py, P.birth_md)
+    first = getattr(P, order[0])
+    stmt = select(*columns).where(first.is_not(None)).order_by(*(getattr(P, c) for c in order))
     current: tuple | None = None
-    members: list[PersonRecord] = []
-    stmt = select(RegisterPerson).order_by(*order, RegisterPerson.person_id).execution_options(yield_per=batch)
-    for person in session.scalars(stmt):
-        record = person.record()
-        block = next((b for b in duplicate_blocks(record) if b[0] == kind), None)
-        if block != current:
+    members: list[BlockMember] = []
+    for row in session.execute(stmt.execution_options(yield_per=batch)):
+        record = PersonRecord(*row[:9])
+        surname, given, skeleton, pinyin, md = row[9:]
+        key = {
+            "id": (record.id_hmac,),
+            "dob_surname": (record.birth_date, surname),
+            "given_dob": (given, record.birth_date),
+            "skeleton_year": (skeleton, (record.birth_date or "")[:4]),
+            "skeleton_md": (skeleton, md),
+        }[kind]
+        if None in key or "" in key:
+            continue
+        if key != current:
             if len(members) > 1:
                 yield members
-            current, members = block, []
-        if block is not None:
-            members.append(record)
-        session.expunge(person)
+            current, members = key, []
+        members.append(BlockMember(record, surname + given, skeleton, pinyin))
     if len(members) > 1:
         yield members
 
@@ -350,28 +438,16 @@ def registry_duplicates(
     max_block: int = 200,
 ) -> list[DuplicateFinding]:
     """Suspected double registrations (重户) and shared ID numbers (重号) in the whole
-    register, one streamed pass per blocking key: memory holds one block at a time."""
+    register: one streamed pass per blocking key, one block in memory at a time."""
     model = model or load_model()
     size = max(register_size(session), 1)
-    shares: dict[str, float] = {}
 
+    @lru_cache(maxsize=65536)
     def name_share(norm: str) -> float:
-        if norm not in shares:
-            count = session.scalar(_NAME_COUNT, {"norm": norm}) or 1
-            shares[norm] = count / size
-        return shares[norm]
+        return (session.scalar(_NAME_COUNT, {"norm": norm}) or 1) / size
 
-    P = RegisterPerson
-    passes = {
-        "id": (P.id_hmac,),
-        "dob_sur": (P.birth_date, P.surname_class),
-        "dob_given": (P.birth_date, P.given_norm),
-        "skel_year": (P.name_skel, P.birth_year),
-    }
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
-    for kind, order in passes.items():
-        for finding in judge_blocks(_stream_blocks(session, order, kind), model, size, threshold, max_block, name_share):
-            key = tuple(finding.person_ids)
-            if key not in findings or finding.score > findings[key].score:
-                findings[key] = finding
+    for kind in _DUPLICATE_PASSES:
+        for finding in judge_blocks(_stream_blocks(session, kind), model, size, threshold, max_block, name_share):
+            findings.setdefault(tuple(finding.person_ids), finding)
     return sorted(findings.values(), key=lambda f: (-f.score, f.person_ids))

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e8b8627e67a1
+Revision ID: e09e515a7d25
 Revises: 
-Create Date: 2026-11-27 08:59:50.639875
+Create Date: 2026-11-27 09:34:47.497503
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'e8b8627e67a1'
+revision = 'e09e515a7d25'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('ethnicity', sa.String(length=32), nullable=True),
     sa.Column('birth_date', sa.String(length=10), nullable=True),
     sa.Column('birth_year', sa.Integer(), nullable=True),
+    sa.Column('birth_md', sa.String(length=5), nullable=True),
     sa.Column('id_hmac', sa.String(length=64), nullable=True),
     sa.Column('id_encrypted', sa.Text(), nullable=True),
     sa.Column('id_masked', sa.String(length=24), nullable=True),
@@ -76,12 +77,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('person_id', name=op.f('pk_register_person'))
     )
     with op.batch_alter_table('register_person', schema=None) as batch_op:
-        batch_op.create_index('ix_register_person_dob_given', ['birth_date', 'given_norm'], unique=False)
         batch_op.create_index('ix_register_person_dob_surname', ['birth_date', 'surname_class'], unique=False)
+        batch_op.create_index('ix_register_person_given_dob', ['given_norm', 'birth_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_register_person_id_hmac'), ['id_hmac'], unique=False)
         batch_op.create_index(batch_op.f('ix_register_person_name_norm'), ['name_norm'], unique=False)
-        batch_op.create_index('ix_register_person_py_year', ['name_py', 'birth_year'], unique=False)
-        batch_op.create_index('ix_register_person_skel_year', ['name_skel', 'birth_year'], unique=False)
+        batch_op.create_index('ix_register_person_py_dob', ['name_py', 'birth_date'], unique=False)
+        batch_op.create_index('ix_register_person_skel_dob', ['name_skel', 'birth_date'], unique=False)
+        batch_op.create_index('ix_register_person_skel_md', ['name_skel', 'birth_md'], unique=False)
 
     op.create_table('page',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -198,6 +200,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_link_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_link_status'), ['status'], unique=False)
 
+    op.create_table('name_key',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('page_id', sa.String(length=40), nullable=False),
+    sa.Column('mention', sa.Integer(), nullable=True),
+    sa.Column('field_key', sa.String(length=40), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['page_id'], ['page.id'], name=op.f('fk_name_key_page_id_page'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_name_key'))
+    )
+    with op.batch_alter_table('name_key', schema=None) as batch_op:
+        batch_op.create_index('ix_name_key_kind_key', ['kind', 'key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_name_key_page_id'), ['page_id'], unique=False)
+
     op.create_table('ocr_line',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('page_id', sa.String(length=40), nullable=False),
@@ -226,6 +242,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ocr_line_page_id'))
 
     op.drop_table('ocr_line')
+    with op.batch_alter_table('name_key', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_name_key_page_id'))
+        batch_op.drop_index('ix_name_key_kind_key')
+
+    op.drop_table('name_key')
     with op.batch_alter_table('link', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_link_status'))
         batch_op.drop_index(batch_op.f('ix_link_person_id'))
@@ -251,12 +272,13 @@ def downgrade() -> None:
 
     op.drop_table('page')
     with op.batch_alter_table('register_person', schema=None) as batch_op:
-        batch_op.drop_index('ix_register_person_skel_year')
-        batch_op.drop_index('ix_register_person_py_year')
+        batch_op.drop_index('ix_register_person_skel_md')
+        batch_op.drop_index('ix_register_person_skel_dob')
+        batch_op.drop_index('ix_register_person_py_dob')
         batch_op.drop_index(batch_op.f('ix_register_person_name_norm'))
         batch_op.drop_index(batch_op.f('ix_register_person_id_hmac'))
+        batch_op.drop_index('ix_register_person_given_dob')
         batch_op.drop_index('ix_register_person_dob_surname')
-        batch_op.drop_index('ix_register_person_dob_given')
 
     op.drop_table('register_person')
     with op.batch_alter_table('event', schema=None) as batch_op:
