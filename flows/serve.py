@@ -9,7 +9,6 @@ PREFECT_HOME. With `--watch ROOT`, new complete batch folders start runs by them
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -28,8 +27,6 @@ from prefect.deployments import run_deployment
 from flows.ingest import run_ingest
 from flows.runtime import runtime_for
 from flows.watch import BatchWatcher, batch_is_known, watch
-
-log = logging.getLogger(__name__)
 
 DEPLOYMENT = "hukou-ingest"
 
