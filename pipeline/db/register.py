@@ -312,9 +312,7 @@ _WIDE_RULES = _EXACT_DATE_RULES + (
     ":no_year = 1 AND name_py IN :pys",
 )
 _LOOKALIKE_RULES = _WIDE_RULES + (  # a shape confusion outside the skeleton classes, and the date missing or misread
-    "name_norm IN :lookalikes AND birth_date BETWEEN :from_date AND :to_date",
-    "name_norm IN :lookalikes AND birth_md = :md",
-    ":no_year = 1 AND name_norm IN :lookalikes",
+    "name_norm IN :lookalikes AND (:no_year = 1 OR birth_date BETWEEN :from_date AND :to_date OR birth_md = :md)",
 )
 REACHES = ("exact_date", "wide", "lookalike")
 
