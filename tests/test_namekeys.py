@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pipeline.namekeys import (
     four_corner,
+    lookalike_names,
     masked_keys,
     name_keys,
     normalize_name,
@@ -74,3 +75,10 @@ def test_four_corner_codes_match_for_ocr_twins():
     assert four_corner("未") == four_corner("末")
     assert four_corner("王") != four_corner("玉")
     assert four_corner("王桂兰").count("-") == 2
+
+
+def test_lookalike_names_replace_one_character_by_a_shape_neighbour():
+    names = lookalike_names("王兰")
+    assert "玉兰" in names and "王三" in names and "李兰" not in names  # 王/玉 and 兰/三 are one four-corner digit apart
+    assert "王兰" not in names and all(len(n) == 2 for n in names)
+    assert sum(a != b for a, b in zip("王兰", names[0])) == 1

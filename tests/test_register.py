@@ -123,11 +123,18 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert (result.status, result.person_id) == ("linked", "P3")
         # surname variant (萧 → 肖) and birth date off by a digit: only the wide rules find it
         q = MentionQuery("肖建国", "男", None, "1955-03-08", None)
-        assert "P6" not in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, wide=False)}
+        assert "P6" not in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach="exact_date")}
         assert "P6" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
         result = link_to_register(session, q, key=HMAC_KEY, options=options)
         assert (result.status, result.person_id) == ("linked", "P6")
         assert "birth_date=typo" in result.reasons and "name=variant" in result.reasons
+        # one look-alike character (珍 → 玲) outside the skeleton classes and no birth date:
+        # only the look-alike reach finds her
+        q = MentionQuery("孙秀玲", "女", "汉族", None, None, "辽宁省沈阳市", "辽宁省")
+        assert "P5" not in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY)}
+        assert "P5" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach="lookalike")}
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert result.person_id == "P5" and "name=shape1" in result.reasons
         # the same person registered twice
         result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
         assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}

@@ -40,7 +40,7 @@ from pipeline.link import (
     upgrade_id,
 )
 from pipeline.normalize import mask_id, normalize_sex
-from pipeline.namekeys import blocking_keys, name_keys
+from pipeline.namekeys import blocking_keys, lookalike_names, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -293,9 +293,11 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
 # --- candidates ------------------------------------------------------------------------
 
 _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
-# Blocking rules, each an indexed lookup (hukou-domain.md §3.5). The exact-date rules are
-# narrow at any register size; the wide ones add look-alike and homophone names within a
-# year either side and pages without a full birth date.
+# Blocking rules, each an indexed lookup (hukou-domain.md §3.5), in three reaches, each a
+# superset of the one before. The exact-date rules are narrow at any register size; the
+# wide ones add look-alike and homophone names within a year either side and pages
+# without a full birth date; the look-alike reach adds every name one look-alike
+# character away (about 40 readings per character), asked only when nothing else matched.
 _EXACT_DATE_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
@@ -309,24 +311,31 @@ _WIDE_RULES = _EXACT_DATE_RULES + (
     ":no_year = 1 AND name_skel IN :skels",
     ":no_year = 1 AND name_py IN :pys",
 )
+_LOOKALIKE_RULES = _WIDE_RULES + (  # a shape confusion outside the skeleton classes, and the date missing or misread
+    "name_norm IN :lookalikes AND (:no_year = 1 OR birth_date BETWEEN :from_date AND :to_date OR birth_md = :md)",
+)
+REACHES = ("exact_date", "wide", "lookalike")
 
 
 def _candidate_statement(rules: tuple[str, ...]):
     """One round trip: the union of the rules' lookups, each capped by itself."""
     branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(rules)]
-    names = [n for n in ("surnames", "givens", "skels", "pys", "norms") if f":{n}" in " ".join(rules)]
+    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes") if f":{n}" in " ".join(rules)]
     return text(" UNION ".join(branches)).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
-_CANDIDATES = {False: _candidate_statement(_EXACT_DATE_RULES), True: _candidate_statement(_WIDE_RULES)}
+_CANDIDATES = {reach: _candidate_statement(rules) for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES))}
 _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, wide: bool = True) -> list[PersonRecord]:
-    """Register persons worth comparing with the mention: the union of the blocking rules,
-    each capped at `limit` rows. `wide=False` keeps to the rules that need the exact birth
-    date (narrow at any register size); a page without a full date always gets the wide
-    rules. The OCR's alternative readings of the name join every name rule."""
+def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide") -> list[PersonRecord]:
+    """Register persons worth comparing with the mention: the union of the blocking rules
+    of `reach` (one of REACHES), each capped at `limit` rows. "exact_date" keeps to the
+    rules that need the exact birth date (narrow at any register size); a page without a
+    full date always gets at least the wide rules. The OCR's alternative readings of the
+    name join every name rule."""
+    if reach not in REACHES:
+        raise ValueError(f"unknown blocking reach {reach!r}, expected one of {REACHES}")
     query_hash = None
     if query.id_number:
         try:
@@ -347,12 +356,13 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
+        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach == "lookalike" else [],
         "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
-    statement = _CANDIDATES[wide or dob is None]
+    statement = _CANDIDATES["wide" if reach == "exact_date" and dob is None else reach]
     return [PersonRecord(*row) for row in session.execute(statement, params)]
 
 
@@ -375,15 +385,18 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
 
 def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
     """Link one page person: first against the exact-date candidates; only when that does
-    not settle it (or the page has no full birth date) against the wide candidate set."""
+    not settle it (or the page has no full birth date) against the wide candidate set;
+    only when nobody there matches, against the look-alike names too."""
     context = register_context(session, query)
-    first = candidates_for(session, query, key=key, limit=limit, wide=False)
+    first = candidates_for(session, query, key=key, limit=limit, reach="exact_date")
     if first and query.birth_date and len(query.birth_date) == 10:
         result = link_mention(query, first, key=key, options=options, context=context)
         if result.status in ("linked", "conflict"):
             return result
-    candidates = candidates_for(session, query, key=key, limit=limit, wide=True)
-    return link_mention(query, candidates, key=key, options=options, context=context)
+    result = link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="wide"), key=key, options=options, context=context)
+    if result.status != "new":
+        return result
+    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="lookalike"), key=key, options=options, context=context)
 
 
 # --- duplicates ------------------------------------------------------------------------
