@@ -136,7 +136,7 @@ class RapidEngine:
         """Recognise crops in width-sorted batches and CTC-decode with per-character n-best."""
         rec = self._ocr._load_rec_model()
         charset = rec.postprocess_op.character
-        _, img_h, img_w = rec.rec_image_shape[:3]
+        img_h = rec.rec_image_shape[1]
         order = np.argsort([c.shape[1] / float(c.shape[0]) for c in crops])
         results: list[_Decoded | None] = [None] * len(crops)
         for start in range(0, len(crops), rec.rec_batch_num):
