@@ -174,12 +174,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-images", action="store_true", help="skip the shared test images")
     args = parser.parse_args()
-    engine = get_engine("rapidocr", EngineOptions(threads=args.threads))
     if args.pages:
+        # generated pages are upright, as the pipeline's repaired pages are
+        engine = get_engine("rapidocr", EngineOptions(threads=args.threads, page_upright=True))
         for variant in args.variants.split(","):
             generated_pages(engine, variant, args.pages, args.seed).report(f"generated pages, {variant} labels")
     if not args.no_images:
-        test_images(engine)
+        test_images(get_engine("rapidocr", EngineOptions(threads=args.threads)))
 
 
 if __name__ == "__main__":

@@ -309,7 +309,7 @@ def engine_options(rt: Runtime) -> EngineOptions:
     o = rt.settings.ocr
     threads = o.threads or max(1, (_cpu_count() // max(1, rt.settings.pipeline.workers)))
     return EngineOptions(max_side_len=o.max_side_len, text_score=o.text_score, low_confidence=o.low_confidence,
-                         threads=threads, lang=o.tesseract_lang, model_dir=o.paddle_model_dir)
+                         threads=threads, page_upright=True, lang=o.tesseract_lang, model_dir=o.paddle_model_dir)
 
 
 def _cpu_count() -> int:

@@ -21,6 +21,7 @@ class EngineOptions:
     text_score: float = 0.3  # lines below this are still returned, flagged low_confidence
     low_confidence: float = 0.6
     threads: int = 1  # intra-op threads: workers x threads must not exceed the cores
+    page_upright: bool = False  # repair turned the page upright: horizontal lines skip the 180° line check
     lang: str = "chi_sim"  # Tesseract language(s), e.g. "chi_sim+chi_tra"
     model_dir: str = ""  # PaddleOCR: folder holding local det/rec model folders
 

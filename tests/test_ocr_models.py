@@ -115,3 +115,13 @@ def test_registry_lists_installed_models_with_checksums():
     assert Path(path).is_file() and len(digest) == 64
     assert models[("tesseract", "chi_sim")].installed
     assert not models[("paddleocr", "PP-OCR (local model folders)")].installed or models[("paddleocr", "PP-OCR (local model folders)")].version
+
+
+def test_rapidocr_on_an_upright_page_checks_only_columns_for_upside_down_text(rapid_truth):
+    upright = get_engine("rapidocr", EngineOptions(threads=1, page_upright=True))
+    assert upright.recognise(load_bgr(TESTDATA / "rapidocr" / "text_rec.jpg")).text == rapid_truth["text_rec.jpg"]["expected_text"]
+    # an upside-down line is only turned when the page's orientation is not known
+    assert upright.recognise(load_bgr(TESTDATA / "rapidocr" / "text_cls.jpg")).text != rapid_truth["text_cls.jpg"]["expected_text"]
+    columns = [line for line in upright.recognise(load_bgr(TESTDATA / "rapidocr" / "text_vertical_words.png")).lines if line.vertical]
+    left = "".join(rapid_truth["text_vertical_words.png"]["expected_first_line_chars"])
+    assert len(columns) == 3 and cer(left[1:], columns[-1].text[1:]) == 0
