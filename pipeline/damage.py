@@ -409,8 +409,8 @@ def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap, edge_spread: float |
 
 
 def _gradient(image: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
     return cv2.magnitude(gx, gy)
 
 
