@@ -9,13 +9,14 @@ not from how any one generator draws it:
   or more coloured than the paper around it;
 - crease: a long straight line across the paper along which the paper's shade
   steps or ridges (the fold catches the light), not an inked rule;
-- faded: the ink is barely darker than the paper;
-- blur: the steepest ink edges are soft.
+- faded: even the boldest ink marks are barely darker than the paper;
+- blur: strong ink edges are wide, measured independently of their contrast.
 Findings whose score reaches the kind's threshold are returned.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -35,6 +36,13 @@ THRESHOLDS = {
 
 REGION_DPI = 50.0  # paper, stains, creases and missing paper are looked at this coarsely
 SHARPNESS_DPI = 200.0  # edge sharpness is judged at the lowest resolution the archive accepts
+FADING_DPI = 100.0  # ink marks are found this coarsely
+# Sharp scans, flatbed or camera, spread an edge over ≤ 0.11 mm; a defocus or a
+# shaken hand that OCR notices over ≥ 0.12 mm.
+BLUR_SPREAD_MM = 0.116
+# Fresh ink, black or brown, reaches ≥ 0.73 of the way from paper to black in its boldest marks.
+FADED_CONTRAST = 0.685
+BOLD_STROKE_MM = 0.5  # stroke width of a page's boldest marks
 
 
 @dataclass(frozen=True)
@@ -348,58 +356,102 @@ def paper_area(pm: PaperMap, shape: tuple[int, int], margin_mm: float = 3.0) -> 
     return cv2.resize(valid, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap, *, blurred: bool = False) -> tuple[float, str]:
-    """Ink barely darker than the paper: the typical mark's darkest point stays far from black.
+def _ink_marks(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Paper level, and each ink mark's darkest point and area, at FADING_DPI.
 
-    Each ink mark (connected component) contributes its darkest pixel; the median over
-    marks resists blur, which only softens stroke edges, and a few fresh dark
-    annotations on an otherwise faded page. Defocus does lighten thin strokes (to a
-    contrast of ~0.4), so on a blurred page only a lower contrast counts as fading.
+    Marks are found on an area-averaged copy; each one's darkest point is read from
+    a min-pooled copy, so thin strokes keep the darkness they have at full resolution.
     """
-    small = _resize(gray, dpi, 100.0)
+    k = max(1, int(round(dpi / FADING_DPI)))
+    darkest_map = cv2.erode(gray, np.ones((k, k), np.uint8))[k // 2 :: k, k // 2 :: k] if k > 1 else gray
+    small = cv2.resize(gray, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
     valid = paper_area(pm, small.shape)
     if valid.sum() < 1000:
-        return 0.0, ""
+        return None
     paper = float(np.percentile(small[valid][::3], 75))
     block = max(15, (min(small.shape) // 30) | 1)
     ink = (cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 10) > 0) & valid
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     if n < 20 or paper < 60:
+        return None
+    inked = np.flatnonzero(labels.ravel())
+    ink_labels = labels.ravel()[inked]
+    order = np.argsort(ink_labels, kind="stable")
+    starts = np.searchsorted(ink_labels[order], np.arange(1, n))
+    darkest = np.minimum.reduceat(darkest_map.ravel()[inked[order]], starts)
+    return paper, darkest.astype(np.float32), stats[1:, cv2.CC_STAT_AREA]
+
+
+def faded_score(gray: np.ndarray, dpi: float, pm: PaperMap, edge_spread: float | None = None) -> tuple[float, str]:
+    """Ink barely darker than the paper, judged by the darkest few marks.
+
+    Camera softness and thin strokes lighten a mark's darkest point, but hardly that
+    of the boldest marks (titles, thick rules, heavy strokes and their crossings):
+    the darkest 2 % of the character-sized marks show how dark the ink itself still
+    is. Fading lightens every mark, those included. A strong blur (`edge_spread`,
+    mm) lightens even bold strokes, by erf(w / (2√2 σ)) for a stroke w wide; that
+    loss is given back before judging.
+    """
+    marks = _ink_marks(gray, dpi, pm)
+    if marks is None:
         return 0.0, ""
-    flat_labels = labels.ravel()
-    order = np.argsort(flat_labels, kind="stable")
-    starts = np.searchsorted(flat_labels[order], np.arange(1, n))
-    darkest = np.minimum.reduceat(small.ravel()[order], starts)
-    marks = darkest[stats[1:, cv2.CC_STAT_AREA] >= 15]  # strokes, not specks
-    if len(marks) < 10:
+    paper, darkest, areas = marks
+    mark_area = (1.6 * FADING_DPI / 25.4) ** 2  # a character-sized mark, not a speck or a dot
+    big = darkest[areas >= mark_area]
+    if len(big) < 10:
         return 0.0, ""
-    dark = float(np.median(marks))
+    dark = float(np.percentile(big, 2))
     contrast = (paper - dark) / paper  # 1: black ink; 0: no ink
-    midpoint = 0.33 if blurred else 0.45
-    score = float(np.clip((midpoint + 0.15 - contrast) / 0.3, 0, 1))  # 0.5 at the midpoint
-    return score, f"typical darkest ink {dark:.0f} on paper {paper:.0f} (contrast {contrast:.2f})"
+    if edge_spread:
+        contrast /= math.erf(BOLD_STROKE_MM / (2 * math.sqrt(2) * edge_spread))
+    score = float(np.clip((FADED_CONTRAST + 0.1 - contrast) / 0.2, 0, 1))  # 0.5 at FADED_CONTRAST
+    return score, f"darkest ink {dark:.0f} on paper {paper:.0f} (contrast {contrast:.2f})"
 
 
-def blur_score(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, str]:
-    """0 sharp … 1 blurred: the steepest ink edges at 200 dpi, against the ink/paper contrast."""
-    small = _resize(gray, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else gray
-    valid = paper_area(pm, small.shape)
+def _gradient(image: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    return cv2.magnitude(gx, gy)
+
+
+def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
+    """Typical width (Gaussian sigma, mm) of the page's strong ink edges, whatever their contrast.
+
+    A step edge of width s has a peak gradient ∝ 1/s; smoothed by a further sigma t it
+    falls to ∝ 1/sqrt(s² + t²). The ratio r of the two peaks gives s = t / sqrt(r² - 1)
+    without knowing the edge's contrast, so fading, lighting and ink colour drop out.
+    Measured at SHARPNESS_DPI for t = 1 and 2 px over the strongest 2 % of edges in
+    the middle of the page.
+    """
+    h, w = gray.shape
+    middle = gray[int(h * 0.1) : int(h * 0.9), int(w * 0.1) : int(w * 0.9)]  # two thirds of the page are plenty
+    small = (_resize(middle, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else middle).astype(np.float32)
+    sh, sw = small.shape
+    full = paper_area(pm, (round(sh / 0.8), round(sw / 0.8)))
+    fy, fx = int(full.shape[0] * 0.1), int(full.shape[1] * 0.1)
+    valid = np.zeros((sh, sw), bool)
+    part = full[fy : fy + sh, fx : fx + sw]
+    valid[: part.shape[0], : part.shape[1]] = part
     if valid.sum() < 1000:
+        return None
+    fine = cv2.dilate(_gradient(small), np.ones((3, 3), np.uint8))  # the peak next to each coarse maximum
+    widths = []
+    for t in (1.0, 2.0):
+        coarse = _gradient(cv2.GaussianBlur(small, (0, 0), t))
+        strong = valid & (coarse >= np.percentile(coarse[::3, ::3][valid[::3, ::3]], 98))
+        if strong.sum() < 100:
+            return None
+        r = float(np.median(fine[strong] / np.maximum(coarse[strong], 1e-3)))
+        widths.append(t / np.sqrt(max(r * r - 1, 1e-3)))
+    return float(np.mean(widths)) * 25.4 / min(dpi, SHARPNESS_DPI)
+
+
+def blur_score(spread: float | None) -> tuple[float, str]:
+    """0 sharp … 1 blurred: how wide the strong ink edges are, in millimetres."""
+    if spread is None:
         return 0.0, ""
-    values = small[valid][::3]
-    contrast = float(np.percentile(values, 90)) - float(np.percentile(values, 1))
-    if contrast < 20:
-        return 0.0, ""
-    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3) / 4
-    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3) / 4
-    mag = cv2.magnitude(gx, gy)[valid]
-    strong = float(np.percentile(mag, 99.7))
-    # A crisp edge crosses nearly all of the contrast within one pixel (Sobel/4 ≈ contrast);
-    # resampling (deskew, a camera's perspective flattening) softens that to ~0.8, a
-    # blur spreading it over ~2 px at 200 dpi (0.25 mm) to ~0.65 and below.
-    sharpness = strong / contrast
-    score = float(np.clip((0.85 - sharpness) / 0.2, 0, 1))  # 0.5 at 0.75
-    return score, f"edge sharpness {sharpness:.2f} of contrast per pixel"
+    score = float(np.clip((spread - BLUR_SPREAD_MM) / 0.03 + 0.5, 0, 1))  # 0.5 at BLUR_SPREAD_MM
+    return score, f"ink edges spread over {spread:.3f} mm (sigma)"
 
 
 def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> dict[str, tuple[float, str]]:
@@ -409,8 +461,9 @@ def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...
     scores = missing_paper_scores(pm)
     scores["stain"] = stain_score(pm)
     scores["crease"] = crease_score(pm)
-    scores["blur"] = blur_score(gray, dpi, pm)
-    scores["faded"] = faded_score(gray, dpi, pm, blurred=scores["blur"][0] >= THRESHOLDS["blur"])
+    spread = edge_spread_mm(gray, dpi, pm)
+    scores["blur"] = blur_score(spread)
+    scores["faded"] = faded_score(gray, dpi, pm, spread)
     return scores
 
 

@@ -149,3 +149,15 @@ def test_repair_reports_damage_on_the_repaired_page(page):
     result = repair(Master(source, 0, 1, on_bed(holed), float(DPI), "flatbed", {}))
     assert [f.kind for f in result.damage] == ["hole"]
     assert result.damage[0].detail
+
+
+def test_faded_and_blurred_page_is_both(page):
+    paper = np.array([222, 232, 236], np.float32)
+    faded = (paper + (page.astype(np.float32) - paper) * 0.4).astype(np.uint8)
+    found = kinds(on_bed(cv2.GaussianBlur(faded, (0, 0), 2.0)))
+    assert {"faded", "blur"} <= found
+
+
+def test_jpeg_artefacts_are_not_blur(page):
+    _, data = cv2.imencode(".jpg", on_bed(page), [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert "blur" not in kinds(cv2.imdecode(data, cv2.IMREAD_COLOR))
