@@ -76,3 +76,22 @@ def bench_settings() -> Iterator[Path]:
         runtime_for().init()
         print(f"database: {runtime_for().engine.url.render_as_string(hide_password=True)}", flush=True)
         yield Path(home)
+
+
+def repeated_batch(pages: int, base: Path) -> Path:
+    """A batch of `pages` files made by cycling through `base`'s pages, each copy made distinct by
+    trailing bytes (ignored by TIFF and JPEG decoders), so every file is a page of its own.
+
+    For memory-over-time runs only (is a worker's memory flat after 500 pages?): it saves
+    generating hundreds of pages. Field accuracy means nothing on such a batch.
+    """
+    folder = CACHE / f"repeat-{pages}-of-{base.name}"
+    sources = sorted(p for p in base.iterdir() if p.suffix.lower() in (".tif", ".tiff", ".jpg", ".jpeg", ".png"))
+    if not (folder / "batch.toml").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(pages):
+            src = sources[i % len(sources)]
+            data = src.read_bytes() + f"\nhukou-bench copy {i}\n".encode() * (i >= len(sources))
+            (folder / f"{i + 1:04d}{src.suffix}").write_bytes(data)
+        (folder / "batch.toml").write_text((base / "batch.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    return folder

@@ -9,7 +9,8 @@ of the cores runs the full flow (register, repair, OCR, extract, link, PDF/A, st
 Prints pages/minute (wall clock of the run, cluster start included) and the peak
 resident memory of the flow's process and of each worker process. `--rss-pages 100,500`
 runs those batch sizes too, to show whether worker memory stays flat (workers are
-recycled every `recycle_after` pages). `--ocrmypdf` runs
+recycled every `recycle_after` pages); those batches cycle through the N generated pages
+(each copy with distinct bytes), since generating hundreds of pages takes longer than the run. `--ocrmypdf` runs
 `ocrmypdf -l chi_sim --output-type pdfa --rotate-pages --deskew` on the same pages,
 as many files at once as there are cores, for the ratio.
 
@@ -20,6 +21,7 @@ as many files at once as there are cores, for the ratio.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -27,12 +29,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import bench_settings, generated_batch  # noqa: E402
+from bench.harness import bench_settings, generated_batch, repeated_batch  # noqa: E402
 
 
 class PeakMemory:
@@ -43,6 +46,7 @@ class PeakMemory:
 
         self._me = psutil.Process()
         self.peaks: dict[int, tuple[str, int]] = {}
+        self.cpu: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -53,9 +57,11 @@ class PeakMemory:
             for proc in [self._me, *self._me.children(recursive=True)]:
                 try:
                     rss = proc.memory_info().rss
+                    times = proc.cpu_times()
                     name = "flow" if proc.pid == self._me.pid else " ".join(proc.cmdline()[-2:])[-40:]
                 except psutil.Error:
                     continue
+                self.cpu[proc.pid] = (name, times.user + times.system)
                 if rss > self.peaks.get(proc.pid, ("", 0))[1]:
                     self.peaks[proc.pid] = (name, rss)
             self._stop.wait(0.5)
@@ -67,6 +73,18 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def cpu_report(self, pages: int, start_cpu: float) -> str:
+        """CPU seconds per page by kind of process: where the cores went besides the pages' own work."""
+        kinds: dict[str, float] = {}
+        for pid, (name, seconds) in self.cpu.items():
+            kind = ("flow" if name == "flow" else "workers" if "multiprocessing-fork" in name
+                    else "prefect server" if "uvicorn" in name or "prefect" in name else "other")
+            kinds[kind] = kinds.get(kind, 0.0) + seconds - (start_cpu if name == "flow" else 0.0)
+        if os.environ.get("HUKOU_BENCH_VERBOSE"):
+            for pid, (name, seconds) in sorted(self.cpu.items(), key=lambda kv: -kv[1][1]):
+                print(f"         pid {pid} {name!r}: {seconds:.1f} s CPU", flush=True)
+        return ", ".join(f"{k} {v / max(1, pages):.2f}" for k, v in sorted(kinds.items()))
 
     def report(self) -> str:
         flow = [rss for name, rss in self.peaks.values() if name == "flow"]
@@ -80,12 +98,51 @@ class PeakMemory:
         return text
 
 
+@contextlib.contextmanager
+def prefect_server() -> Iterator[None]:
+    """A Prefect server of the installation's own, as supervisors run it for the dashboard
+    (`prefect server start`), started before the clock: runs then pay no server start-up."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("prefect")
+    proc = subprocess.Popen([str(exe), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("prefect server did not start") from None
+                time.sleep(1)
+        os.environ["PREFECT_API_URL"] = url
+        print(f"prefect server running at {url} (started before the clock, as an installation runs it)", flush=True)
+        yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def run_layout(batch: Path, layout: str, pages: int) -> dict[str, float]:
     from flows.ingest import run_ingest
 
     workers, threads = (int(x) for x in layout.split("x"))
     os.environ["HUKOU_OCR_THREADS"] = str(threads)
     batch_id = f"bench-{layout}-{pages}-{time.time_ns() % 10**8}"
+    import psutil
+
+    start_cpu = sum(psutil.Process().cpu_times()[:2])
     with PeakMemory() as memory:
         started = time.perf_counter()
         result = run_ingest(str(batch), batch_id=batch_id, workers=workers)
@@ -96,8 +153,10 @@ def run_layout(batch: Path, layout: str, pages: int) -> dict[str, float]:
     print(f"{layout:>5} ({workers} worker{'s' if workers > 1 else ''} x {threads} OCR thread{'s' if threads > 1 else ''}): "
           f"{pages} pages in {seconds:.0f} s = {per_minute:.2f} pages/minute; done {s['done']}, failed {s['failed']}, "
           f"quarantined {s['quarantined']}", flush=True)
-    print(f"       mean seconds per page by stage: {stages}", flush=True)
+    print(f"       mean seconds per page by stage: {stages}; registering the batch took "
+          f"{result['register_seconds']:.1f} s", flush=True)
     print(f"       peak memory: {memory.report()}", flush=True)
+    print(f"       CPU seconds per page by process: {memory.cpu_report(pages, start_cpu)}", flush=True)
     return {"pages_per_minute": per_minute}
 
 
@@ -138,16 +197,19 @@ def main() -> None:
     ap.add_argument("--rss-pages", default="", help="also run these batch sizes for memory, e.g. 100,500")
     ap.add_argument("--recycle-after", type=int, default=0, help="pages per worker before it is replaced (0: settings)")
     ap.add_argument("--ocrmypdf", action="store_true", help="run OCRmyPDF on the same pages for the ratio")
+    ap.add_argument("--server", action="store_true",
+                    help="run against a Prefect server started before the clock (the installed set-up) instead of "
+                         "a temporary one started inside each run")
     args = ap.parse_args()
     layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
     if args.recycle_after:
         os.environ["HUKOU_PIPELINE_RECYCLE_AFTER"] = str(args.recycle_after)
     print(f"{cores} cores; load average {os.getloadavg()[0]:.1f} (other work on the machine slows every figure)", flush=True)
     batch = generated_batch(args.pages, args.seed)
-    with bench_settings():
+    with bench_settings(), (prefect_server() if args.server else contextlib.nullcontext()):
         best = {layout: run_layout(batch, layout, args.pages)["pages_per_minute"] for layout in layouts}
         for n in (int(x) for x in args.rss_pages.split(",") if x.strip()):
-            big = generated_batch(n, args.seed)
+            big = repeated_batch(n, batch)  # memory over time, not accuracy: the same pages cycled
             for layout in layouts:
                 run_layout(big, layout, n)
     if len(best) > 1:

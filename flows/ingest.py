@@ -104,6 +104,7 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
     location = opts.pop("location", None)
     manifest = read_manifest(Path(batch_dir), batch_id=batch_id, location=location, **opts)
     registered = register_batch(rt, manifest)
+    register_seconds = time.perf_counter() - started
     progress = create_progress_artifact(0.0, key=artifact_key(manifest.batch_id, "progress"),
                                         description=f"Pages of batch {manifest.batch_id} processed")
     p = rt.settings.pipeline
@@ -129,7 +130,8 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
                              description=f"Quality report for batch {manifest.batch_id}")
     return {"batch_id": manifest.batch_id, "registered": asdict(registered), "summary": summary,
             "processed": processed, "skipped": sum(1 for o in outcomes if isinstance(o, dict) and o["skipped"]),
-            "failed_tasks": len(failed_tasks), "task_errors": failed_tasks, "seconds": seconds}
+            "failed_tasks": len(failed_tasks), "task_errors": failed_tasks, "seconds": seconds,
+            "register_seconds": register_seconds}
 
 
 def _as_completed(futures: list[PrefectFuture[Any]]) -> Iterator[PrefectFuture[Any]]:

@@ -43,7 +43,7 @@ from pipeline.records import (
 )
 from pipeline.repair import RepairOptions, repair
 from pipeline.storage import ObjectExists, StorageError
-from scanners import UnreadableSource, read_source
+from scanners import FrameProbe, UnreadableSource, probe_source, read_source
 
 log = logging.getLogger(__name__)
 
@@ -141,26 +141,28 @@ def register_batch(rt: Runtime, manifest: BatchManifest) -> RegisterReport:
 
 
 def _register_source(rt: Runtime, manifest: BatchManifest, source: SourceFile, first_page_no: int) -> list[tuple[str, bool]]:
+    """One row per page the file holds, from its header only (the pixels are decoded once, by the page's
+    own task, which quarantines what turns out undecodable): the serial part of a run stays short."""
     loc = manifest.location
     try:
-        masters = read_source(source, scanner=manifest.scanner, batch_dpi=manifest.dpi, first_page_no=first_page_no)
-        problem = None if masters else "the file holds no page image"
+        probes: list[FrameProbe | None] = list(probe_source(source, batch_dpi=manifest.dpi))
+        problem = None
     except UnreadableSource as exc:
-        masters, problem = [], str(exc.reason if hasattr(exc, "reason") else exc)
+        probes, problem = [None], exc.reason
     master_uri = None
     if rt.settings.storage.store_masters and source.size > 0:
         data = Path(source.path).read_bytes()
         if hashlib.sha256(data).hexdigest() != source.sha256:
             problem = "the file changed while it was being registered"
+            probes = [None]
         else:
             stored = rt.store.put(
                 master_key(loc, manifest.batch_id, source), data, sha256=source.sha256, content_type="application/octet-stream"
             )
             master_uri = stored.uri
-    frames: list[Master | None] = list(masters) if masters and problem is None else [None]
     out = []
     with session_scope(rt.sessions) as session:
-        for index, master in enumerate(frames):
+        for index, probe in enumerate(probes):
             pid = page_id_for(manifest.batch_id, source.sha256, index)
             page = Page(
                 id=pid,
@@ -174,21 +176,17 @@ def _register_source(rt: Runtime, manifest: BatchManifest, source: SourceFile, f
                 master_uri=master_uri,
                 **loc.as_dict(),
             )
-            if master is None:
+            if probe is None:
                 page.status = "quarantined"
                 page.errors = [f"{source.name}: {problem}"]
             else:
-                page.width = int(master.image.shape[1])
-                page.height = int(master.image.shape[0])
-                page.dpi = master.dpi
-                page.scanner = master.scanner
-                page.capture = _jsonable(master.capture)
+                page.width, page.height, page.dpi = probe.width, probe.height, probe.dpi
             session.add(page)
-            add_event(session, rt, "ingestion", "failure" if master is None else "success", batch_id=manifest.batch_id,
+            add_event(session, rt, "ingestion", "failure" if probe is None else "success", batch_id=manifest.batch_id,
                       page_id=pid, source_file=source.name, frame=index, reason=problem)
             add_event(session, rt, "message digest calculation", "success", batch_id=manifest.batch_id, page_id=pid,
                       algorithm="SHA-256", digest=source.sha256, master_uri=master_uri)
-            out.append((pid, master is None))
+            out.append((pid, probe is None))
     return out
 
 
@@ -288,6 +286,8 @@ def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutco
     with session_scope(rt.sessions) as session:
         page = session.get(Page, page_id)
         assert page is not None
+        page.width, page.height = int(master.image.shape[1]), int(master.image.shape[0])
+        page.dpi, page.scanner, page.capture = master.dpi, master.scanner, _jsonable(master.capture)
         _save_results(session, rt, page, repaired, ocr, extraction, links, stored, pdf, version, timings)
     return PageOutcome(page_id, "done", repaired.needs_rescan, stage_seconds=timings)
 

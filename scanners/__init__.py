@@ -8,6 +8,7 @@ ingest stays the identity of the page. A file that cannot be decoded raises
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.ingest import SNIFF_BYTES
@@ -27,6 +28,59 @@ def sniff_format(path: Path) -> str:
     """The file's format from its magic bytes, never from its name."""
     with open(path, "rb") as fh:
         return sniff_bytes(fh.read(SNIFF_BYTES))
+
+
+@dataclass(frozen=True)
+class FrameProbe:
+    """What a file's header says about one page in it, without decoding the pixels."""
+
+    frame: int
+    width: int | None
+    height: int | None
+    dpi: float | None
+
+
+def probe_source(source: SourceFile, *, batch_dpi: int | None = None) -> list[FrameProbe]:
+    """The pages a file holds, from its header only: registration stays cheap and serial work short.
+
+    Raises `UnreadableSource` for what is plainly not a page file (missing, zero-byte, unknown
+    format, no decodable header); damage deeper in the data shows when the page is read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from scanners.flatbed import _resolution
+
+    path = Path(source.path)
+    if not path.is_file():
+        raise UnreadableSource(f"file not found: {source.name}")
+    if path.stat().st_size == 0:
+        raise UnreadableSource(f"zero-byte file: {source.name}")
+    fmt = sniff_format(path)
+    if fmt == "pdf":
+        import pikepdf
+
+        try:
+            with pikepdf.open(path) as pdf:
+                count = len(pdf.pages)
+        except pikepdf.PasswordError as exc:
+            raise UnreadableSource(f"encrypted PDF needs a password: {source.name}") from exc
+        except pikepdf.PdfError as exc:
+            raise UnreadableSource(f"damaged PDF ({exc}): {source.name}") from exc
+        if count == 0:
+            raise UnreadableSource(f"PDF has no pages: {source.name}")
+        return [FrameProbe(i, None, None, float(batch_dpi) if batch_dpi else None) for i in range(count)]
+    if fmt not in ("tiff", "jpeg", "png"):
+        raise UnreadableSource(f"unsupported file format (not TIFF, JPEG, PNG or PDF): {source.name}")
+    try:
+        with Image.open(path) as im:
+            probes = []
+            for frame in range(getattr(im, "n_frames", 1)):
+                im.seek(frame)
+                dpi, _ = _resolution(im, im.getexif())
+                probes.append(FrameProbe(frame, im.width, im.height, dpi or (float(batch_dpi) if batch_dpi else None)))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise UnreadableSource(f"truncated or corrupt image data ({exc}): {source.name}") from exc
+    return probes
 
 
 def read_source(
