@@ -67,6 +67,12 @@ class PeakMemory:
             self._stop.wait(0.5)
 
     def __enter__(self) -> PeakMemory:
+        import psutil
+
+        self._base: dict[int, float] = {}
+        for proc in [self._me, *self._me.children(recursive=True)]:  # CPU spent before the run is not the run's
+            with contextlib.suppress(psutil.Error):
+                self._base[proc.pid] = sum(proc.cpu_times()[:2])
         self._thread.start()
         return self
 
@@ -74,13 +80,13 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
 
-    def cpu_report(self, pages: int, start_cpu: float) -> str:
+    def cpu_report(self, pages: int) -> str:
         """CPU seconds per page by kind of process: where the cores went besides the pages' own work."""
         kinds: dict[str, float] = {}
         for pid, (name, seconds) in self.cpu.items():
-            kind = ("flow" if name == "flow" else "workers" if "multiprocessing-fork" in name
-                    else "prefect server" if "uvicorn" in name or "prefect" in name else "other")
-            kinds[kind] = kinds.get(kind, 0.0) + seconds - (start_cpu if name == "flow" else 0.0)
+            kind = ("flow" if name == "flow" else "workers" if "multiprocessing-fork" in name or not name
+                    else "prefect server" if "--port" in name or "lifespan" in name else "other")
+            kinds[kind] = kinds.get(kind, 0.0) + seconds - self._base.get(pid, 0.0)
         if os.environ.get("HUKOU_BENCH_VERBOSE"):
             for pid, (name, seconds) in sorted(self.cpu.items(), key=lambda kv: -kv[1][1]):
                 print(f"         pid {pid} {name!r}: {seconds:.1f} s CPU", flush=True)
@@ -140,9 +146,6 @@ def run_layout(batch: Path, layout: str, pages: int) -> dict[str, float]:
     workers, threads = (int(x) for x in layout.split("x"))
     os.environ["HUKOU_OCR_THREADS"] = str(threads)
     batch_id = f"bench-{layout}-{pages}-{time.time_ns() % 10**8}"
-    import psutil
-
-    start_cpu = sum(psutil.Process().cpu_times()[:2])
     with PeakMemory() as memory:
         started = time.perf_counter()
         result = run_ingest(str(batch), batch_id=batch_id, workers=workers)
@@ -156,7 +159,7 @@ def run_layout(batch: Path, layout: str, pages: int) -> dict[str, float]:
     print(f"       mean seconds per page by stage: {stages}; registering the batch took "
           f"{result['register_seconds']:.1f} s", flush=True)
     print(f"       peak memory: {memory.report()}", flush=True)
-    print(f"       CPU seconds per page by process: {memory.cpu_report(pages, start_cpu)}", flush=True)
+    print(f"       CPU seconds per page by process: {memory.cpu_report(pages)}", flush=True)
     return {"pages_per_minute": per_minute}
 
 

@@ -231,6 +231,7 @@ def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutco
         frame, page_no = page.frame, page.page_no
 
     timings: dict[str, float] = {}
+    limit_image_threads(compute_threads(rt))
     stage = "read"
     try:
         t0 = time.perf_counter()
@@ -305,11 +306,24 @@ def store_pdf(rt: Runtime, key: str, pdf: bytes, sha256: str, metadata: dict[str
     raise StorageError(f"{key}: more than 99 revisions; refusing to write another")
 
 
+def compute_threads(rt: Runtime) -> int:
+    """Threads one page may use: the cores shared out among the workers (workers x threads <= cores)."""
+    return rt.settings.ocr.threads or max(1, (_cpu_count() // max(1, rt.settings.pipeline.workers)))
+
+
+def limit_image_threads(threads: int) -> None:
+    """OpenCV's own pool would take every core in each worker process (and busy-wait on a loaded
+    machine); hold it to the worker's share, as the OCR engine is."""
+    import cv2
+
+    if cv2.getNumThreads() != threads:
+        cv2.setNumThreads(threads)
+
+
 def engine_options(rt: Runtime) -> EngineOptions:
     o = rt.settings.ocr
-    threads = o.threads or max(1, (_cpu_count() // max(1, rt.settings.pipeline.workers)))
     return EngineOptions(max_side_len=o.max_side_len, text_score=o.text_score, low_confidence=o.low_confidence,
-                         threads=threads, page_upright=True, lang=o.tesseract_lang, model_dir=o.paddle_model_dir)
+                         threads=compute_threads(rt), page_upright=True, lang=o.tesseract_lang, model_dir=o.paddle_model_dir)
 
 
 def _cpu_count() -> int:

@@ -12,6 +12,7 @@ import hashlib
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -142,7 +143,8 @@ def to_uint8_array(im: Image.Image) -> np.ndarray:
     if im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "P"):
         im = im.convert("RGB")
     # Pillow already reduces 48-bit RGB TIFF to 8 bits per sample (high byte).
-    return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
+    rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)  # one pass, no intermediate copies
 
 
 def _flatten_alpha(rgba: Image.Image) -> Image.Image:
