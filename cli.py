@@ -201,8 +201,8 @@ def ingest(batch_dir: Path, batch_id: str | None, scanner: str | None, device: s
         task = bar.add_task("pages", total=total)
         while worker.is_alive():
             worker.join(timeout=1.0)
-            bar.update(task, completed=_pages_finished(rt, manifest.batch_id, started), total=max(total, 1))
-        bar.update(task, completed=_pages_finished(rt, manifest.batch_id, started))
+            bar.update(task, completed=_pages_finished(rt, manifest.batch_id, started, force), total=max(total, 1))
+        bar.update(task, completed=_pages_finished(rt, manifest.batch_id, started, force))
     if failure:
         raise failure[0]
     summary = result["summary"]
@@ -214,15 +214,21 @@ def ingest(batch_dir: Path, batch_id: str | None, scanner: str | None, device: s
         _fail(ExitCode.pages_failed, f"{bad} of {summary['pages']} pages were not archived; see `hukou status {manifest.batch_id}`")
 
 
-def _pages_finished(rt: Any, batch_id: str, since: float) -> int:
+def _pages_finished(rt: Any, batch_id: str, since: float, force: bool = False) -> int:
+    """Pages with a final status; with --force only those finished again in this run."""
+    from datetime import datetime, timezone
+
     from sqlalchemy import func, select
 
     from pipeline.db.models import Page
 
+    query = select(func.count()).select_from(Page).where(
+        Page.batch_id == batch_id, Page.status.in_(("done", "quarantined", "failed")))
+    if force:
+        query = query.where(Page.updated_at >= datetime.fromtimestamp(since, timezone.utc))
     try:
         with rt.sessions() as session:
-            return int(session.scalar(select(func.count()).select_from(Page).where(
-                Page.batch_id == batch_id, Page.status.in_(("done", "quarantined", "failed")))) or 0)
+            return int(session.scalar(query) or 0)
     except Exception:  # the progress bar must never break the run
         return 0
 

@@ -40,10 +40,10 @@ from prefect.tasks import Task, exponential_backoff
 
 from flows.report import report_markdown
 from flows.runtime import runtime_for
-from flows.steps import RETRYABLE, PageOutcome, finish_batch, process_page, register_batch
+from flows.steps import RETRYABLE, PageOutcome, cpu_count, finish_batch, process_page, register_batch
 from pipeline.db.queries import batch_summary
 from pipeline.db.session import session_scope
-from pipeline.ingest import read_manifest
+from pipeline.ingest import page_file_names, read_manifest
 
 EnvItems = tuple[tuple[str, str], ...]
 
@@ -149,6 +149,16 @@ def artifact_key(batch_id: str, what: str) -> str:
     return f"{safe}-{what}"
 
 
+def quiet_dask() -> None:
+    """Dask narrates every worker start and stop at INFO on the operator's terminal: keep its warnings
+    and errors only (the worker processes read the same setting from the environment they inherit)."""
+    import logging
+
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker", "distributed.core"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def task_runner_for(workers: int, dask_address: str) -> Any:
     """One page at a time in this process; or Dask worker processes (local or remote) of one thread each."""
     if dask_address:
@@ -156,6 +166,7 @@ def task_runner_for(workers: int, dask_address: str) -> Any:
 
         return DaskTaskRunner(address=dask_address)
     if workers > 1:
+        quiet_dask()
         from prefect_dask import DaskTaskRunner
 
         return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
@@ -193,10 +204,16 @@ def run_env(workers: int, dask_address: str) -> EnvItems:
 
 def run_ingest(batch_dir: str, *, batch_id: str | None = None, options: dict[str, Any] | None = None,
                workers: int = 1, dask_address: str = "", force: bool = False) -> dict[str, Any]:
-    """Run the flow with the task runner the settings ask for (the CLI's entry point)."""
-    if batch_id is None:  # named now, so the flow run carries the batch's name on the dashboard
-        opts = dict(options or {})
-        batch_id = read_manifest(Path(batch_dir), location=opts.pop("location", None), **opts).batch_id
+    """Run the flow with the task runner the settings ask for (the CLI's entry point).
+
+    `workers` 0 means one worker process per core; a batch never gets more workers than it has
+    page files, and one worker runs in the flow's own process (no cluster to start).
+    """
+    opts = dict(options or {})
+    manifest = read_manifest(Path(batch_dir), batch_id=batch_id, location=opts.pop("location", None), **opts)
+    batch_id = manifest.batch_id  # named now, so the flow run carries the batch's name on the dashboard
+    if not dask_address:
+        workers = max(1, min(workers or cpu_count(), len(page_file_names(Path(manifest.root)))))
     runner = task_runner_for(workers, dask_address)
     env_items = run_env(workers, dask_address)
     with shared_prefect_api() if (workers > 1 or dask_address) else contextlib.nullcontext():

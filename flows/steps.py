@@ -308,7 +308,7 @@ def store_pdf(rt: Runtime, key: str, pdf: bytes, sha256: str, metadata: dict[str
 
 def compute_threads(rt: Runtime) -> int:
     """Threads one page may use: the cores shared out among the workers (workers x threads <= cores)."""
-    return rt.settings.ocr.threads or max(1, (_cpu_count() // max(1, rt.settings.pipeline.workers)))
+    return rt.settings.ocr.threads or max(1, (cpu_count() // max(1, rt.settings.pipeline.workers)))
 
 
 def limit_image_threads(threads: int) -> None:
@@ -326,7 +326,7 @@ def engine_options(rt: Runtime) -> EngineOptions:
                          threads=compute_threads(rt), page_upright=True, lang=o.tesseract_lang, model_dir=o.paddle_model_dir)
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

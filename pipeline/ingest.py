@@ -98,6 +98,11 @@ def read_manifest(
     )
 
 
+def page_file_names(root: Path) -> list[str]:
+    """The batch folder's page files (by suffix), in page order."""
+    return sorted((p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES), key=natural_key)
+
+
 def list_sources(manifest: BatchManifest) -> list[SourceFile]:
     """Every page file of the batch in page order, hashed as received.
 
@@ -106,12 +111,8 @@ def list_sources(manifest: BatchManifest) -> list[SourceFile]:
     Other files (the manifest, notes, thumbnails) are not pages.
     """
     root = Path(manifest.root)
-    names = sorted(
-        (p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in PAGE_SUFFIXES),
-        key=natural_key,
-    )
     sources = []
-    for name in names:
+    for name in page_file_names(root):
         path = root / name
         digest, size = sha256_file(path)
         with path.open("rb") as fh:

@@ -66,7 +66,7 @@ class RepairSettings:
 
 @dataclass
 class PipelineSettings:
-    workers: int = 1  # >1: a Dask LocalCluster of worker processes
+    workers: int = 0  # 0: one per core; >1: a Dask LocalCluster of worker processes; 1: in the flow's process
     dask_address: str = ""  # an existing Dask scheduler, e.g. tcp://10.0.0.5:8786
     recycle_after: int = 200  # pages a worker process handles before it is replaced
     retries: int = 2

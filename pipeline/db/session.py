@@ -27,6 +27,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.close()
+            dbapi_conn.isolation_level = None  # transactions begin below, not in the driver
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+            # Several worker processes write one file: a transaction that read first and writes
+            # later cannot wait for the lock it then needs (SQLite fails it at once), so each
+            # takes the write lock when it begins and waits its turn under busy_timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
