@@ -25,6 +25,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.client.schemas.objects import TaskRun
+from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, wait
 from prefect.states import State
@@ -61,10 +63,39 @@ def retry_on_infrastructure(task: Task[Any, Any], task_run: TaskRun, state: Stat
     return isinstance(exc, RETRYABLE)
 
 
+OCR_LIMIT = "hukou-ocr"
+
+
+def ocr_slot() -> AbstractContextManager[Any]:
+    """One slot of the `hukou-ocr` global concurrency limit, held while a page is OCRed."""
+    return concurrency(OCR_LIMIT, occupy=1, strict=True, raise_on_lease_renewal_failure=False)
+
+
+def ensure_ocr_limit(slots: int) -> int:
+    """The OCR limit's slots, created (at least one per core) when it does not exist yet.
+
+    A limit a supervisor set on the dashboard's Concurrency page (lowered to leave cores to other
+    work, raised for a bigger cluster) is kept as it is; the run's log says when it holds pages back.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            limit = int(client.read_global_concurrency_limit_by_name(OCR_LIMIT).limit)
+        except ObjectNotFound:
+            limit = max(slots, cpu_count())
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=OCR_LIMIT, limit=limit))
+    if limit < slots:
+        print(f"global concurrency limit {OCR_LIMIT!r} is {limit}: at most {limit} of {slots} workers OCR at once")
+    return limit
+
+
 @task(name="process-page", task_run_name="page-{page_id}", retries=2, retry_delay_seconds=exponential_backoff(2.0),
       retry_jitter_factor=0.5, retry_condition_fn=retry_on_infrastructure)
 def process_page_task(page_id: str, env_items: EnvItems, force: bool = False) -> dict[str, Any]:
-    outcome: PageOutcome = process_page(runtime_for(env_items), page_id, force=force)
+    outcome: PageOutcome = process_page(runtime_for(env_items), page_id, force=force, ocr_slot=ocr_slot)
     return asdict(outcome)
 
 
@@ -109,6 +140,7 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
                                         description=f"Pages of batch {manifest.batch_id} processed")
     p = rt.settings.pipeline
     page_task = process_page_task.with_options(retries=p.retries, retry_delay_seconds=exponential_backoff(p.retry_delay_seconds))
+    ensure_ocr_limit(page_slots())
     wave = max(1, p.recycle_after) * page_slots()
     outcomes: list[dict[str, Any] | BaseException] = []
     for first in range(0, len(registered.page_ids), wave):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,8 +213,12 @@ class PageOutcome:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutcome:
-    """Repair, read, extract, link and archive one registered page; persist everything."""
+def process_page(rt: Runtime, page_id: str, *, force: bool = False,
+                 ocr_slot: Callable[[], AbstractContextManager[Any]] = nullcontext) -> PageOutcome:
+    """Repair, read, extract, link and archive one registered page; persist everything.
+
+    `ocr_slot` is held around the OCR stage: the orchestrator's concurrency limit, if it has one.
+    """
     version = processing_version(rt)
     with session_scope(rt.sessions) as session:
         page = session.get(Page, page_id)
@@ -247,7 +253,8 @@ def process_page(rt: Runtime, page_id: str, *, force: bool = False) -> PageOutco
         stage = "ocr"
         t0 = time.perf_counter()
         engine = get_engine(rt.settings.ocr.engine, engine_options(rt))
-        ocr = engine.recognise(repaired.ocr_image)
+        with ocr_slot():
+            ocr = engine.recognise(repaired.ocr_image)
         timings["ocr"] = time.perf_counter() - t0
 
         stage = "extract"

@@ -187,6 +187,38 @@ def test_done_pages_are_skipped_and_rerun_under_a_new_model(env: dict[str, str],
         first["pages"], first["fields"], first["lines"], first["archives"])  # replaced, not duplicated
 
 
+def test_ocr_runs_inside_a_slot_of_the_global_concurrency_limit(env: dict[str, str], prefect_harness: None,
+                                                                tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.ingest import OCR_LIMIT, ensure_ocr_limit
+    from flows.runtime import runtime_for
+    from flows.steps import process_page, register_batch
+    from pipeline.ingest import read_manifest
+
+    batch = tiny_batch(tmp_path / "box-slots", 1, "SLOTS")
+    rt = runtime_for()
+    page_id = register_batch(rt, read_manifest(batch)).page_ids[0]
+    held: list[str] = []
+
+    class Slot:
+        def __enter__(self) -> None:
+            held.append("enter")
+
+        def __exit__(self, *exc: object) -> None:
+            held.append("exit")
+
+    assert process_page(rt, page_id, ocr_slot=Slot).status == "done"
+    assert held == ["enter", "exit"]
+    assert process_page(rt, page_id, ocr_slot=Slot).skipped and held == ["enter", "exit"]  # a skipped page takes none
+
+    assert run(tiny_batch(tmp_path / "box-slots-2", 1, "SLOTS"))["processed"] == 1
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(OCR_LIMIT)
+        assert limit.limit >= 1 and limit.active_slots == 0  # created by the run, every slot given back
+    assert ensure_ocr_limit(64) == limit.limit  # a limit that exists (a supervisor's) is kept, not raised
+
+
 class FlakyStore:
     """The real store, except that the first `fail` PDF writes raise `error` (e.g. a dropped connection)."""
 
