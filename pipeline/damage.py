@@ -152,7 +152,8 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
     if near_bg is None:
         # Bed unseen: a black bed shows as near-black, a white or grey lid as a neutral
         # grey at least as light as this (aged, tinted) paper.
-        saturation = colour.max(axis=2) - colour.min(axis=2)
+        channels = cv2.split(colour)  # OpenCV's per-pixel max/min: numpy's reduction over a length-3 axis is slow
+        saturation = cv2.max(cv2.max(channels[0], channels[1]), channels[2]) - cv2.min(cv2.min(channels[0], channels[1]), channels[2])
         paper_saturation = float(np.median(saturation))
         near_bg = gray < 0.35 * level
         if paper_saturation >= 15:  # on untinted paper a white lid cannot be told apart
@@ -363,8 +364,17 @@ def _ink_marks(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, np.nd
     a min-pooled copy, so thin strokes keep the darkness they have at full resolution.
     """
     k = max(1, int(round(dpi / FADING_DPI)))
-    darkest_map = cv2.erode(gray, np.ones((k, k), np.uint8))[k // 2 :: k, k // 2 :: k] if k > 1 else gray
-    small = cv2.resize(gray, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
+    if k > 1:
+        # Whole k x k blocks, so the block minimum is a few strided minima and the
+        # area average takes OpenCV's fast integer-ratio path.
+        blocks = gray[: gray.shape[0] // k * k, : gray.shape[1] // k * k]
+        darkest_map = blocks[::k, ::k].copy()
+        for dy in range(k):
+            for dx in range(k):
+                np.minimum(darkest_map, blocks[dy::k, dx::k], out=darkest_map)
+        small = cv2.resize(blocks, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
+    else:
+        darkest_map = small = gray
     valid = paper_area(pm, small.shape)
     if valid.sum() < 1000:
         return None
@@ -414,6 +424,11 @@ def _gradient(image: np.ndarray) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
+def _row_bands(rows: int, band: int) -> list[tuple[int, int]]:
+    """Every other band of `band` rows: half of a page's rows show its sharpness as well as all of them."""
+    return [(start, min(rows, start + band)) for start in range(0, rows, 2 * band) if rows - start >= band // 2]
+
+
 def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     """Typical width (Gaussian sigma, mm) of the page's strong ink edges, whatever their contrast.
 
@@ -421,17 +436,33 @@ def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     falls to ∝ 1/sqrt(s² + t²). The ratio r of the two peaks gives s = t / sqrt(r² - 1)
     without knowing the edge's contrast, so fading, lighting and ink colour drop out.
     Measured at SHARPNESS_DPI for t = 1 and 2 px over the strongest 2 % of edges in
-    the middle of the page.
+    the middle of the page, on every other 12 mm band of it (bands are stacked; rows
+    near a seam, where the smoothing mixes two bands, are left out).
     """
     h, w = gray.shape
     middle = gray[int(h * 0.1) : int(h * 0.9), int(w * 0.1) : int(w * 0.9)]  # two thirds of the page are plenty
-    small = (_resize(middle, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else middle).astype(np.float32)
-    sh, sw = small.shape
+    scale = min(1.0, SHARPNESS_DPI / dpi)
+    sh, sw = max(1, round(middle.shape[0] * scale)), max(1, round(middle.shape[1] * scale))
     full = paper_area(pm, (round(sh / 0.8), round(sw / 0.8)))
     fy, fx = int(full.shape[0] * 0.1), int(full.shape[1] * 0.1)
-    valid = np.zeros((sh, sw), bool)
+    frame_valid = np.zeros((sh, sw), bool)
     part = full[fy : fy + sh, fx : fx + sw]
-    valid[: part.shape[0], : part.shape[1]] = part
+    frame_valid[: part.shape[0], : part.shape[1]] = part
+    band = max(40, int(round(12 * min(dpi, SHARPNESS_DPI) / 25.4)))
+    seam = 10  # px at SHARPNESS_DPI: reach of the t = 2 smoothing, the Sobel and the 3x3 peak search
+    pieces, valid_pieces = [], []
+    for y0, y1 in _row_bands(sh, band):
+        r0, r1 = int(round(y0 / scale)), min(middle.shape[0], int(round(y1 / scale)))
+        rows = middle[r0:r1]
+        pieces.append(cv2.resize(rows, (sw, y1 - y0), interpolation=cv2.INTER_AREA) if scale < 1.0 else rows)
+        piece_valid = frame_valid[y0:y1].copy()
+        piece_valid[:seam] = False
+        piece_valid[-seam:] = False
+        valid_pieces.append(piece_valid)
+    if not pieces:
+        return None
+    small = np.concatenate(pieces).astype(np.float32)
+    valid = np.concatenate(valid_pieces)
     if valid.sum() < 1000:
         return None
     fine = cv2.dilate(_gradient(small), np.ones((3, 3), np.uint8))  # the peak next to each coarse maximum

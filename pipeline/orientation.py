@@ -22,7 +22,7 @@ import numpy as np
 
 DET_MODEL = "PP-OCRv6_det_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
-DET_SIDE = 640  # px: long side fed to the detector; text lines stay ~10 px tall on A4
+DET_SIDE = 512  # px: long side fed to the detector; text lines stay ~8 px tall on A4 (640 finds the same lines, +60 % CPU)
 MAX_CROPS = 24
 FLIP_MARGIN = 0.1  # most scans are upright: turn only when the classifier clearly says so
 _CLS_SHAPE = (48, 192)
