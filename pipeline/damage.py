@@ -43,6 +43,7 @@ BLUR_SPREAD_MM = 0.116
 # Fresh ink, black or brown, reaches ≥ 0.73 of the way from paper to black in its boldest marks.
 FADED_CONTRAST = 0.685
 BOLD_STROKE_MM = 0.5  # stroke width of a page's boldest marks
+SHARPNESS_BAND_MM = 8.0  # blur is judged on every other band of this height: half the page, spread over all of it
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,16 @@ def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
     yellowed paper) — but not when it is merely a darker shade of the same paper,
     which is how browned edges of an old sheet that fills the frame look.
     """
-    colour = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    colour = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = colour.shape[:2]
     band = max(2, int(0.01 * min(h, w)))
     ring = np.concatenate(
         [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
-    )
+    ).astype(np.float32)  # only the ring and the centre's sample are needed as floats
     ring_colour = np.median(ring, axis=0)
     if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.5:
         return None  # a busy ring: content or a page running off the frame, not a bed
-    centre = colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].reshape(-1, 3)
+    centre = colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].reshape(-1, 3).astype(np.float32)
     centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
     paper = np.median(centre[centre_gray >= np.median(centre_gray)], axis=0)
     if np.linalg.norm(paper - ring_colour) < 18:
@@ -424,11 +425,6 @@ def _gradient(image: np.ndarray) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
-def _row_bands(rows: int, band: int) -> list[tuple[int, int]]:
-    """Every other band of `band` rows: half of a page's rows show its sharpness as well as all of them."""
-    return [(start, min(rows, start + band)) for start in range(0, rows, 2 * band) if rows - start >= band // 2]
-
-
 def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     """Typical width (Gaussian sigma, mm) of the page's strong ink edges, whatever their contrast.
 
@@ -436,7 +432,7 @@ def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     falls to ∝ 1/sqrt(s² + t²). The ratio r of the two peaks gives s = t / sqrt(r² - 1)
     without knowing the edge's contrast, so fading, lighting and ink colour drop out.
     Measured at SHARPNESS_DPI for t = 1 and 2 px over the strongest 2 % of edges in
-    the middle of the page, on every other 12 mm band of it (bands are stacked; rows
+    the middle of the page, on every other SHARPNESS_BAND_MM band of it (bands are stacked; rows
     near a seam, where the smoothing mixes two bands, are left out).
     """
     h, w = gray.shape
@@ -448,16 +444,21 @@ def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     frame_valid = np.zeros((sh, sw), bool)
     part = full[fy : fy + sh, fx : fx + sw]
     frame_valid[: part.shape[0], : part.shape[1]] = part
-    band = max(40, int(round(12 * min(dpi, SHARPNESS_DPI) / 25.4)))
+    band = max(40, int(round(SHARPNESS_BAND_MM * dpi / 25.4)))  # rows of the page's own resolution
     seam = 10  # px at SHARPNESS_DPI: reach of the t = 2 smoothing, the Sobel and the 3x3 peak search
     pieces, valid_pieces = [], []
-    for y0, y1 in _row_bands(sh, band):
-        r0, r1 = int(round(y0 / scale)), min(middle.shape[0], int(round(y1 / scale)))
-        rows = middle[r0:r1]
-        pieces.append(cv2.resize(rows, (sw, y1 - y0), interpolation=cv2.INTER_AREA) if scale < 1.0 else rows)
-        piece_valid = frame_valid[y0:y1].copy()
+    for r0 in range(0, middle.shape[0] - band // 2, 2 * band):
+        rows = middle[r0 : r0 + band]
+        # fx/fy, not a size: the same sampling in both directions as one resize of the whole page
+        piece = cv2.resize(rows, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1.0 else rows
+        piece = piece[:, :sw]
+        y0 = int(round(r0 * scale))
+        piece_valid = np.zeros(piece.shape, bool)
+        part = frame_valid[y0 : y0 + piece.shape[0], : piece.shape[1]]
+        piece_valid[: part.shape[0], : part.shape[1]] = part
         piece_valid[:seam] = False
         piece_valid[-seam:] = False
+        pieces.append(piece)
         valid_pieces.append(piece_valid)
     if not pieces:
         return None

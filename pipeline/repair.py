@@ -187,12 +187,10 @@ def clipped_sides(colour: np.ndarray, background: tuple[float, float, float] | N
     """Sides where the paper runs into the frame's edge although the bed shows elsewhere: part of the page was not scanned."""
     if background is None:
         return []
-    distance = bed_distance(colour[::2, ::2], background)
-    h, w = distance.shape
-    paper_distance = float(np.median(distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
-    paper = distance > 0.5 * paper_distance
-    sides = {"top": paper[0], "bottom": paper[-1], "left": paper[:, 0], "right": paper[:, -1]}
-    return [name for name, edge in sides.items() if edge.mean() > 0.2]
+    h, w = colour.shape[:2]
+    paper_distance = float(np.median(bed_distance(colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2], background)))
+    sides = {"top": colour[0, ::2], "bottom": colour[-1, ::2], "left": colour[::2, 0], "right": colour[::2, -1]}
+    return [name for name, edge in sides.items() if (bed_distance(edge[None], background) > 0.5 * paper_distance).mean() > 0.2]
 
 
 def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -201,9 +199,9 @@ def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
         return image.copy(), 0.0
     b, g, r = cv2.split(image)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    red = (cv2.subtract(r, cv2.max(g, b)) > 40) & (r > 90)
-    np.copyto(gray, r, where=red)  # in the red channel a red seal is as bright as paper
-    return gray, float(np.count_nonzero(red)) / red.size
+    red = cv2.bitwise_and(cv2.compare(cv2.subtract(r, cv2.max(g, b)), 40, cv2.CMP_GT), cv2.compare(r, 90, cv2.CMP_GT))
+    cv2.copyTo(r, red, gray)  # in the red channel a red seal is as bright as paper
+    return gray, cv2.countNonZero(red) / red.size
 
 
 def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
