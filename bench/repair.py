@@ -3,6 +3,7 @@
 Generated pages (pagegen, flatbed and camera, dev and hold-out wordings/layouts, each
 with one damage kind in turn on top of its random ones):
 skew MAE and worst case, rotation accuracy, damage precision/recall per kind.
+Vertical-writing (竖排) pages in all four turns: rotation right.
 Real scans (../shared/testdata): OCRmyPDF skew.pdf / rotated_skew.pdf within 0.2°,
 cardinal.pdf upright, sbrunner/deskew within 1°. Speed: seconds per 300-dpi A4
 colour page for all of repair (including damage detection).
@@ -85,6 +86,22 @@ def generated(pages: int, camera_pages: int) -> None:
         precision = tp / (tp + fp) if tp + fp else float("nan")
         recall = tp / (tp + fn) if tp + fn else float("nan")
         print(f"  damage {kind:15s} P {precision:.2f}  R {recall:.2f}  (tp {tp}, fp {fp}, fn {fn})")
+
+
+def vertical_writing(pages: int, seed: int = 5) -> None:
+    """Rotation on 竖排 pages (columns of stacked characters), each quarter turn in turn, one in five a camera photo."""
+    rng = random.Random(seed)
+    right = 0
+    done = 0
+    while done < pages:
+        spec = pagegen.random_spec(rng, doc_type="resident_registration", label_variant="holdout", camera=done % 5 == 4)
+        if spec.layout != "vertical_rl":
+            continue
+        spec.rotation = (0, 90, 180, 270)[done % 4]
+        page = pagegen.render_page(spec)
+        right += repair(_master(page.image, page.dpi)).rotation == page.truth["rotation"]
+        done += 1
+    print(f"  vertical-writing (竖排) pages: rotation {right}/{pages} right")
 
 
 def real_scans() -> None:
@@ -172,6 +189,7 @@ def main() -> None:
     camera_pages = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     ocr_pages = int(sys.argv[3]) if len(sys.argv) > 3 else 8
     generated(pages, camera_pages)
+    vertical_writing(16)
     print("real scans:")
     real_scans()
     speed()
