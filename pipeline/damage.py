@@ -43,6 +43,7 @@ BLUR_SPREAD_MM = 0.116
 # Fresh ink, black or brown, reaches ≥ 0.73 of the way from paper to black in its boldest marks.
 FADED_CONTRAST = 0.685
 BOLD_STROKE_MM = 0.5  # stroke width of a page's boldest marks
+SHARPNESS_BAND_MM = 8.0  # blur is judged on every other band of this height: half the page, spread over all of it
 
 
 @dataclass(frozen=True)
@@ -80,16 +81,16 @@ def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
     yellowed paper) — but not when it is merely a darker shade of the same paper,
     which is how browned edges of an old sheet that fills the frame look.
     """
-    colour = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)).astype(np.float32)
+    colour = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = colour.shape[:2]
     band = max(2, int(0.01 * min(h, w)))
     ring = np.concatenate(
         [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
-    )
+    ).astype(np.float32)  # only the ring and the centre's sample are needed as floats
     ring_colour = np.median(ring, axis=0)
     if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.5:
         return None  # a busy ring: content or a page running off the frame, not a bed
-    centre = colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].reshape(-1, 3)
+    centre = colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].reshape(-1, 3).astype(np.float32)
     centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
     paper = np.median(centre[centre_gray >= np.median(centre_gray)], axis=0)
     if np.linalg.norm(paper - ring_colour) < 18:
@@ -152,7 +153,8 @@ def _missing_paper(colour, gray, paper, level, background, px_per_mm) -> np.ndar
     if near_bg is None:
         # Bed unseen: a black bed shows as near-black, a white or grey lid as a neutral
         # grey at least as light as this (aged, tinted) paper.
-        saturation = colour.max(axis=2) - colour.min(axis=2)
+        channels = cv2.split(colour)  # OpenCV's per-pixel max/min: numpy's reduction over a length-3 axis is slow
+        saturation = cv2.max(cv2.max(channels[0], channels[1]), channels[2]) - cv2.min(cv2.min(channels[0], channels[1]), channels[2])
         paper_saturation = float(np.median(saturation))
         near_bg = gray < 0.35 * level
         if paper_saturation >= 15:  # on untinted paper a white lid cannot be told apart
@@ -363,8 +365,17 @@ def _ink_marks(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, np.nd
     a min-pooled copy, so thin strokes keep the darkness they have at full resolution.
     """
     k = max(1, int(round(dpi / FADING_DPI)))
-    darkest_map = cv2.erode(gray, np.ones((k, k), np.uint8))[k // 2 :: k, k // 2 :: k] if k > 1 else gray
-    small = cv2.resize(gray, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
+    if k > 1:
+        # Whole k x k blocks, so the block minimum is a few strided minima and the
+        # area average takes OpenCV's fast integer-ratio path.
+        blocks = gray[: gray.shape[0] // k * k, : gray.shape[1] // k * k]
+        darkest_map = blocks[::k, ::k].copy()
+        for dy in range(k):
+            for dx in range(k):
+                np.minimum(darkest_map, blocks[dy::k, dx::k], out=darkest_map)
+        small = cv2.resize(blocks, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
+    else:
+        darkest_map = small = gray
     valid = paper_area(pm, small.shape)
     if valid.sum() < 1000:
         return None
@@ -421,17 +432,38 @@ def edge_spread_mm(gray: np.ndarray, dpi: float, pm: PaperMap) -> float | None:
     falls to ∝ 1/sqrt(s² + t²). The ratio r of the two peaks gives s = t / sqrt(r² - 1)
     without knowing the edge's contrast, so fading, lighting and ink colour drop out.
     Measured at SHARPNESS_DPI for t = 1 and 2 px over the strongest 2 % of edges in
-    the middle of the page.
+    the middle of the page, on every other SHARPNESS_BAND_MM band of it (bands are stacked; rows
+    near a seam, where the smoothing mixes two bands, are left out).
     """
     h, w = gray.shape
     middle = gray[int(h * 0.1) : int(h * 0.9), int(w * 0.1) : int(w * 0.9)]  # two thirds of the page are plenty
-    small = (_resize(middle, dpi, SHARPNESS_DPI) if dpi > SHARPNESS_DPI else middle).astype(np.float32)
-    sh, sw = small.shape
+    scale = min(1.0, SHARPNESS_DPI / dpi)
+    sh, sw = max(1, round(middle.shape[0] * scale)), max(1, round(middle.shape[1] * scale))
     full = paper_area(pm, (round(sh / 0.8), round(sw / 0.8)))
     fy, fx = int(full.shape[0] * 0.1), int(full.shape[1] * 0.1)
-    valid = np.zeros((sh, sw), bool)
+    frame_valid = np.zeros((sh, sw), bool)
     part = full[fy : fy + sh, fx : fx + sw]
-    valid[: part.shape[0], : part.shape[1]] = part
+    frame_valid[: part.shape[0], : part.shape[1]] = part
+    band = max(40, int(round(SHARPNESS_BAND_MM * dpi / 25.4)))  # rows of the page's own resolution
+    seam = 10  # px at SHARPNESS_DPI: reach of the t = 2 smoothing, the Sobel and the 3x3 peak search
+    pieces, valid_pieces = [], []
+    for r0 in range(0, middle.shape[0] - band // 2, 2 * band):
+        rows = middle[r0 : r0 + band]
+        # fx/fy, not a size: the same sampling in both directions as one resize of the whole page
+        piece = cv2.resize(rows, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1.0 else rows
+        piece = piece[:, :sw]
+        y0 = int(round(r0 * scale))
+        piece_valid = np.zeros(piece.shape, bool)
+        part = frame_valid[y0 : y0 + piece.shape[0], : piece.shape[1]]
+        piece_valid[: part.shape[0], : part.shape[1]] = part
+        piece_valid[:seam] = False
+        piece_valid[-seam:] = False
+        pieces.append(piece)
+        valid_pieces.append(piece_valid)
+    if not pieces:
+        return None
+    small = np.concatenate(pieces).astype(np.float32)
+    valid = np.concatenate(valid_pieces)
     if valid.sum() < 1000:
         return None
     fine = cv2.dilate(_gradient(small), np.ones((3, 3), np.uint8))  # the peak next to each coarse maximum

@@ -58,41 +58,47 @@ def _profile_score(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray, size:
     cue and the measure indifferent to quarter turns.
     """
     scores = np.empty(len(angles_deg))
+    offset = np.float32(size + 0.5)  # bins start at 0; +0.5 makes the truncation a rounding
     for i, a in enumerate(np.deg2rad(angles_deg)):
-        c, s = np.cos(a), np.sin(a)
-        rows = np.rint(ys * c + xs * s).astype(np.int64) + size
-        cols = np.rint(xs * c - ys * s).astype(np.int64) + size
-        hr = np.bincount(rows, minlength=3 * size).astype(np.float64)
-        hc = np.bincount(cols, minlength=3 * size).astype(np.float64)
-        scores[i] = hr @ hr + hc @ hc
+        c, s = np.float32(np.cos(a)), np.float32(np.sin(a))
+        rows = (ys * c + xs * s + offset).astype(np.intp)
+        cols = (xs * c - ys * s + offset).astype(np.intp)
+        hr = np.bincount(rows, minlength=3 * size)
+        hc = np.bincount(cols, minlength=3 * size)
+        scores[i] = float(hr @ hr + hc @ hc)
     return scores
 
 
-def estimate_skew(ink: np.ndarray, *, max_points: int = 60_000, search: float = MAX_SKEW_DEG) -> SkewEstimate:
+def estimate_skew(ink: np.ndarray, *, max_points: int = 60_000, search: float = MAX_SKEW_DEG, step: float = 0.02) -> SkewEstimate:
     """The content's tilt in degrees (ccw positive) from an ink mask, by projection profiles.
 
     Coarse-to-fine: a 1° (or 0.25° for small searches) sweep on a sample of the ink,
-    then 0.1° and 0.02° sweeps around the best angle on more of it.
+    then 0.1° and 0.02° sweeps around the best angle on more of it; a coarser `step`
+    stops earlier when less precision is needed.
     """
-    ys, xs = np.nonzero(ink)
-    if len(xs) < 200:
+    points = cv2.findNonZero(ink)
+    if points is None or len(points) < 200:
         return SkewEstimate(0.0, 0.0)
+    points = points.reshape(-1, 2)
     rng = np.random.default_rng(0)
-    if len(xs) > max_points:
-        pick = rng.choice(len(xs), max_points, replace=False)
-        xs, ys = xs[pick], ys[pick]
+    if len(points) > max_points:
+        points = points[rng.choice(len(points), max_points, replace=False)]
     # Spread each pixel over its own square: unjittered integer coordinates would
     # project perfectly at exactly 0° and fake a sharp profile there.
-    xs = xs + rng.uniform(-0.5, 0.5, len(xs)) - ink.shape[1] / 2
-    ys = ys + rng.uniform(-0.5, 0.5, len(ys)) - ink.shape[0] / 2
+    jitter = rng.uniform(-0.5, 0.5, points.shape).astype(np.float32)
+    points = points.astype(np.float32)
+    xs = points[:, 0] + jitter[:, 0] - np.float32(ink.shape[1] / 2)
+    ys = points[:, 1] + jitter[:, 1] - np.float32(ink.shape[0] / 2)
     size = int(max(ink.shape))
     coarse_step = 1.0 if search > 5 else 0.25
     few = slice(0, max_points // 4)
     grid = np.arange(-search, search, coarse_step)
     scores = _profile_score(xs[few], ys[few], grid, size)
     best = float(grid[int(np.argmax(scores))])
-    for step, span in ((0.1, coarse_step), (0.02, 0.1)):
-        grid = np.arange(best - span, best + span + step / 2, step)
+    for fine_step, span in ((0.1, coarse_step), (0.02, 0.1)):
+        if fine_step < step:
+            break
+        grid = np.arange(best - span, best + span + fine_step / 2, fine_step)
         scores = _profile_score(xs, ys, grid, size)
         best = float(grid[int(np.argmax(scores))])
     best_score = float(scores.max())
@@ -158,11 +164,18 @@ def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarra
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...] | None) -> np.ndarray:
-    """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen."""
+    """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen.
+
+    A colour image is warped one channel at a time: OpenCV's single-channel
+    bilinear path is vectorised, its 3-channel one is not (same pixels, ~30 % less CPU).
+    """
+    if image.ndim == 3:
+        fills = fill if fill is not None else (None,) * image.shape[2]
+        channels = [warp(c, matrix, size, None if f is None else (f,)) for c, f in zip(cv2.split(image), fills)]
+        return cv2.merge(channels)
     if fill is None:
         return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    border = fill if image.ndim == 3 else float(np.mean(fill))
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.mean(fill)))
 
 
 def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -174,12 +187,10 @@ def clipped_sides(colour: np.ndarray, background: tuple[float, float, float] | N
     """Sides where the paper runs into the frame's edge although the bed shows elsewhere: part of the page was not scanned."""
     if background is None:
         return []
-    distance = bed_distance(colour[::2, ::2], background)
-    h, w = distance.shape
-    paper_distance = float(np.median(distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
-    paper = distance > 0.5 * paper_distance
-    sides = {"top": paper[0], "bottom": paper[-1], "left": paper[:, 0], "right": paper[:, -1]}
-    return [name for name, edge in sides.items() if edge.mean() > 0.2]
+    h, w = colour.shape[:2]
+    paper_distance = float(np.median(bed_distance(colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2], background)))
+    sides = {"top": colour[0, ::2], "bottom": colour[-1, ::2], "left": colour[::2, 0], "right": colour[::2, -1]}
+    return [name for name, edge in sides.items() if (bed_distance(edge[None], background) > 0.5 * paper_distance).mean() > 0.2]
 
 
 def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -188,9 +199,9 @@ def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
         return image.copy(), 0.0
     b, g, r = cv2.split(image)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    red = (cv2.subtract(r, cv2.max(g, b)) > 40) & (r > 90)
-    np.copyto(gray, r, where=red)  # in the red channel a red seal is as bright as paper
-    return gray, float(np.count_nonzero(red)) / red.size
+    red = cv2.bitwise_and(cv2.compare(cv2.subtract(r, cv2.max(g, b)), 40, cv2.CMP_GT), cv2.compare(r, 90, cv2.CMP_GT))
+    cv2.copyTo(r, red, gray)  # in the red channel a red seal is as bright as paper
+    return gray, cv2.countNonZero(red) / red.size
 
 
 def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
@@ -209,7 +220,7 @@ def residual_skew(ink: np.ndarray) -> float:
     halves = (ink[:, : w // 2], ink[:, w // 2 :]) if w >= h else (ink[: h // 2], ink[h // 2 :])
     worst = 0.0
     for half in halves:
-        est = estimate_skew(half, max_points=20_000, search=6.0)
+        est = estimate_skew(half, max_points=20_000, search=6.0, step=0.1)  # a check against whole degrees
         if est.confidence > 0.05:
             worst = max(worst, abs(est.angle))
     return round(worst, 3)
