@@ -13,7 +13,7 @@ import csv
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from pipeline.link import (
     upgrade_id,
 )
 from pipeline.normalize import mask_id, normalize_sex
-from pipeline.namekeys import blocking_keys, lookalike_names, name_keys
+from pipeline.namekeys import blocking_keys, inner_masked_key, lookalike_names, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -56,6 +56,7 @@ class RegisterPerson(Base):
     given_norm: Mapped[str] = mapped_column(String(48))
     name_skel: Mapped[str] = mapped_column(String(64))
     name_py: Mapped[str] = mapped_column(String(160))
+    name_mask: Mapped[str | None] = mapped_column(String(64))  # 王*兰: one misread given-name character
     sex: Mapped[str | None] = mapped_column(String(8))
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[str | None] = mapped_column(String(10))
@@ -77,6 +78,7 @@ class RegisterPerson(Base):
         Index("ix_register_person_skel_dob", "name_skel", "birth_date"),
         Index("ix_register_person_py_dob", "name_py", "birth_date"),
         Index("ix_register_person_skel_md", "name_skel", "birth_md"),
+        Index("ix_register_person_mask_dob", "name_mask", "birth_date"),
     )
 
     def record(self) -> PersonRecord:
@@ -124,6 +126,7 @@ def _name_columns(name: str) -> dict[str, str | None]:
         "given_norm": keys.given,
         "name_skel": keys.skeleton,
         "name_py": keys.pinyin_canonical,
+        "name_mask": inner_masked_key(keys),
     }
 
 
@@ -293,11 +296,13 @@ def _upsert(session: Session, rows: list[dict[str, object]], report: ImportRepor
 # --- candidates ------------------------------------------------------------------------
 
 _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
-# Blocking rules, each an indexed lookup (hukou-domain.md §3.5), in three reaches, each a
+# Blocking rules, each an indexed lookup (hukou-domain.md §3.5), in four reaches, each a
 # superset of the one before. The exact-date rules are narrow at any register size; the
 # wide ones add look-alike and homophone names within a year either side and pages
 # without a full birth date; the look-alike reach adds every name one look-alike
-# character away (about 40 readings per character), asked only when nothing else matched.
+# character away (about 40 readings per character); the masked reach adds every name with
+# one character masked near the page's birth date. The last two are asked only when
+# nothing else matched.
 _EXACT_DATE_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
@@ -314,17 +319,37 @@ _WIDE_RULES = _EXACT_DATE_RULES + (
 _LOOKALIKE_RULES = _WIDE_RULES + (  # a shape confusion outside the skeleton classes, and the date missing or misread
     "name_norm IN :lookalikes AND (:no_year = 1 OR birth_date BETWEEN :from_date AND :to_date OR birth_md = :md)",
 )
-REACHES = ("exact_date", "wide", "lookalike")
+# One character of the name misread (any character, not only a look-alike) and the birth
+# date off too (a lunar date, a typo, the year alone): one rule per masked position, each
+# bounded by the date as far as the page gives it (no date: not asked, too wide).
+_MASKED_RULES = _LOOKALIKE_RULES + (
+    "given_norm IN :givens AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 玉桂兰 / 汪桂兰
+    "name_mask IN :inner_masks AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王柱兰
+    ("name_skel >= :skel_head AND name_skel < :skel_head_end AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王桂英
+     "ix_register_person_skel_dob"),  # SQLite without statistics would walk the date range instead
+)
+REACHES = ("exact_date", "wide", "lookalike", "masked")
 
 
-def _candidate_statement(rules: tuple[str, ...]):
-    """One round trip: the union of the rules' lookups, each capped by itself."""
-    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(rules)]
-    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes") if f":{n}" in " ".join(rules)]
-    return text(" UNION ".join(branches)).bindparams(*(bindparam(n, expanding=True) for n in names))
+def _candidate_statement(rules: tuple[str | tuple[str, str], ...], sqlite: bool):
+    """One round trip: the union of the rules' lookups, each capped by itself. A rule given
+    as (condition, index) names the index SQLite must use (PostgreSQL plans by statistics)."""
+    branches = []
+    for i, rule in enumerate(rules):
+        condition, index = rule if isinstance(rule, tuple) else (rule, None)
+        table = f"register_person INDEXED BY {index}" if index and sqlite else "register_person"
+        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
+    sql = " UNION ".join(branches)
+    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks") if f":{n}" in sql]
+    return text(sql).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
-_CANDIDATES = {reach: _candidate_statement(rules) for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES))}
+_CANDIDATES = {
+    (reach, sqlite): _candidate_statement(rules, sqlite)
+    for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES, _MASKED_RULES))
+    for sqlite in (False, True)
+}
+_NEAR_DAYS = 62  # a lunar/solar mix-up moves a date by up to about 50 days
 _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
 
 
@@ -356,14 +381,33 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach == "lookalike" else [],
+        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach in ("lookalike", "masked") else [],
+        "inner_masks": sorted({m for k in keys if (m := inner_masked_key(k))}),
+        "skel_head": keys[0].skeleton[:-1] if keys and len(keys[0].given) >= 2 else None,
+        "skel_head_end": keys[0].skeleton[:-1] + "\U0010ffff" if keys and len(keys[0].given) >= 2 else None,
+        **_near_window(query.birth_date),
         "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
-    statement = _CANDIDATES["wide" if reach == "exact_date" and dob is None else reach]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = _CANDIDATES[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
     return [PersonRecord(*row) for row in session.execute(statement, params)]
+
+
+def _near_window(birth_date: str | None) -> dict[str, str | None]:
+    """The birth dates the masked rules accept: ±62 days around a full date, the year of
+    an imprecise one, none without a year (ISO strings sort by date)."""
+    if not birth_date or not birth_date[:4].isdigit():
+        return {"near_from": None, "near_to": None}
+    if len(birth_date) == 10:
+        try:
+            day = date.fromisoformat(birth_date)
+            return {"near_from": (day - timedelta(days=_NEAR_DAYS)).isoformat(), "near_to": (day + timedelta(days=_NEAR_DAYS)).isoformat()}
+        except ValueError:
+            pass
+    return {"near_from": birth_date[:4], "near_to": f"{birth_date[:4]}-12-31"}
 
 
 def register_size(session: Session) -> int:
@@ -386,7 +430,7 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
 def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
     """Link one page person: first against the exact-date candidates; only when that does
     not settle it (or the page has no full birth date) against the wide candidate set;
-    only when nobody there matches, against the look-alike names too."""
+    only when nobody there matches, against the look-alike and one-character-masked names too."""
     context = register_context(session, query)
     first = candidates_for(session, query, key=key, limit=limit, reach="exact_date")
     if first and query.birth_date and len(query.birth_date) == 10:
@@ -396,7 +440,7 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
     result = link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="wide"), key=key, options=options, context=context)
     if result.status != "new":
         return result
-    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="lookalike"), key=key, options=options, context=context)
+    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="masked"), key=key, options=options, context=context)
 
 
 # --- duplicates ------------------------------------------------------------------------
