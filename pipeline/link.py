@@ -143,6 +143,7 @@ def upgrade_id(number: str) -> str:
     return parsed.value
 
 
+@lru_cache(maxsize=65536)  # a register holds some 40,000 distinct birth dates
 def _plausible_birth(yyyymmdd: str) -> bool:
     try:
         born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))

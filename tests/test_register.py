@@ -146,6 +146,60 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert result.status in ("review", "conflict") and result.person_id in (None, "P7")
 
 
+def test_masked_reach_finds_one_wrong_character_with_the_date_off(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        def found(q, reach):
+            return {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach=reach)}
+
+        # any character of 孙秀珍 (born 1962-08-08) misread, not a look-alike, and the date
+        # her lunar birthday (七月初九, 1962-07-09) or the year alone: only the masked reach finds her
+        for name, dob in (("李秀珍", "1962-07-09"), ("孙德珍", "1962"), ("孙秀英", "1962-07-09")):
+            q = MentionQuery(name, "女", None, dob, None)
+            assert "P5" not in found(q, "lookalike"), name
+            assert "P5" in found(q, "masked"), name
+        # the date too far off, or none at all: the masked rules stay out of it
+        assert "P5" not in found(MentionQuery("孙德珍", "女", None, "1970-01-01", None), "masked")
+        assert "P5" not in found(MentionQuery("孙德珍", "女", None, None, None), "masked")
+        # a two-character name has no inner mask: a wrong surname is found by the given name
+        assert "P4" in found(MentionQuery("钱刚", "男", None, "1949-12-01", None), "masked")
+        result = link_to_register(session, MentionQuery("李秀珍", "女", "汉族", "1962-07-09", None, "辽宁省沈阳市", "辽宁省", "沈阳市和平区"),
+                                  key=HMAC_KEY, options=LinkOptions())
+        assert result.person_id == "P5" and "name=two_of_three" in result.reasons and "birth_date=lunar" in result.reasons
+
+
+def test_import_keeps_awkward_text_exactly(engine, tmp_path):
+    awkward = "北京市\t东城区\\3号\n二楼 \\N"
+    row = ["P1", "王桂兰", "女", "汉族", "1958-04-12", "", "", "", awkward, 'say "hi"\t\\']
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", [row]), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        person = session.get(RegisterPerson, "P1")
+        assert person.address == awkward.strip()
+        assert json.loads(person.extra) == {"household_no": 'say "hi"\t\\'}
+        assert person.given_norm == "桂兰" and person.name_mask == "王*兰" and person.birthplace is None
+
+
+def test_migration_fills_the_masked_key_like_the_import(tmp_path):
+    from sqlalchemy import text
+
+    from pipeline.db.session import migrate
+    from pipeline.namekeys import blocking_keys, inner_masked_key
+
+    eng = create_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(eng)
+    import_register_csv(eng, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with eng.begin() as connection:  # a register imported before the column existed
+        connection.execute(text("UPDATE register_person SET name_mask = NULL"))
+        connection.execute(text("UPDATE alembic_version SET version_num = 'e09e515a7d25'"))
+        connection.execute(text("DROP INDEX ix_register_person_mask_dob"))
+        connection.execute(text("ALTER TABLE register_person DROP COLUMN name_mask"))
+    migrate(eng)
+    with Session(eng) as session:
+        people = session.scalars(select(RegisterPerson)).all()
+    assert people and all(p.name_mask == inner_masked_key(blocking_keys(p.name)) for p in people)
+    assert {p.name_mask for p in people} >= {"王*兰", "孙*珍", None}
+
+
 def test_registry_duplicates(engine, tmp_path):
     import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
     with Session(engine) as session:

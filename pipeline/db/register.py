@@ -10,6 +10,7 @@ queries serve SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -117,34 +118,68 @@ def normalize_birth_date(text: str) -> str | None:
     raise ValueError(f"not a date: {text!r}")
 
 
+# The table's columns in the order an import row is built: one tuple per row, no dicts.
+_ROW_COLUMNS = (
+    "person_id", "name", "name_norm", "surname_class", "given_norm", "name_skel", "name_py", "name_mask",
+    "sex", "ethnicity", "birth_date", "birth_year", "birth_md", "id_hmac", "id_encrypted", "id_masked",
+    "birthplace", "native_place", "address", "extra",
+)
+assert set(_ROW_COLUMNS) == {c.name for c in RegisterPerson.__table__.columns}, "import row and table disagree"
+
+
 @lru_cache(maxsize=262144)
-def _name_columns(name: str) -> dict[str, str | None]:
+def _name_columns(name: str) -> tuple[str, str, str, str, str, str | None]:
+    """name_norm, surname_class, given_norm, name_skel, name_py, name_mask (names repeat: cached)."""
     keys = blocking_keys(name)
-    return {
-        "name_norm": keys.norm,
-        "surname_class": keys.variant[: len(keys.surname)],
-        "given_norm": keys.given,
-        "name_skel": keys.skeleton,
-        "name_py": keys.pinyin_canonical,
-        "name_mask": inner_masked_key(keys),
-    }
+    return (keys.norm, keys.variant[: len(keys.surname)], keys.given, keys.skeleton, keys.pinyin_canonical,
+            inner_masked_key(keys))
 
 
-def _text(row: dict[str, str], column: str) -> str | None:
-    return (row.get(column) or "").strip() or None
+_birth_date = lru_cache(maxsize=65536)(normalize_birth_date)  # a register has some 40,000 distinct birth dates
+_sex = lru_cache(maxsize=256)(normalize_sex)
 
 
-def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: bytes, fernet: Fernet) -> tuple[dict[str, object], str | None]:
-    """The table row for one CSV row, and a warning if a value had to be dropped."""
-    person_id = _text(row, "person_id")
-    name = _text(row, "name")
+@dataclass(frozen=True)
+class _Layout:
+    """Where each known column sits in the CSV's rows (-1: absent), and the extra columns."""
+
+    width: int
+    person_id: int
+    name: int
+    sex: int
+    ethnicity: int
+    birth_date: int
+    id_number: int
+    birthplace: int
+    native_place: int
+    address: int
+    extra: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, header: list[str]) -> _Layout:
+        where = {c: i for i, c in enumerate(header)}  # a repeated name: the last one, as csv.DictReader has it
+        return cls(len(header), *(where.get(c, -1) for c in COLUMNS),
+                   extra=tuple((c, i) for i, c in enumerate(header) if c not in COLUMNS))
+
+
+def _cell(cells: list[str], index: int) -> str | None:
+    return (cells[index].strip() or None) if index >= 0 else None
+
+
+def _row_values(cells: list[str], layout: _Layout, *, hmac_key: bytes, fernet: Fernet) -> tuple[tuple, str | None]:
+    """The table row (in _ROW_COLUMNS order) for one CSV row, and a warning if a value had
+    to be dropped. Raises ValueError for a row that cannot be imported."""
+    if len(cells) < layout.width:
+        cells = cells + [""] * (layout.width - len(cells))
+    person_id = _cell(cells, layout.person_id)
+    name = _cell(cells, layout.name)
     if not person_id:
         raise ValueError("no person_id")
     if not name:
         raise ValueError("no name")
-    birth_date = normalize_birth_date(row.get("birth_date") or "")
+    birth_date = _birth_date(cells[layout.birth_date]) if layout.birth_date >= 0 else None
     warning = None
-    raw_id = _text(row, "id_number")
+    raw_id = _cell(cells, layout.id_number)
     hashed = encrypted = masked = None
     if raw_id:
         encrypted = fernet.encrypt(raw_id.encode("utf-8")).decode("ascii")
@@ -155,25 +190,18 @@ def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: byte
         except InvalidIdNumber as exc:
             masked = mask_id(raw_id)
             warning = f"{exc}: kept encrypted, not matchable"
-    extra = {k: row[k] for k in extra_columns if row.get(k)}
-    values = {
-        "person_id": person_id,
-        "name": name,
-        **_name_columns(name),
-        "sex": normalize_sex(row.get("sex") or ""),
-        "ethnicity": _text(row, "ethnicity"),
-        "birth_date": birth_date,
-        "birth_year": int(birth_date[:4]) if birth_date else None,
-        "birth_md": birth_date[5:] if birth_date and len(birth_date) == 10 else None,
-        "id_hmac": hashed,
-        "id_encrypted": encrypted,
-        "id_masked": masked,
-        "birthplace": _text(row, "birthplace"),
-        "native_place": _text(row, "native_place"),
-        "address": _text(row, "address"),
-        "extra": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
-    }
-    return values, warning
+    extra = {k: cells[i] for k, i in layout.extra if cells[i]}
+    return (
+        person_id, name, *_name_columns(name),
+        _sex(cells[layout.sex]) if layout.sex >= 0 else None,
+        _cell(cells, layout.ethnicity),
+        birth_date,
+        int(birth_date[:4]) if birth_date else None,
+        birth_date[5:] if birth_date and len(birth_date) == 10 else None,
+        hashed, encrypted, masked,
+        _cell(cells, layout.birthplace), _cell(cells, layout.native_place), _cell(cells, layout.address),
+        json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
+    ), warning
 
 
 def import_register_csv(
@@ -216,28 +244,29 @@ def import_register_csv(
         except OSError as exc:
             raise RegisterError(f"{path}: cannot be read ({exc.strerror})") from exc
         with handle:
-            reader = csv.DictReader(handle)
+            reader = csv.reader(handle)
             try:
-                header = reader.fieldnames or []
+                header = next(reader, [])
             except UnicodeDecodeError as exc:
                 raise RegisterError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
             missing = [c for c in ("person_id", "name") if c not in header]
             if missing:
                 raise RegisterError(f"{path.name}: no column {', '.join(missing)} in the header")
-            extra_columns = [c for c in header if c not in COLUMNS]
-            batch: dict[str, dict[str, object]] = {}
+            layout = _Layout.of(header)
+            batch: dict[str, tuple] = {}
             try:
-                for row in reader:
+                for cells in reader:
+                    if not cells:  # a blank line is no row (as csv.DictReader has it)
+                        continue
                     report.rows += 1
-                    line_no = reader.line_num
                     try:
-                        values, warning = _row_values(row, extra_columns, hmac_key=hmac_key, fernet=fernet)
+                        values, warning = _row_values(cells, layout, hmac_key=hmac_key, fernet=fernet)
                     except ValueError as exc:
-                        report.rejected.append((line_no, str(exc)))
+                        report.rejected.append((reader.line_num, str(exc)))
                         continue
                     if warning:
-                        report.warnings.append((line_no, warning))
-                    batch[values["person_id"]] = values
+                        report.warnings.append((reader.line_num, warning))
+                    batch[values[0]] = values
                     if len(batch) >= batch_size:
                         _upsert(session, list(batch.values()), report)
                         batch.clear()
@@ -271,26 +300,38 @@ def _ensure_indexes(session: Session, indexes: list[Index]) -> None:
     session.commit()
 
 
-def _upsert(session: Session, rows: list[dict[str, object]], report: ImportReport) -> None:
-    ids = [r["person_id"] for r in rows]
+def _upsert(session: Session, rows: list[tuple], report: ImportReport) -> None:
+    ids = [r[0] for r in rows]
     existing: set[str] = set()
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
         chunk = ids[start:start + 900]
         existing.update(session.scalars(select(RegisterPerson.person_id).where(RegisterPerson.person_id.in_(chunk))))
-    new = [r for r in rows if r["person_id"] not in existing]
-    old = [r for r in rows if r["person_id"] in existing]
+    new = [r for r in rows if r[0] not in existing] if existing else rows
     if new:
         connection = session.connection()
         if connection.dialect.name == "sqlite":  # plain executemany: SQLAlchemy's per-row parameter handling costs more than SQLite's insert
-            columns = [c.name for c in RegisterPerson.__table__.columns]
-            sql = f"INSERT INTO register_person ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            connection.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in new])
-        else:  # PostgreSQL: SQLAlchemy batches the rows into multi-row VALUES
-            session.execute(RegisterPerson.__table__.insert(), new)
-    if old:
-        session.execute(update(RegisterPerson), old)
+            sql = f"INSERT INTO register_person ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))})"
+            connection.exec_driver_sql(sql, new)
+        else:  # PostgreSQL: COPY, the bulk path (several times faster than multi-row INSERT)
+            _copy_rows(connection, new)
+    if existing:
+        session.execute(update(RegisterPerson), [dict(zip(_ROW_COLUMNS, r)) for r in rows if r[0] in existing])
     report.inserted += len(new)
-    report.updated += len(old)
+    report.updated += len(rows) - len(new)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_rows(connection, rows: list[tuple]) -> None:
+    """COPY … FROM STDIN in PostgreSQL's text format (\\N for NULL, backslash escapes)."""
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY register_person ({', '.join(_ROW_COLUMNS)}) FROM STDIN", buffer)
 
 
 # --- candidates ------------------------------------------------------------------------
@@ -341,7 +382,7 @@ def _candidate_statement(rules: tuple[str | tuple[str, str], ...], sqlite: bool)
         branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
     sql = " UNION ".join(branches)
     names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks") if f":{n}" in sql]
-    return text(sql).bindparams(*(bindparam(n, expanding=True) for n in names))
+    return text(sql).bindparams(*(bindparam(n, expanding=True, type_=String()) for n in names))  # typed: an empty list stays a text comparison on PostgreSQL
 
 
 _CANDIDATES = {
