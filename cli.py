@@ -137,13 +137,14 @@ def registry_import(csv_file: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
 @guarded
 def registry_duplicates_cmd(fmt: str) -> None:
-    """List suspected duplicate registrations (重户), with the reasons."""
-    from pipeline.db.register import registry_duplicates
+    """List suspected duplicate registrations (重户), shared ID numbers (重号) and pages recording
+    an event after the person's recorded death, with the reasons."""
+    from pipeline.db.register import events_after_death, registry_duplicates
     from pipeline.db.session import session_scope
 
     rt = _runtime()
     with session_scope(rt.sessions) as session:
-        findings = registry_duplicates(session)
+        findings = registry_duplicates(session) + events_after_death(session)
     if fmt == "jsonl":
         for f in findings:
             sys.stdout.write(json.dumps({"person_ids": f.person_ids, "score": round(f.score, 4), "reasons": f.reasons},

@@ -208,3 +208,46 @@ def test_registry_duplicates(engine, tmp_path):
     assert ("P4", "P5") in findings and findings[("P4", "P5")].reasons[0].startswith("重号")
     assert all(f.score >= 0.9 for f in findings.values())
     assert not any("P7" in key or "P6" in key for key in findings)
+
+
+def test_events_after_a_recorded_death(engine, tmp_path):
+    from pipeline.db.models import Batch, FieldRow, LinkRow, Page
+    from pipeline.db.register import events_after_death
+
+    Base.metadata.create_all(engine)
+    rows = [r + [""] for r in ROWS]  # a register export with a date-of-death column
+    rows[2][-1] = "1980-02-02"  # P3 李己明 died 1980-02-02
+    write = lambda path: write_csv(path, rows)  # noqa: E731
+    HEADER.append("death_date")
+    try:
+        import_register_csv(engine, write(tmp_path / "r.csv"), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    finally:
+        HEADER.pop()
+    place = dict(repository="档案馆", room="1", shelf="1", box="1", fonds="J1", volume="v")
+
+    def page(session, page_no, doc_type, person_id, dates, status="linked", mention=None):
+        page_id = f"pg{page_no}"
+        session.add(Page(id=page_id, batch_id="b1", source_file=f"{page_no}.tif", frame=0, page_no=page_no, sha256=f"{page_no:064d}",
+                         bytes=1, format="tiff", status="done", doc_type=doc_type, **place))
+        session.flush()
+        for key, value in dates.items():
+            session.add(FieldRow(page_id=page_id, mention=None, key=key, value=value, raw=value, confidence=0.9))
+        session.add(LinkRow(page_id=page_id, mention=mention, status=status, person_id=person_id, score=0.97))
+
+    with Session(engine) as session:
+        session.add(Batch(id="b1", root="/scans/b1", scanner="flatbed", device="", operator="李四", status="done", **place))
+        page(session, 1, "migration_certificate", "P3", {"event_date": "1985-06-01"})  # after his death: flagged
+        page(session, 2, "resident_registration", "P3", {"registration_date": "1979-05-01"})  # before: fine
+        page(session, 3, "migration_certificate", "P3", {"event_date": "1986-01-01"}, status="review")  # not a link
+        page(session, 4, "death_deregistration", "P7", {"event_date": "1990-03-01"})  # 张伟's death, from a page
+        page(session, 5, "id_card_application", "P7", {"event_date": "1989-12-01", "registration_date": "1991-01-01"})  # the event date counts: before
+        page(session, 6, "change_correction", "P7", {"registration_date": "1992"})  # a later year: flagged
+        page(session, 7, "birth_registration", "P7", {"event_date": "1995-01-01"}, mention=1)  # named as the father: not his event
+        page(session, 8, "migration_certificate", "P6", {"event_date": "2001-01-01"})  # no recorded death
+        session.commit()
+        findings = events_after_death(session)
+    Base.metadata.drop_all(engine, tables=[t for t in Base.metadata.sorted_tables if t.name != "register_person"])
+    assert [(f.person_ids, f.reasons[0].split(":")[1].split()[1]) for f in findings] == [(["P3"], "pg1"), (["P7"], "pg6")]
+    assert "death 1980-02-02 (register death_date)" in findings[0].reasons[0]
+    assert "death 1990-03-01 (death deregistration page pg4)" in findings[1].reasons[0]
+    assert all(f.score == pytest.approx(0.97) for f in findings)

@@ -549,3 +549,76 @@ def registry_duplicates(
         for finding in judge_blocks(_stream_blocks(session, kind), model, size, threshold, max_block, name_share):
             findings.setdefault(tuple(finding.person_ids), finding)
     return sorted(findings.values(), key=lambda f: (-f.score, f.person_ids))
+
+
+# --- events after a recorded death (假户口: impossible events) ---------------------------
+
+DEATH_COLUMNS = ("death_date", "死亡日期")  # register CSV extra columns read as the date of death
+
+
+def _register_deaths(session: Session) -> dict[str, tuple[str, str]]:
+    """person_id -> (date of death, where it is recorded) from the register's extra columns."""
+    P = RegisterPerson
+    stmt = select(P.person_id, P.extra).where(P.extra.is_not(None), P.extra.contains("死亡日期") | P.extra.contains("death_date"))
+    out: dict[str, tuple[str, str]] = {}
+    for person_id, extra in session.execute(stmt.execution_options(yield_per=5000)):
+        values = json.loads(extra)
+        for column in DEATH_COLUMNS:
+            try:
+                died = normalize_birth_date(values.get(column) or "")
+            except ValueError:
+                continue
+            if died:
+                out[person_id] = (died, f"register {column}")
+                break
+    return out
+
+
+def _page_dates(session: Session, page_filter, keys=("event_date", "registration_date")) -> Iterator[tuple[str, str, str | None, str, str, float]]:
+    """(person_id, page_id, doc_type, field key, date, link score) of the pages whose principal
+    person is linked, one row per date field."""
+    from pipeline.db.models import FieldRow, LinkRow, Page
+
+    stmt = (select(LinkRow.person_id, Page.id, Page.doc_type, FieldRow.key, FieldRow.value, LinkRow.score)
+            .join(Page, Page.id == LinkRow.page_id)
+            .join(FieldRow, (FieldRow.page_id == Page.id) & FieldRow.mention.is_(None) & FieldRow.key.in_(keys))
+            .where(LinkRow.mention.is_(None), LinkRow.status == "linked", LinkRow.person_id.is_not(None), page_filter)
+            .order_by(LinkRow.person_id, Page.id))
+    yield from session.execute(stmt)
+
+
+def _after(event: str, death: str) -> bool:
+    """The event is certainly later than the death, at the precision both dates have."""
+    if len(event) == 10 and len(death) == 10:
+        return event > death
+    return event[:4] > death[:4]
+
+
+def events_after_death(session: Session) -> list[DuplicateFinding]:
+    """Pages recording an event of a person after that person's recorded death (hukou-domain.md
+    §3.6, 假户口: impossible events): one finding per person and page, with the reasons.
+
+    The date of death comes from the register (an extra `death_date` / `死亡日期` column) or
+    from a linked death deregistration page (its `event_date`); the event is the page's
+    `event_date`, else its `registration_date`, and only the page's principal person counts:
+    a father named on his child's birth registration may well have died before it."""
+    from pipeline.db.models import Page
+
+    deaths = _register_deaths(session)
+    for person_id, page_id, _, _, value, _ in _page_dates(session, Page.doc_type == "death_deregistration", ("event_date",)):
+        if value and (person_id not in deaths or value < deaths[person_id][0]):
+            deaths[person_id] = (value, f"death deregistration page {page_id}")
+    if not deaths:
+        return []
+    findings: list[DuplicateFinding] = []
+    events: dict[tuple[str, str], tuple[str | None, dict[str, str], float]] = {}
+    for person_id, page_id, doc_type, key, value, score in _page_dates(session, Page.doc_type.is_distinct_from("death_deregistration")):
+        if person_id in deaths and value:
+            events.setdefault((person_id, page_id), (doc_type, {}, score))[1][key] = value
+    for (person_id, page_id), (doc_type, dates, score) in sorted(events.items()):
+        key = "event_date" if "event_date" in dates else "registration_date"
+        died, source = deaths[person_id]
+        if _after(dates[key], died):
+            findings.append(DuplicateFinding([person_id], float(score), [
+                f"event after recorded death: page {page_id} ({doc_type or 'unknown type'}) {key} {dates[key]}, death {died} ({source})"]))
+    return findings
