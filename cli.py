@@ -103,6 +103,15 @@ def registry() -> None:
     """The population register: import it, find duplicate registrations."""
 
 
+def _count_lines(path: Path) -> int:
+    """Lines in the file, counted in 1 MiB blocks (for the progress bar's total)."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count, last = count + block.count(b"\n"), block[-1:]
+    return count + (last != b"\n")
+
+
 @registry.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @guarded
@@ -112,7 +121,7 @@ def registry_import(csv_file: Path) -> None:
 
     rt = _runtime()
     rt.init()
-    total = sum(1 for _ in csv_file.open("rb")) - 1
+    total = _count_lines(csv_file) - 1
     with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("rows", total=max(total, 0))
         report = import_register_csv(rt.engine, csv_file, hmac_key=rt.keys.hmac, fernet_key=rt.keys.fernet,
@@ -128,13 +137,14 @@ def registry_import(csv_file: Path) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
 @guarded
 def registry_duplicates_cmd(fmt: str) -> None:
-    """List suspected duplicate registrations (重户), with the reasons."""
-    from pipeline.db.register import registry_duplicates
+    """List suspected duplicate registrations (重户), shared ID numbers (重号) and pages recording
+    an event after the person's recorded death, with the reasons."""
+    from pipeline.db.register import events_after_death, registry_duplicates
     from pipeline.db.session import session_scope
 
     rt = _runtime()
     with session_scope(rt.sessions) as session:
-        findings = registry_duplicates(session)
+        findings = registry_duplicates(session) + events_after_death(session)
     if fmt == "jsonl":
         for f in findings:
             sys.stdout.write(json.dumps({"person_ids": f.person_ids, "score": round(f.score, 4), "reasons": f.reasons},

@@ -8,6 +8,7 @@ share, wrong links for unregistered persons, duplicate detection, speed and memo
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import resource
 import tempfile
@@ -56,6 +57,7 @@ def main() -> None:
     csv_path = tmp / "register.csv"
     write_register_csv(rows, csv_path)
     print(f"synthetic register: {len(rows)} rows ({len(planted)} planted pairs), {len(mentions)} mentions, {time.perf_counter() - t:.1f} s")
+    gc.freeze()  # the synthetic register's million Python objects are the bench's, not the linker's: GC need not rescan them
     names = Counter(r.name for r in rows)
     print(f"  distinct names {len(names)}; rows sharing their exact name with another row: {sum(c for c in names.values() if c > 1) / len(rows):.1%}")
 
@@ -89,8 +91,8 @@ def main() -> None:
                     outcome["linked_unregistered"] += 1
                 if not correct and len(wrong_examples) < 8:
                     wrong_examples.append((m, result))
-            elif result.status == "conflict" and registered and any(truth_of.get(p) == m.truth for p, _ in result.candidates):
-                outcome["conflict_correct"] += 1
+            elif result.status == "conflict" and registered and all(truth_of.get(p) == m.truth for p, _ in result.candidates):
+                outcome["conflict_correct"] += 1  # the person's own double registration: the spec's answer
             elif result.status == "review" and registered and truth_of.get(result.person_id) == m.truth:
                 outcome["review_correct"] += 1
             if registered:
@@ -107,7 +109,7 @@ def main() -> None:
     print(f"linkage: {n} mentions in {link_seconds:.1f} s wall = {n / link_seconds:,.0f} mentions/s; {n / link_cpu:,.0f} mentions per CPU-s")
     print(f"  linked precision {outcome['linked_correct'] / max(linked, 1):.4f}  (target ≥ 0.995)")
     print(f"  linked recall    {outcome['linked_correct'] / max(outcome['registered'], 1):.4f}  (target ≥ 0.97);"
-          f" + conflict holding the person {(outcome['linked_correct'] + outcome['conflict_correct']) / max(outcome['registered'], 1):.4f}")
+          f" + conflict among the person's own registrations {(outcome['linked_correct'] + outcome['conflict_correct']) / max(outcome['registered'], 1):.4f}")
     print("  linked recall by page errors per mention: " + ", ".join(
         f"{k[-1]}{'+' if k[-1] == '2' else ''}: {outcome[k + '_linked'] / max(outcome[k], 1):.4f} of {outcome[k]}" for k in ("errors0", "errors1", "errors2")))
     print(f"  review share     {outcome['review'] / n:.4f}  (target ≤ 0.05); review with the right person on top {outcome['review_correct']}")

@@ -23,7 +23,7 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from bench.synth import Synth
-from pipeline.link import MODEL_PATH, MentionQuery, PersonRecord, compare, ethnicity_key, id_hmac, load_model, place_key, upgrade_id
+from pipeline.link import MODEL_PATH, MentionQuery, PersonRecord, compare, ethnicity_key, id_hmac, load_model, lunar_as_solar, place_key, upgrade_id
 from pipeline.namekeys import name_keys
 
 KEY = b"model-estimation-key"
@@ -32,8 +32,8 @@ KEY = b"model-estimation-key"
 M_FLOOR = 0.005
 U_FLOOR = 1e-7
 ORDER = {
-    "name": ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else"),
-    "birth_date": ("exact", "typo", "near", "partial", "year", "else"),
+    "name": ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "two_of_three", "edit1", "else"),
+    "birth_date": ("exact", "typo", "lunar", "near", "partial", "year", "else"),
     "sex": ("exact", "else"),
     "ethnicity": ("exact", "else"),
     "birthplace": ("exact", "part", "else"),
@@ -63,6 +63,7 @@ def _row(uid: str, name, sex, eth, dob, idn, birthplace, native, address) -> dic
         "name_fc": keys.four_corner if keys else None,
         "name_py": list(keys.pinyin) if keys else None,
         "dob": dob or None,
+        "dob_lunar": _lunar_readings(dob),
         "birth_year": dob[:4] if dob else None,
         "sex": sex or None,
         "eth": ethnicity_key(eth) or None,
@@ -71,6 +72,16 @@ def _row(uid: str, name, sex, eth, dob, idn, birthplace, native, address) -> dic
         "address": place_key(address) or None,
         "id_hmac": _hash(idn),
     }
+
+
+def _lunar_readings(dob: str | None) -> list[str]:
+    """The solar dates a full birth date means if its numbers were lunar (the `lunar` level)."""
+    if not dob or len(dob) != 10:
+        return []
+    try:
+        return [d.isoformat() for d in lunar_as_solar(int(dob[:4]), int(dob[5:7]), int(dob[8:]))]
+    except ValueError:
+        return []
 
 
 def _place(col: str) -> cl.CustomComparison:
@@ -101,6 +112,8 @@ def comparisons() -> list:
             "AND (contains(substr(name_fc_l, 6 * i - 5, 5) || substr(name_fc_r, 6 * i - 5, 5), '?') "
             "OR hamming(substr(name_fc_l, 6 * i - 5, 5), substr(name_fc_r, 6 * i - 5, 5)) > 1))) = 0",
             label_for_charts="shape1"),
+        cll.CustomLevel("length(name_var_l) = length(name_var_r) AND length(name_var_l) >= 3 AND levenshtein(name_var_l, name_var_r) = 1",
+                        label_for_charts="two_of_three"),
         cll.CustomLevel("levenshtein(name_var_l, name_var_r) = 1", label_for_charts="edit1"),
         cll.ElseLevel()])
     full = "length(dob_l) = 10 AND length(dob_r) = 10"
@@ -111,6 +124,8 @@ def comparisons() -> list:
         cll.CustomLevel(f"{full} AND (levenshtein(replace(dob_l, '-', ''), replace(dob_r, '-', '')) = 1 OR "
                         "(substr(dob_l, 1, 4) = substr(dob_r, 1, 4) AND substr(dob_l, 6, 2) = substr(dob_r, 9, 2) "
                         "AND substr(dob_l, 9, 2) = substr(dob_r, 6, 2)))", label_for_charts="typo"),
+        cll.CustomLevel(f"{full} AND abs(date_diff('day', try_cast(dob_l AS DATE), try_cast(dob_r AS DATE))) <= 60 "
+                        "AND (list_contains(dob_lunar_l, dob_r) OR list_contains(dob_lunar_r, dob_l))", label_for_charts="lunar"),
         cll.CustomLevel(f"{full} AND abs(date_diff('day', try_cast(dob_l AS DATE), try_cast(dob_r AS DATE))) <= 60",
                         label_for_charts="near"),
         cll.CustomLevel(f"NOT ({full}) AND substr(dob_l, 1, {shortest}) = substr(dob_r, 1, {shortest})", label_for_charts="partial"),

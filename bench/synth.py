@@ -5,7 +5,7 @@ Names follow a skewed surname distribution and era-typical given names, so exact
 collisions (王秀英, 张伟 …) are as common as in a real city. Page errors are made with
 tools independent of the matcher's own confusion table: four-corner neighbours among
 common name characters (shape), same-pinyin characters (homophones), random characters,
-traditional forms, lunar/solar and typo birth dates, old addresses, 15-digit IDs.
+traditional forms, lunar-calendar, shifted and typo birth dates, old addresses, 15-digit IDs.
 """
 
 from __future__ import annotations
@@ -247,6 +247,21 @@ class Synth:
                 return new.isoformat()
         return (d + timedelta(days=1)).isoformat()
 
+    def lunar_mixup(self, iso: str) -> str:
+        """The birthday in the other calendar, written as if it were solar: either the page
+        gives the lunar numbers of the register's solar date, or the register holds lunar
+        numbers and the page the solar date."""
+        from lunar_python import Lunar, Solar
+
+        y, m, d = (int(x) for x in iso.split("-"))
+        if self.rng.random() < 0.5:
+            lunar = Solar.fromYmd(y, m, d).getLunar()
+            y, m, d = lunar.getYear(), abs(lunar.getMonth()), lunar.getDay()
+            d = min(d, 28) if m == 2 else d  # lunar 2/29–30 has no solar reading as written
+            return date(y, m, d).isoformat()
+        solar = Lunar.fromYmd(y, m, min(d, 29)).getSolar()
+        return date(solar.getYear(), solar.getMonth(), solar.getDay()).isoformat()
+
     def mention(self, p: Person, registered: bool) -> Mention:
         """What an old page says about the person, as OCR and a hurried clerk left it."""
         rng = self.rng
@@ -270,9 +285,11 @@ class Synth:
         elif r < 0.08:
             born, errors = self.date_typo(born), errors + ["date_typo"]
         elif r < 0.12:
+            born, errors = self.lunar_mixup(born), errors + ["lunar"]
+        elif r < 0.14:  # a date off by weeks for no calendar reason (a misremembered birthday)
             shifted = date.fromisoformat(born) + timedelta(days=rng.choice((-1, 1)) * rng.randrange(18, 50))
-            born, errors = shifted.isoformat(), errors + ["lunar"]
-        elif r < 0.15:
+            born, errors = shifted.isoformat(), errors + ["date_shift"]
+        elif r < 0.17:
             born, errors = born[:4], errors + ["year_only"]
         r = rng.random()
         sex = p.sex if r < 0.97 else (None if r < 0.99 else {"男": "女", "女": "男"}[p.sex])

@@ -143,6 +143,7 @@ def upgrade_id(number: str) -> str:
     return parsed.value
 
 
+@lru_cache(maxsize=65536)  # a register holds some 40,000 distinct birth dates
 def _plausible_birth(yyyymmdd: str) -> bool:
     try:
         born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
@@ -203,11 +204,17 @@ def name_level(a: str | None, b: str | None) -> str:
     if _one_lookalike_apart(ka.norm, kb.norm, ka.four_corner, kb.four_corner):
         return "shape1"
     if Levenshtein.distance(ka.variant, kb.variant) == 1:
-        return "edit1"
+        return "two_of_three" if _one_substitution_in_long_name(ka.variant, kb.variant) else "edit1"
     return "else"
 
 
-_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "edit1", "else", "null")
+_NAME_ORDER = ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "two_of_three", "edit1", "else", "null")
+
+
+def _one_substitution_in_long_name(a: str, b: str) -> bool:
+    """Names of 3+ characters, one character swapped for another (王桂兰/王桂英): two
+    characters in place agree, far stronger evidence than one of two (王兰/王英)."""
+    return len(a) == len(b) >= 3
 
 
 def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
@@ -235,10 +242,41 @@ def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
     return year, month, day
 
 
+@lru_cache(maxsize=256)
+def _lunar_months(year: int) -> dict[int, tuple[int, int]]:
+    """Lunar year's months (a leap month as -n) -> (ordinal of its first solar day, days)."""
+    from lunar_python import LunarYear  # MIT
+
+    return {m.getMonth(): (int(m.getFirstJulianDay()) - 1721425, m.getDayCount())
+            for m in LunarYear.fromYear(year).getMonths() if m.getYear() == year}
+
+
+def lunar_as_solar(year: int, month: int, day: int) -> tuple[date, ...]:
+    """The solar dates a date means if its numbers were lunar (a leap month gives two):
+    old pages and registers wrote birthdays in the lunar calendar without saying so."""
+    if not 1850 <= year <= 2100:
+        return ()
+    months = _lunar_months(year)
+    out = []
+    for key in (month, -month):
+        if key in months and day <= months[key][1]:
+            out.append(date.fromordinal(months[key][0] + day - 1))
+    return tuple(out)
+
+
+def _lunar_mixup(pa: tuple[int, int, int], pb: tuple[int, int, int]) -> bool:
+    """One date is the other's lunar reading: the same birthday in the other calendar."""
+    try:
+        da, db = date(*pa), date(*pb)
+    except ValueError:
+        return False
+    return db in lunar_as_solar(*pa) or da in lunar_as_solar(*pb)
+
+
 def date_level(a: str | None, b: str | None) -> str:
-    """exact; typo (one digit, or month/day swapped); near (≤ 60 days: lunar vs solar);
-    partial (an imprecise date, e.g. a year only, that agrees as far as it goes); year
-    (full dates in the same year); else."""
+    """exact; typo (one digit, or month/day swapped); lunar (one is the other written in
+    the lunar calendar); near (≤ 60 days); partial (an imprecise date, e.g. a year only,
+    that agrees as far as it goes); year (full dates in the same year); else."""
     pa, pb = _parse_date(a), _parse_date(b)
     if pa is None or pb is None:
         return "null"
@@ -255,7 +293,7 @@ def date_level(a: str | None, b: str | None) -> str:
     except ValueError:
         gap = 10**6
     if gap <= 60:
-        return "near"
+        return "lunar" if _lunar_mixup(pa, pb) else "near"
     if pa[0] == pb[0]:
         return "year"
     return "else"

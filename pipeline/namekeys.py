@@ -230,6 +230,17 @@ def masked_keys(norm: str) -> tuple[str, ...]:
     return tuple(norm[:i] + MASK + norm[i + 1:] for i in range(len(norm)))
 
 
+def inner_masked_key(keys: BlockingKeys) -> str | None:
+    """The surname class and the given name with its first character masked (王*兰): the
+    masked key a register row is indexed by. The other positions need no key of their own:
+    a masked surname leaves the given name (an indexed column), a masked last character
+    leaves a prefix of the skeleton (an indexed range). None for a one-character given name,
+    where the key would be the surname alone."""
+    if len(keys.given) < 2:
+        return None
+    return keys.variant[: len(keys.surname)] + MASK + keys.given[1:]
+
+
 @lru_cache(maxsize=262144)
 def blocking_keys(raw: str) -> BlockingKeys:
     norm = normalize_name(raw)

@@ -83,7 +83,9 @@ def test_name_levels():
     assert name_level("李己明", "李已明") == "skeleton"
     assert name_level("张伟", "章玮") == "pinyin"
     assert name_level("陈文革", "陈田革") == "shape1"
-    assert name_level("王桂兰", "王桂英") == "edit1"
+    assert name_level("王桂兰", "王桂英") == "two_of_three"
+    assert name_level("王兰", "王英") == "edit1"  # one of two characters proves far less
+    assert name_level("王桂兰", "王兰") == "edit1"
     assert name_level("王桂兰", "刘德华") == "else"
     assert name_level(None, "刘德华") == "null"
 
@@ -92,7 +94,12 @@ def test_date_levels():
     assert date_level("1958-04-12", "1958-04-12") == "exact"
     assert date_level("1958-04-12", "1958-04-13") == "typo"
     assert date_level("1958-04-12", "1958-12-04") == "typo"
-    assert date_level("1958-04-12", "1958-05-30") == "near"
+    assert date_level("1958-04-12", "1958-05-29") == "near"
+    assert date_level("1958-02-23", "1958-04-11") == "lunar"  # 农历 1958-02-23 is 1958-04-11
+    assert date_level("1958-04-11", "1958-02-23") == "lunar"
+    assert date_level("1958-02-23", "1958-04-12") == "near"
+    assert date_level("1957-08-20", "1957-10-13") == "lunar"  # 1957 has a leap 8th month: 闰八月二十
+    assert date_level("1957-08-20", "1957-09-13") == "lunar"  # and the ordinary 八月二十
     assert date_level("1958-04-12", "1958-10-30") == "year"
     assert date_level("1958", "1958-10-30") == "partial"
     assert date_level("1958-10", "1958-11-30") == "else"

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from pipeline.namekeys import (
+    blocking_keys,
     four_corner,
+    inner_masked_key,
     lookalike_names,
     masked_keys,
     name_keys,
@@ -68,6 +70,13 @@ def test_masked_keys_one_per_position():
     assert masked_keys("王桂兰") == ("*桂兰", "王*兰", "王桂*")
     assert masked_keys("王伟") == ("*伟", "王*")
     assert masked_keys("王") == ()
+
+
+def test_inner_masked_key_masks_the_first_given_character():
+    assert inner_masked_key(blocking_keys("王桂兰")) == "王*兰"
+    assert inner_masked_key(blocking_keys("肖建国")) == inner_masked_key(blocking_keys("萧德国")) == "萧*国"  # surname class
+    assert inner_masked_key(blocking_keys("欧阳光文")) == "欧阳*文"
+    assert inner_masked_key(blocking_keys("王伟")) is None  # the surname alone is no key
 
 
 def test_four_corner_codes_match_for_ocr_twins():

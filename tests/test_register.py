@@ -146,6 +146,60 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert result.status in ("review", "conflict") and result.person_id in (None, "P7")
 
 
+def test_masked_reach_finds_one_wrong_character_with_the_date_off(engine, tmp_path):
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        def found(q, reach):
+            return {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach=reach)}
+
+        # any character of 孙秀珍 (born 1962-08-08) misread, not a look-alike, and the date
+        # her lunar birthday (七月初九, 1962-07-09) or the year alone: only the masked reach finds her
+        for name, dob in (("李秀珍", "1962-07-09"), ("孙德珍", "1962"), ("孙秀英", "1962-07-09")):
+            q = MentionQuery(name, "女", None, dob, None)
+            assert "P5" not in found(q, "lookalike"), name
+            assert "P5" in found(q, "masked"), name
+        # the date too far off, or none at all: the masked rules stay out of it
+        assert "P5" not in found(MentionQuery("孙德珍", "女", None, "1970-01-01", None), "masked")
+        assert "P5" not in found(MentionQuery("孙德珍", "女", None, None, None), "masked")
+        # a two-character name has no inner mask: a wrong surname is found by the given name
+        assert "P4" in found(MentionQuery("钱刚", "男", None, "1949-12-01", None), "masked")
+        result = link_to_register(session, MentionQuery("李秀珍", "女", "汉族", "1962-07-09", None, "辽宁省沈阳市", "辽宁省", "沈阳市和平区"),
+                                  key=HMAC_KEY, options=LinkOptions())
+        assert result.person_id == "P5" and "name=two_of_three" in result.reasons and "birth_date=lunar" in result.reasons
+
+
+def test_import_keeps_awkward_text_exactly(engine, tmp_path):
+    awkward = "北京市\t东城区\\3号\n二楼 \\N"
+    row = ["P1", "王桂兰", "女", "汉族", "1958-04-12", "", "", "", awkward, 'say "hi"\t\\']
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", [row]), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        person = session.get(RegisterPerson, "P1")
+        assert person.address == awkward.strip()
+        assert json.loads(person.extra) == {"household_no": 'say "hi"\t\\'}
+        assert person.given_norm == "桂兰" and person.name_mask == "王*兰" and person.birthplace is None
+
+
+def test_migration_fills_the_masked_key_like_the_import(tmp_path):
+    from sqlalchemy import text
+
+    from pipeline.db.session import migrate
+    from pipeline.namekeys import blocking_keys, inner_masked_key
+
+    eng = create_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    migrate(eng)
+    import_register_csv(eng, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with eng.begin() as connection:  # a register imported before the column existed
+        connection.execute(text("UPDATE register_person SET name_mask = NULL"))
+        connection.execute(text("UPDATE alembic_version SET version_num = 'e09e515a7d25'"))
+        connection.execute(text("DROP INDEX ix_register_person_mask_dob"))
+        connection.execute(text("ALTER TABLE register_person DROP COLUMN name_mask"))
+    migrate(eng)
+    with Session(eng) as session:
+        people = session.scalars(select(RegisterPerson)).all()
+    assert people and all(p.name_mask == inner_masked_key(blocking_keys(p.name)) for p in people)
+    assert {p.name_mask for p in people} >= {"王*兰", "孙*珍", None}
+
+
 def test_registry_duplicates(engine, tmp_path):
     import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
     with Session(engine) as session:
@@ -154,3 +208,46 @@ def test_registry_duplicates(engine, tmp_path):
     assert ("P4", "P5") in findings and findings[("P4", "P5")].reasons[0].startswith("重号")
     assert all(f.score >= 0.9 for f in findings.values())
     assert not any("P7" in key or "P6" in key for key in findings)
+
+
+def test_events_after_a_recorded_death(engine, tmp_path):
+    from pipeline.db.models import Batch, FieldRow, LinkRow, Page
+    from pipeline.db.register import events_after_death
+
+    Base.metadata.create_all(engine)
+    rows = [r + [""] for r in ROWS]  # a register export with a date-of-death column
+    rows[2][-1] = "1980-02-02"  # P3 李己明 died 1980-02-02
+    write = lambda path: write_csv(path, rows)  # noqa: E731
+    HEADER.append("death_date")
+    try:
+        import_register_csv(engine, write(tmp_path / "r.csv"), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    finally:
+        HEADER.pop()
+    place = dict(repository="档案馆", room="1", shelf="1", box="1", fonds="J1", volume="v")
+
+    def page(session, page_no, doc_type, person_id, dates, status="linked", mention=None):
+        page_id = f"pg{page_no}"
+        session.add(Page(id=page_id, batch_id="b1", source_file=f"{page_no}.tif", frame=0, page_no=page_no, sha256=f"{page_no:064d}",
+                         bytes=1, format="tiff", status="done", doc_type=doc_type, **place))
+        session.flush()
+        for key, value in dates.items():
+            session.add(FieldRow(page_id=page_id, mention=None, key=key, value=value, raw=value, confidence=0.9))
+        session.add(LinkRow(page_id=page_id, mention=mention, status=status, person_id=person_id, score=0.97))
+
+    with Session(engine) as session:
+        session.add(Batch(id="b1", root="/scans/b1", scanner="flatbed", device="", operator="李四", status="done", **place))
+        page(session, 1, "migration_certificate", "P3", {"event_date": "1985-06-01"})  # after his death: flagged
+        page(session, 2, "resident_registration", "P3", {"registration_date": "1979-05-01"})  # before: fine
+        page(session, 3, "migration_certificate", "P3", {"event_date": "1986-01-01"}, status="review")  # not a link
+        page(session, 4, "death_deregistration", "P7", {"event_date": "1990-03-01"})  # 张伟's death, from a page
+        page(session, 5, "id_card_application", "P7", {"event_date": "1989-12-01", "registration_date": "1991-01-01"})  # the event date counts: before
+        page(session, 6, "change_correction", "P7", {"registration_date": "1992"})  # a later year: flagged
+        page(session, 7, "birth_registration", "P7", {"event_date": "1995-01-01"}, mention=1)  # named as the father: not his event
+        page(session, 8, "migration_certificate", "P6", {"event_date": "2001-01-01"})  # no recorded death
+        session.commit()
+        findings = events_after_death(session)
+    Base.metadata.drop_all(engine, tables=[t for t in Base.metadata.sorted_tables if t.name != "register_person"])
+    assert [(f.person_ids, f.reasons[0].split(":")[1].split()[1]) for f in findings] == [(["P3"], "pg1"), (["P7"], "pg6")]
+    assert "death 1980-02-02 (register death_date)" in findings[0].reasons[0]
+    assert "death 1990-03-01 (death deregistration page pg4)" in findings[1].reasons[0]
+    assert all(f.score == pytest.approx(0.97) for f in findings)

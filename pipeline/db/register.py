@@ -10,10 +10,11 @@ queries serve SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from pipeline.link import (
     upgrade_id,
 )
 from pipeline.normalize import mask_id, normalize_sex
-from pipeline.namekeys import blocking_keys, lookalike_names, name_keys
+from pipeline.namekeys import blocking_keys, inner_masked_key, lookalike_names, name_keys
 from pipeline.records import LinkResult
 
 COLUMNS = ("person_id", "name", "sex", "ethnicity", "birth_date", "id_number", "birthplace", "native_place", "address")
@@ -56,6 +57,7 @@ class RegisterPerson(Base):
     given_norm: Mapped[str] = mapped_column(String(48))
     name_skel: Mapped[str] = mapped_column(String(64))
     name_py: Mapped[str] = mapped_column(String(160))
+    name_mask: Mapped[str | None] = mapped_column(String(64))  # 王*兰: one misread given-name character
     sex: Mapped[str | None] = mapped_column(String(8))
     ethnicity: Mapped[str | None] = mapped_column(String(32))
     birth_date: Mapped[str | None] = mapped_column(String(10))
@@ -77,6 +79,7 @@ class RegisterPerson(Base):
         Index("ix_register_person_skel_dob", "name_skel", "birth_date"),
         Index("ix_register_person_py_dob", "name_py", "birth_date"),
         Index("ix_register_person_skel_md", "name_skel", "birth_md"),
+        Index("ix_register_person_mask_dob", "name_mask", "birth_date"),
     )
 
     def record(self) -> PersonRecord:
@@ -115,33 +118,68 @@ def normalize_birth_date(text: str) -> str | None:
     raise ValueError(f"not a date: {text!r}")
 
 
+# The table's columns in the order an import row is built: one tuple per row, no dicts.
+_ROW_COLUMNS = (
+    "person_id", "name", "name_norm", "surname_class", "given_norm", "name_skel", "name_py", "name_mask",
+    "sex", "ethnicity", "birth_date", "birth_year", "birth_md", "id_hmac", "id_encrypted", "id_masked",
+    "birthplace", "native_place", "address", "extra",
+)
+assert set(_ROW_COLUMNS) == {c.name for c in RegisterPerson.__table__.columns}, "import row and table disagree"
+
+
 @lru_cache(maxsize=262144)
-def _name_columns(name: str) -> dict[str, str | None]:
+def _name_columns(name: str) -> tuple[str, str, str, str, str, str | None]:
+    """name_norm, surname_class, given_norm, name_skel, name_py, name_mask (names repeat: cached)."""
     keys = blocking_keys(name)
-    return {
-        "name_norm": keys.norm,
-        "surname_class": keys.variant[: len(keys.surname)],
-        "given_norm": keys.given,
-        "name_skel": keys.skeleton,
-        "name_py": keys.pinyin_canonical,
-    }
+    return (keys.norm, keys.variant[: len(keys.surname)], keys.given, keys.skeleton, keys.pinyin_canonical,
+            inner_masked_key(keys))
 
 
-def _text(row: dict[str, str], column: str) -> str | None:
-    return (row.get(column) or "").strip() or None
+_birth_date = lru_cache(maxsize=65536)(normalize_birth_date)  # a register has some 40,000 distinct birth dates
+_sex = lru_cache(maxsize=256)(normalize_sex)
 
 
-def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: bytes, fernet: Fernet) -> tuple[dict[str, object], str | None]:
-    """The table row for one CSV row, and a warning if a value had to be dropped."""
-    person_id = _text(row, "person_id")
-    name = _text(row, "name")
+@dataclass(frozen=True)
+class _Layout:
+    """Where each known column sits in the CSV's rows (-1: absent), and the extra columns."""
+
+    width: int
+    person_id: int
+    name: int
+    sex: int
+    ethnicity: int
+    birth_date: int
+    id_number: int
+    birthplace: int
+    native_place: int
+    address: int
+    extra: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, header: list[str]) -> _Layout:
+        where = {c: i for i, c in enumerate(header)}  # a repeated name: the last one, as csv.DictReader has it
+        return cls(len(header), *(where.get(c, -1) for c in COLUMNS),
+                   extra=tuple((c, i) for i, c in enumerate(header) if c not in COLUMNS))
+
+
+def _cell(cells: list[str], index: int) -> str | None:
+    return (cells[index].strip() or None) if index >= 0 else None
+
+
+def _row_values(cells: list[str], layout: _Layout, *, hmac_key: bytes, fernet: Fernet) -> tuple[tuple, str | None]:
+    """The table row (in _ROW_COLUMNS order) for one CSV row, and a warning if a value had
+    to be dropped. Raises ValueError for a row that cannot be imported."""
+    if len(cells) < layout.width:
+        cells = cells + [""] * (layout.width - len(cells))
+    person_id = _cell(cells, layout.person_id)
+    name = _cell(cells, layout.name)
     if not person_id:
         raise ValueError("no person_id")
     if not name:
         raise ValueError("no name")
-    birth_date = normalize_birth_date(row.get("birth_date") or "")
+    birth_date = _birth_date(cells[layout.birth_date]) if layout.birth_date >= 0 else None
     warning = None
-    raw_id = _text(row, "id_number")
+    raw_id = _cell(cells, layout.id_number)
     hashed = encrypted = masked = None
     if raw_id:
         encrypted = fernet.encrypt(raw_id.encode("utf-8")).decode("ascii")
@@ -152,25 +190,18 @@ def _row_values(row: dict[str, str], extra_columns: list[str], *, hmac_key: byte
         except InvalidIdNumber as exc:
             masked = mask_id(raw_id)
             warning = f"{exc}: kept encrypted, not matchable"
-    extra = {k: row[k] for k in extra_columns if row.get(k)}
-    values = {
-        "person_id": person_id,
-        "name": name,
-        **_name_columns(name),
-        "sex": normalize_sex(row.get("sex") or ""),
-        "ethnicity": _text(row, "ethnicity"),
-        "birth_date": birth_date,
-        "birth_year": int(birth_date[:4]) if birth_date else None,
-        "birth_md": birth_date[5:] if birth_date and len(birth_date) == 10 else None,
-        "id_hmac": hashed,
-        "id_encrypted": encrypted,
-        "id_masked": masked,
-        "birthplace": _text(row, "birthplace"),
-        "native_place": _text(row, "native_place"),
-        "address": _text(row, "address"),
-        "extra": json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
-    }
-    return values, warning
+    extra = {k: cells[i] for k, i in layout.extra if cells[i]}
+    return (
+        person_id, name, *_name_columns(name),
+        _sex(cells[layout.sex]) if layout.sex >= 0 else None,
+        _cell(cells, layout.ethnicity),
+        birth_date,
+        int(birth_date[:4]) if birth_date else None,
+        birth_date[5:] if birth_date and len(birth_date) == 10 else None,
+        hashed, encrypted, masked,
+        _cell(cells, layout.birthplace), _cell(cells, layout.native_place), _cell(cells, layout.address),
+        json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None,
+    ), warning
 
 
 def import_register_csv(
@@ -213,28 +244,29 @@ def import_register_csv(
         except OSError as exc:
             raise RegisterError(f"{path}: cannot be read ({exc.strerror})") from exc
         with handle:
-            reader = csv.DictReader(handle)
+            reader = csv.reader(handle)
             try:
-                header = reader.fieldnames or []
+                header = next(reader, [])
             except UnicodeDecodeError as exc:
                 raise RegisterError(f"{path.name}: not UTF-8 ({exc.reason})") from exc
             missing = [c for c in ("person_id", "name") if c not in header]
             if missing:
                 raise RegisterError(f"{path.name}: no column {', '.join(missing)} in the header")
-            extra_columns = [c for c in header if c not in COLUMNS]
-            batch: dict[str, dict[str, object]] = {}
+            layout = _Layout.of(header)
+            batch: dict[str, tuple] = {}
             try:
-                for row in reader:
+                for cells in reader:
+                    if not cells:  # a blank line is no row (as csv.DictReader has it)
+                        continue
                     report.rows += 1
-                    line_no = reader.line_num
                     try:
-                        values, warning = _row_values(row, extra_columns, hmac_key=hmac_key, fernet=fernet)
+                        values, warning = _row_values(cells, layout, hmac_key=hmac_key, fernet=fernet)
                     except ValueError as exc:
-                        report.rejected.append((line_no, str(exc)))
+                        report.rejected.append((reader.line_num, str(exc)))
                         continue
                     if warning:
-                        report.warnings.append((line_no, warning))
-                    batch[values["person_id"]] = values
+                        report.warnings.append((reader.line_num, warning))
+                    batch[values[0]] = values
                     if len(batch) >= batch_size:
                         _upsert(session, list(batch.values()), report)
                         batch.clear()
@@ -268,36 +300,50 @@ def _ensure_indexes(session: Session, indexes: list[Index]) -> None:
     session.commit()
 
 
-def _upsert(session: Session, rows: list[dict[str, object]], report: ImportReport) -> None:
-    ids = [r["person_id"] for r in rows]
+def _upsert(session: Session, rows: list[tuple], report: ImportReport) -> None:
+    ids = [r[0] for r in rows]
     existing: set[str] = set()
     for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
         chunk = ids[start:start + 900]
         existing.update(session.scalars(select(RegisterPerson.person_id).where(RegisterPerson.person_id.in_(chunk))))
-    new = [r for r in rows if r["person_id"] not in existing]
-    old = [r for r in rows if r["person_id"] in existing]
+    new = [r for r in rows if r[0] not in existing] if existing else rows
     if new:
         connection = session.connection()
         if connection.dialect.name == "sqlite":  # plain executemany: SQLAlchemy's per-row parameter handling costs more than SQLite's insert
-            columns = [c.name for c in RegisterPerson.__table__.columns]
-            sql = f"INSERT INTO register_person ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            connection.exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in new])
-        else:  # PostgreSQL: SQLAlchemy batches the rows into multi-row VALUES
-            session.execute(RegisterPerson.__table__.insert(), new)
-    if old:
-        session.execute(update(RegisterPerson), old)
+            sql = f"INSERT INTO register_person ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))})"
+            connection.exec_driver_sql(sql, new)
+        else:  # PostgreSQL: COPY, the bulk path (several times faster than multi-row INSERT)
+            _copy_rows(connection, new)
+    if existing:
+        session.execute(update(RegisterPerson), [dict(zip(_ROW_COLUMNS, r)) for r in rows if r[0] in existing])
     report.inserted += len(new)
-    report.updated += len(old)
+    report.updated += len(rows) - len(new)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_rows(connection, rows: list[tuple]) -> None:
+    """COPY … FROM STDIN in PostgreSQL's text format (\\N for NULL, backslash escapes)."""
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join("\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    with connection.connection.dbapi_connection.cursor() as cursor:
+        cursor.copy_expert(f"COPY register_person ({', '.join(_ROW_COLUMNS)}) FROM STDIN", buffer)
 
 
 # --- candidates ------------------------------------------------------------------------
 
 _RECORD_COLUMNS = "person_id, name, sex, ethnicity, birth_date, id_hmac, birthplace, native_place, address"
-# Blocking rules, each an indexed lookup (hukou-domain.md §3.5), in three reaches, each a
+# Blocking rules, each an indexed lookup (hukou-domain.md §3.5), in four reaches, each a
 # superset of the one before. The exact-date rules are narrow at any register size; the
 # wide ones add look-alike and homophone names within a year either side and pages
 # without a full birth date; the look-alike reach adds every name one look-alike
-# character away (about 40 readings per character), asked only when nothing else matched.
+# character away (about 40 readings per character); the masked reach adds every name with
+# one character masked near the page's birth date. The last two are asked only when
+# nothing else matched.
 _EXACT_DATE_RULES = (
     "id_hmac = :id_hmac",
     "birth_date = :dob AND surname_class IN :surnames",  # a given-name character misread
@@ -314,17 +360,37 @@ _WIDE_RULES = _EXACT_DATE_RULES + (
 _LOOKALIKE_RULES = _WIDE_RULES + (  # a shape confusion outside the skeleton classes, and the date missing or misread
     "name_norm IN :lookalikes AND (:no_year = 1 OR birth_date BETWEEN :from_date AND :to_date OR birth_md = :md)",
 )
-REACHES = ("exact_date", "wide", "lookalike")
+# One character of the name misread (any character, not only a look-alike) and the birth
+# date off too (a lunar date, a typo, the year alone): one rule per masked position, each
+# bounded by the date as far as the page gives it (no date: not asked, too wide).
+_MASKED_RULES = _LOOKALIKE_RULES + (
+    "given_norm IN :givens AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 玉桂兰 / 汪桂兰
+    "name_mask IN :inner_masks AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王柱兰
+    ("name_skel >= :skel_head AND name_skel < :skel_head_end AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王桂英
+     "ix_register_person_skel_dob"),  # SQLite without statistics would walk the date range instead
+)
+REACHES = ("exact_date", "wide", "lookalike", "masked")
 
 
-def _candidate_statement(rules: tuple[str, ...]):
-    """One round trip: the union of the rules' lookups, each capped by itself."""
-    branches = [f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM register_person WHERE {rule} LIMIT :limit) AS b{i}" for i, rule in enumerate(rules)]
-    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes") if f":{n}" in " ".join(rules)]
-    return text(" UNION ".join(branches)).bindparams(*(bindparam(n, expanding=True) for n in names))
+def _candidate_statement(rules: tuple[str | tuple[str, str], ...], sqlite: bool):
+    """One round trip: the union of the rules' lookups, each capped by itself. A rule given
+    as (condition, index) names the index SQLite must use (PostgreSQL plans by statistics)."""
+    branches = []
+    for i, rule in enumerate(rules):
+        condition, index = rule if isinstance(rule, tuple) else (rule, None)
+        table = f"register_person INDEXED BY {index}" if index and sqlite else "register_person"
+        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
+    sql = " UNION ".join(branches)
+    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks") if f":{n}" in sql]
+    return text(sql).bindparams(*(bindparam(n, expanding=True, type_=String()) for n in names))  # typed: an empty list stays a text comparison on PostgreSQL
 
 
-_CANDIDATES = {reach: _candidate_statement(rules) for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES))}
+_CANDIDATES = {
+    (reach, sqlite): _candidate_statement(rules, sqlite)
+    for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES, _MASKED_RULES))
+    for sqlite in (False, True)
+}
+_NEAR_DAYS = 62  # a lunar/solar mix-up moves a date by up to about 50 days
 _NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
 
 
@@ -356,14 +422,33 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach == "lookalike" else [],
+        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach in ("lookalike", "masked") else [],
+        "inner_masks": sorted({m for k in keys if (m := inner_masked_key(k))}),
+        "skel_head": keys[0].skeleton[:-1] if keys and len(keys[0].given) >= 2 else None,
+        "skel_head_end": keys[0].skeleton[:-1] + "\U0010ffff" if keys and len(keys[0].given) >= 2 else None,
+        **_near_window(query.birth_date),
         "from_date": f"{year - 1:04d}" if year is not None else None,  # ISO strings sort by date;
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
     }
-    statement = _CANDIDATES["wide" if reach == "exact_date" and dob is None else reach]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    statement = _CANDIDATES[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
     return [PersonRecord(*row) for row in session.execute(statement, params)]
+
+
+def _near_window(birth_date: str | None) -> dict[str, str | None]:
+    """The birth dates the masked rules accept: ±62 days around a full date, the year of
+    an imprecise one, none without a year (ISO strings sort by date)."""
+    if not birth_date or not birth_date[:4].isdigit():
+        return {"near_from": None, "near_to": None}
+    if len(birth_date) == 10:
+        try:
+            day = date.fromisoformat(birth_date)
+            return {"near_from": (day - timedelta(days=_NEAR_DAYS)).isoformat(), "near_to": (day + timedelta(days=_NEAR_DAYS)).isoformat()}
+        except ValueError:
+            pass
+    return {"near_from": birth_date[:4], "near_to": f"{birth_date[:4]}-12-31"}
 
 
 def register_size(session: Session) -> int:
@@ -386,7 +471,7 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
 def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
     """Link one page person: first against the exact-date candidates; only when that does
     not settle it (or the page has no full birth date) against the wide candidate set;
-    only when nobody there matches, against the look-alike names too."""
+    only when nobody there matches, against the look-alike and one-character-masked names too."""
     context = register_context(session, query)
     first = candidates_for(session, query, key=key, limit=limit, reach="exact_date")
     if first and query.birth_date and len(query.birth_date) == 10:
@@ -396,7 +481,7 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
     result = link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="wide"), key=key, options=options, context=context)
     if result.status != "new":
         return result
-    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="lookalike"), key=key, options=options, context=context)
+    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="masked"), key=key, options=options, context=context)
 
 
 # --- duplicates ------------------------------------------------------------------------
@@ -464,3 +549,76 @@ def registry_duplicates(
         for finding in judge_blocks(_stream_blocks(session, kind), model, size, threshold, max_block, name_share):
             findings.setdefault(tuple(finding.person_ids), finding)
     return sorted(findings.values(), key=lambda f: (-f.score, f.person_ids))
+
+
+# --- events after a recorded death (假户口: impossible events) ---------------------------
+
+DEATH_COLUMNS = ("death_date", "死亡日期")  # register CSV extra columns read as the date of death
+
+
+def _register_deaths(session: Session) -> dict[str, tuple[str, str]]:
+    """person_id -> (date of death, where it is recorded) from the register's extra columns."""
+    P = RegisterPerson
+    stmt = select(P.person_id, P.extra).where(P.extra.is_not(None), P.extra.contains("死亡日期") | P.extra.contains("death_date"))
+    out: dict[str, tuple[str, str]] = {}
+    for person_id, extra in session.execute(stmt.execution_options(yield_per=5000)):
+        values = json.loads(extra)
+        for column in DEATH_COLUMNS:
+            try:
+                died = normalize_birth_date(values.get(column) or "")
+            except ValueError:
+                continue
+            if died:
+                out[person_id] = (died, f"register {column}")
+                break
+    return out
+
+
+def _page_dates(session: Session, page_filter, keys=("event_date", "registration_date")) -> Iterator[tuple[str, str, str | None, str, str, float]]:
+    """(person_id, page_id, doc_type, field key, date, link score) of the pages whose principal
+    person is linked, one row per date field."""
+    from pipeline.db.models import FieldRow, LinkRow, Page
+
+    stmt = (select(LinkRow.person_id, Page.id, Page.doc_type, FieldRow.key, FieldRow.value, LinkRow.score)
+            .join(Page, Page.id == LinkRow.page_id)
+            .join(FieldRow, (FieldRow.page_id == Page.id) & FieldRow.mention.is_(None) & FieldRow.key.in_(keys))
+            .where(LinkRow.mention.is_(None), LinkRow.status == "linked", LinkRow.person_id.is_not(None), page_filter)
+            .order_by(LinkRow.person_id, Page.id))
+    yield from session.execute(stmt)
+
+
+def _after(event: str, death: str) -> bool:
+    """The event is certainly later than the death, at the precision both dates have."""
+    if len(event) == 10 and len(death) == 10:
+        return event > death
+    return event[:4] > death[:4]
+
+
+def events_after_death(session: Session) -> list[DuplicateFinding]:
+    """Pages recording an event of a person after that person's recorded death (hukou-domain.md
+    §3.6, 假户口: impossible events): one finding per person and page, with the reasons.
+
+    The date of death comes from the register (an extra `death_date` / `死亡日期` column) or
+    from a linked death deregistration page (its `event_date`); the event is the page's
+    `event_date`, else its `registration_date`, and only the page's principal person counts:
+    a father named on his child's birth registration may well have died before it."""
+    from pipeline.db.models import Page
+
+    deaths = _register_deaths(session)
+    for person_id, page_id, _, _, value, _ in _page_dates(session, Page.doc_type == "death_deregistration", ("event_date",)):
+        if value and (person_id not in deaths or value < deaths[person_id][0]):
+            deaths[person_id] = (value, f"death deregistration page {page_id}")
+    if not deaths:
+        return []
+    findings: list[DuplicateFinding] = []
+    events: dict[tuple[str, str], tuple[str | None, dict[str, str], float]] = {}
+    for person_id, page_id, doc_type, key, value, score in _page_dates(session, Page.doc_type.is_distinct_from("death_deregistration")):
+        if person_id in deaths and value:
+            events.setdefault((person_id, page_id), (doc_type, {}, score))[1][key] = value
+    for (person_id, page_id), (doc_type, dates, score) in sorted(events.items()):
+        key = "event_date" if "event_date" in dates else "registration_date"
+        died, source = deaths[person_id]
+        if _after(dates[key], died):
+            findings.append(DuplicateFinding([person_id], float(score), [
+                f"event after recorded death: page {page_id} ({doc_type or 'unknown type'}) {key} {dates[key]}, death {died} ({source})"]))
+    return findings
