@@ -742,8 +742,11 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                 downwards = _stacked(a, b)
                 if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
                     continue
-                hit = _label_at_start(_plain(a.text + b.text), table)
-                if hit is not None and hit.end > len(a.chars):
+                joined = _plain(a.text + b.text)
+                hit = _label_at_start(joined, table)
+                if hit is not None and hit.end > len(a.chars) or (
+                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) and _label_pieces(joined, table)
+                ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     del runs[j]
                     changed = True
@@ -753,13 +756,26 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     return runs
 
 
+def _label_pieces(text: str, table: LabelTable) -> bool:
+    """Characters of printed label wording that together read as an unknown label by their words (生 + 地)."""
+    return (
+        len(text) <= 4
+        and all(c in table.label_chars for c in text)
+        and not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS)
+        and _guess_label(text, table) is not None
+    )
+
+
 def _stacked(a: _Run, b: _Run) -> bool:
-    """b stands just under a, both a character or two: pieces of one column."""
-    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+    """b, a character or two, stands just under a (a character or two, or a column): pieces of one
+    column. Boxes of lone characters printed with wide spacing may overlap a little."""
+    if len(b.chars) > 2 or a.vertical and b.vertical or not a.vertical and len(a.chars) > 2:
         return False
     ba, bb = a.box, b.box
+    size = _width(ba) if a.vertical else max(_width(ba), _height(ba))
     gap = bb[1] - ba[3]
-    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
+    below = (bb[1] + bb[3]) / 2 > (ba[1] + ba[3]) / 2 + 0.5 * min(size, _height(bb))
+    return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 1.5 * size
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -843,9 +859,11 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     owner: dict[int, tuple[_Segment, str]] = {}
     values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
     value_side = _vertical_label_side(segs)
+    headers = _header_rows(segs)
     for value in values:
         found = (
             _owner_in_run(value, segs)
+            or _owner_under_header(value, segs, headers)
             or _owner_in_row(value, segs, vertical_labels=False)
             or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_riding_above(value, segs)
@@ -861,6 +879,67 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         target = pairs[id(label)]
         (target.right if mode == "right" else target.below).append(value)
     return pairs
+
+
+def _header_rows(segs: list[_Segment]) -> list[list[_Segment]]:
+    """Rows of three or more labels side by side with no writing between them: column headers.
+
+    Their values stand under them, however the headers are printed (across, or downwards
+    in tall cells whose band would otherwise reach into the rows below).
+    """
+    labels = sorted((s for s in segs if s.label is not None and not s.title), key=lambda s: s.box[0])
+    rows: list[list[_Segment]] = []
+    for label in labels:
+        for row in rows:
+            if _same_row(row[0].box, label.box) or _tops_aligned(row[0], label):
+                row.append(label)
+                break
+        else:
+            rows.append([label])
+    headers = []
+    for row in rows:
+        if len(row) < 3:
+            continue
+        band = _union([s.box for s in row])
+        between = [
+            s for s in segs
+            if s.label is None and not s.title and _y_overlap(s.box, band) >= 0.5
+            and band[0] < (s.box[0] + s.box[2]) / 2 < band[2]
+        ]
+        if not between:
+            headers.append(row)
+    return headers
+
+
+def _tops_aligned(a: _Segment, b: _Segment) -> bool:
+    """Two labels printed downwards that start at one height: cells of one header row."""
+    if not (a.vertical or b.vertical):
+        return False
+    size = min(_width(a.box), _width(b.box))
+    return abs(a.box[1] - b.box[1]) <= 1.5 * size and _y_overlap(a.box, b.box) >= 0.3
+
+
+def _owner_under_header(
+    value: _Segment, segs: list[_Segment], headers: list[list[_Segment]]
+) -> tuple[_Segment, str] | None:
+    """Under a header row, down to the next label below it: the header whose column the value is in."""
+    box = value.box
+    centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for row in headers:
+        band = _union([s.box for s in row])
+        if centre_y <= band[3] or not band[0] - _height(box) <= centre_x <= band[2] + _height(box):
+            continue
+        lower = [s.box[1] for s in segs if s.label is not None and s.box[1] > band[3] and s not in row
+                 and s.box[2] > band[0] and s.box[0] < band[2]]
+        if centre_y >= min(lower, default=float("inf")):
+            continue
+        best = max(row, key=lambda s: (_x_cover(s.box, box), -abs((s.box[0] + s.box[2]) / 2 - centre_x)))
+        return best, "below"
+    return None
+
+
+def _x_cover(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
 
 
 def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -959,13 +1038,24 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
         if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
         overlap = _y_overlap(lb, box)
-        if overlap >= 0.25:
+        if overlap >= 0.25 and not _label_in_between(s, value, segs):
             candidates.append((lb[2], overlap, s))
     if not candidates:
         return None
     nearest = max(c[0] for c in candidates)
     close = [c for c in candidates if c[0] >= nearest - _height(box)]
     return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _label_in_between(label: _Segment, value: _Segment, segs: list[_Segment]) -> bool:
+    """A label printed downwards stands between a label and a value of its row: the value is its."""
+    lb, box = label.box, value.box
+    return any(
+        s.label is not None and s.vertical and s is not label
+        and s.box[0] >= lb[2] - 0.2 * _width(s.box) and s.box[2] <= box[0] + 0.2 * _width(s.box)
+        and s.box[1] <= (box[1] + box[3]) / 2 <= s.box[3]
+        for s in segs
+    )
 
 
 def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
