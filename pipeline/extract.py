@@ -728,27 +728,29 @@ def _valid_value(key: str, text: str) -> bool:
 
 
 def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
-    """Join a short piece with its neighbour when together they start with a longer label ("姓" + "名")."""
+    """Join a short piece with its neighbour when together they start with a longer label ("姓" + "名").
+
+    A piece's neighbour in its own column comes first: labels printed downwards in a row of
+    tall cells stand closer to the next label across than to their own second character.
+    """
     changed = True
     while changed:
         changed = False
         for i, a in enumerate(runs):
             if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
-            for j, b in enumerate(runs):
-                if i == j:
-                    continue
-                # a label printed downwards may come back as one box per character ("性" over "別")
-                downwards = _stacked(a, b)
-                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
-                    continue
+            # a label printed downwards may come back as one box per character ("性" over "別")
+            below = sorted((b for b in runs if b is not a and _stacked(a, b)), key=lambda b: b.box[1])
+            beside = [b for b in runs if b is not a and a.vertical == b.vertical and _next_to(a, b)]
+            for b in below + beside:
+                downwards = b in below
                 joined = _plain(a.text + b.text)
                 hit = _label_at_start(joined, table)
                 if hit is not None and hit.end > len(a.chars) or (
                     downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) and _label_pieces(joined, table)
                 ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
-                    del runs[j]
+                    runs.remove(b)
                     changed = True
                     break
             if changed:
@@ -775,7 +777,7 @@ def _stacked(a: _Run, b: _Run) -> bool:
     size = _width(ba) if a.vertical else max(_width(ba), _height(ba))
     gap = bb[1] - ba[3]
     below = (bb[1] + bb[3]) / 2 > (ba[1] + ba[3]) / 2 + 0.5 * min(size, _height(bb))
-    return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 1.5 * size
+    return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 3.0 * size
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -934,6 +936,13 @@ def _owner_under_header(
         if centre_y >= min(lower, default=float("inf")):
             continue
         best = max(row, key=lambda s: (_x_cover(s.box, box), -abs((s.box[0] + s.box[2]) / 2 - centre_x)))
+        # the writing in a column runs on from its header; text far below the last of it
+        # (a seal's ring at the foot of the form) is something else
+        size = _width(box) if value.vertical else _height(box)
+        above = [s.box[3] for s in segs if s is not value and not s.title and band[1] < s.box[3] <= box[1] + 0.3 * size
+                 and _x_overlap(s.box, box) >= 0.3]
+        if box[1] - max(above, default=band[3]) > 3.0 * size:
+            return None
         return best, "below"
     return None
 
@@ -1225,8 +1234,22 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
             and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
             and left < (s.box[0] + s.box[2]) / 2 < right
         ]
-        tables.append(_Table(row, values))
+        tables.append(_Table(row, _written_on(header, values)))
     return tables
+
+
+def _written_on(header: tuple[float, float, float, float], values: list[_Segment]) -> list[_Segment]:
+    """The values that run on down their column from the header: writing follows row after row,
+    so text far below the last writing above it (a seal's ring at the foot of the form) is not a cell."""
+    kept: list[_Segment] = []
+    for value in sorted(values, key=lambda s: s.box[1]):
+        box = value.box
+        size = _width(box) if value.vertical else _height(box)
+        bottom = max((k.box[3] for k in kept if _x_overlap(k.box, box) >= 0.3), default=header[3])
+        if box[1] - bottom > 3.0 * max(size, min(_height(header), 2.0 * size)):
+            continue
+        kept.append(value)
+    return kept
 
 
 def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
