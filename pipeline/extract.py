@@ -93,6 +93,7 @@ class LabelTable:
     ditto_marks: tuple[str, ...]
     ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
+    title_cues: tuple[tuple[str, str], ...]  # (word, doc type): a title's words when its wording is unknown
     type_fields: dict[str, tuple[str, ...]]
     keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
     label_chars: frozenset[str]  # every character of the printed wordings
@@ -177,6 +178,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        title_cues=tuple((fold(w), cue["type"]) for cue in data.get("title_cue", []) for w in cue["words"]),
         keywords=tuple(
             _KeywordRule(
                 key=rule["key"],
@@ -859,7 +861,8 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)),
+                    key=lambda s: (s.box[1], s.box[0]))
     value_side = _vertical_label_side(segs)
     headers = _header_rows(segs)
     for value in values:
@@ -880,7 +883,47 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         owner[id(value)] = (label, mode)
         target = pairs[id(label)]
         (target.right if mode == "right" else target.below).append(value)
+    if _rejoin_trailing_words(layout, pairs, owner):
+        return _pair(layout)
     return pairs
+
+
+def _rejoin_trailing_words(layout: _Layout, pairs: dict[int, _Pair], owner: dict[int, tuple[_Segment, str]]) -> bool:
+    """A label word that ends a line of writing and gets no value of its own is part of that
+    writing ("退休回原籍" is a reason, not a reason and an empty 原籍): join it back."""
+    segs = layout.segments
+    changed = False
+    for seg in list(segs):
+        pair = pairs.get(id(seg))
+        if pair is None or pair.right or pair.below or seg.order == 0 or not (seg.label.key or seg.label.person):
+            continue
+        run = [s for s in segs if s.run == seg.run]
+        first = min(run, key=lambda s: s.order)
+        before = next((s for s in run if s.order == seg.order - 1), None)
+        if seg is not max(run, key=lambda s: s.order) or first.label is not None or before is None:
+            continue
+        if before.label is not None or id(before) not in owner:
+            continue
+        joined = dataclasses.replace(before, chars=before.chars + seg.chars)
+        segs[segs.index(before)] = joined
+        segs.remove(seg)
+        changed = True
+    return changed
+
+
+def _over_a_label(value: _Segment, segs: list[_Segment]) -> bool:
+    """Text printed over a label of another line (a seal's ring, a stamp) is no one's value:
+    writing goes in the blank beside or under a label, not across it."""
+    box = value.box
+    area = _width(box) * _height(box)
+    for s in segs:
+        if s.label is None or s.run == value.run or s.title:
+            continue
+        lb = s.box
+        cover = max(0.0, min(lb[2], box[2]) - max(lb[0], box[0])) * max(0.0, min(lb[3], box[3]) - max(lb[1], box[1]))
+        if cover >= 0.3 * min(area, _width(lb) * _height(lb)):
+            return True
+    return False
 
 
 def _header_rows(segs: list[_Segment]) -> list[list[_Segment]]:
@@ -1395,25 +1438,44 @@ def _classify(layout: _Layout, pairs: dict[int, _Pair], table: LabelTable) -> tu
 
 
 def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
-    """The best title wording among the non-label text, favouring short lines near the top."""
+    """The best title wording among the non-label text, favouring short lines near the top;
+    else the words of the largest title-like line near the top (身份证 …申请表, 死亡…销户登记)."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
         text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
-        if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
+        if len(text) < 2:
             continue
+        label_like = _label_at_start(text, table) is not None and len(text) <= 8
         top = run.box[1] / max(1, layout.height)
         for doc_type, titles in table.titles.items():
             for title in titles:
                 found = _title_match(text, title)
-                if found is None:
-                    continue
+                if found is None or label_like and found < 1.0:
+                    continue  # (a whole title wording may start like a label: 身份证申领表)
                 score = found * len(title) / max(len(text), len(title)) + (0.3 if top < 0.3 else 0.0)
                 score += 0.02 * len(title)  # the longer wording is the more specific type
                 if best is None or score > best[0]:
                     best = (score, doc_type)
     if best is None or best[0] < 0.35:
-        return None
+        return _title_by_cues(layout, table)
     return best[1], round(min(0.99, 0.7 + 0.3 * min(1.0, best[0])), 3)
+
+
+def _title_by_cues(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
+    """A title the table does not know, read by its words: the tallest short line in the top third
+    that is not a label, tried against the cue words in order."""
+    lines = []
+    for run in layout.runs:
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
+        size = _width(run.box) if run.vertical else _height(run.box)
+        if not 4 <= len(text) <= 16 or run.box[1] > 0.35 * layout.height or _label_at_start(text, table):
+            continue
+        lines.append((size, text))
+    for _size, text in sorted(lines, reverse=True)[:2]:
+        for word, doc_type in table.title_cues:
+            if word in text:
+                return doc_type, 0.6
+    return None
 
 
 def _title_match(text: str, title: str) -> float | None:
