@@ -1265,8 +1265,12 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
         in_row = {id(p.label) for p in row}
         below = [s.box[1] for s in layout.segments if s.label is not None and id(s) not in in_row and s.box[1] > header[3]]
         bottom = min(below, default=float("inf"))
+        # another person's column (父姓名 on a one-line birth form) keeps its own values
+        others = [p for p in row if p.label.label is not None and p.label.label.person]
         claimed = {id(v) for p in pairs.values() if id(p.label) not in in_row for v in p.right}
+        claimed |= {id(v) for p in others for v in p.right + p.below}
         first, last = row[0].label.box, row[-1].label.box
+        row = [p for p in row if p not in others]
         left, right = first[0] - 0.75 * _width(first), last[2] + 2.0 * _width(last)
         values = [
             s
