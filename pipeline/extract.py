@@ -748,7 +748,10 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                 downwards = b in below
                 joined = _plain(a.text + b.text)
                 hit = _label_at_start(joined, table)
-                if hit is not None and hit.end > len(a.chars) or (
+                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地")
+                if hit is not None and hit.end > len(a.chars) and (
+                    hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
+                ) or (
                     downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) and _label_pieces(joined, table)
                 ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
@@ -1789,7 +1792,11 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
     # a migration paper names two places: with "from" printed and no "to", its address is the destination
     moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
-    for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
+    in_order = sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0]))
+    addresses = [p for p in in_order if p.label.label is not None and p.label.label.moved_key and (p.right or p.below)]
+    # with neither place named, two addresses on a migration paper read from -> to, in page order
+    destination = addresses[-1] if len(addresses) >= 2 and not {"move_from", "move_to"} & printed else None
+    for pair in in_order:
         label = pair.label.label
         assert label is not None
         if label.guesses and not label.key:
@@ -1798,7 +1805,7 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
             continue
         key = label.key
         if label.moved_key and doc_type in MIGRATION_TYPES:
-            key = moved_to
+            key = "move_to" if pair is destination else moved_to
         if key and not label.person:
             labelled.add(key)
         made = _read_pair(pair, pairs, key or label.person_key, table, ctx)
