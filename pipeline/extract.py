@@ -291,11 +291,17 @@ def _line_chars(line: OcrLine) -> list[_Char]:
 
 
 def _slanted(line: OcrLine, limit: float = SEAL_SLANT) -> bool:
-    """The line's long edge leans more than `limit` degrees off both axes."""
+    """The line's long edge leans more than `limit` degrees off both axes.
+
+    A lone handwritten character (a square box) leans as the hand wrote it, and a square's
+    edges say little about a line's direction: it must lean twice as far."""
     (x0, y0), (x1, y1), _, (x3, y3) = line.quad[:4]
     top, side = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+    long, short = sorted((math.hypot(*top), math.hypot(*side)), reverse=True)
     dx, dy = top if math.hypot(*top) >= math.hypot(*side) else side
     angle = abs(math.degrees(math.atan2(dy, dx))) % 90
+    if long < 1.25 * short:
+        limit *= 2
     return min(angle, 90 - angle) > limit
 
 
