@@ -1536,8 +1536,13 @@ def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
             columns[-1].append(seg)
         else:
             columns.append([seg])
+    across: list[_Segment] = []
+    for seg in (s for s in segments if not s.vertical):
+        # a character or two read as a line of its own inside a column belongs there, in its place
+        column = next((c for c in columns if len(seg.chars) <= 2 and _x_overlap(_union([x.box for x in c]), seg.box) > 0.5), None)
+        (column if column is not None else across).append(seg)
     rows: list[list[_Segment]] = []
-    for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
+    for seg in sorted(across, key=lambda s: s.box[1]):
         if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
             rows[-1].append(seg)
         else:
