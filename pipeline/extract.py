@@ -98,6 +98,7 @@ class LabelTable:
     keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
     label_chars: frozenset[str]  # every character of the printed wordings
     role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+    heads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (head noun, the keys it may name), longest first
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,8 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for rule in data.get("keyword", [])
         ),
         role_prefixes=tuple(roles),
+        heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
+                           key=lambda x: -len(x[0]))),
         label_chars=frozenset("".join(w for w in printed)),
     )
 
@@ -402,6 +405,8 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             window = text[i : i + span]
             if window[-1] != label.word[-1] and window[0] != label.word[0]:
                 continue
+            if any(c.isdigit() for c in window) and not any(c.isdigit() for c in label.word):
+                continue  # a label misread is not a label running into a written number (生年月1958)
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
@@ -470,7 +475,11 @@ def _plausible_value(key: str, text: str) -> bool:
 
 
 def _find_labels(
-    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+    text: str,
+    table: LabelTable,
+    readings: list[str] | None = None,
+    starts: set[int] = frozenset(),
+    chars: list[_Char] | None = None,
 ) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
@@ -482,7 +491,12 @@ def _find_labels(
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
+        if hit is not None and (
+            at_boundary
+            or _accept_inside(hit, text, table)
+            or _closes_value(hits, text, i)
+            or not hits and chars is not None and _qualified_label(hit, text, chars, table, starts)
+        ):
             hits.append(hit)
             i = hit.end
             continue
@@ -615,9 +629,12 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
         if text.startswith(prefix) and len(text) > len(prefix):
             person, text = role, text[len(prefix) :]
             break
-    for rule in table.keywords:
-        if not rule.matches(text):
-            continue
+    rules = [r for r in table.keywords if r.matches(text)]
+    # the head noun at the end says what kind of field (…姓名 a name, …日期 a date, …住址 a place);
+    # the words before it say which one
+    family = next((keys for suffix, keys in table.heads if text.endswith(suffix) and len(text) > len(suffix)), ())
+    rules = [r for r in rules if r.key in family] or rules
+    for rule in rules:
         if not person:
             moved = "move_from" if rule.key == "address" else ""
             return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
@@ -808,7 +825,8 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _merge_qualified(_find_labels(text, table, readings, starts))
+    hits = _merge_qualified(_find_labels(text, table, readings, starts, run.chars))
+    hits = _whole_label_words(hits, text, run.chars, table, starts)
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -837,6 +855,74 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
         )
         previous_label = label is not None
     return segments
+
+
+def _whole_label_words(
+    hits: list[_Hit], text: str, chars: list[_Char], table: LabelTable, starts: set[int] = frozenset()
+) -> list[_Hit]:
+    """Grow a label over the printed words around it that the table does not know: a qualifier
+    before it at the start of the line (户籍 + 住址, 落户 + 地址) and a head noun after it
+    (迁往 + 详址, 出生年月日 + 期). The grown wording is read by its words (`_guess_label`);
+    it must be set like one printed word: label characters, evenly spaced."""
+    out: list[_Hit] = []
+    skip = -1
+    for n, hit in enumerate(hits):
+        if n == skip:
+            continue
+        start, end = hit.start, hit.end
+        boundary = max((b for b in starts if b <= start), default=0)
+        if n == 0 and 0 < start - boundary <= 4:
+            if _qualifies(text[boundary:start], text, chars, boundary, end, table):
+                start = boundary
+        following = hits[n + 1].start if n + 1 < len(hits) else len(text)
+        after = hits[n + 1] if n + 1 < len(hits) else None
+        if after is not None and after.start == end and not (after.label.key or after.label.person) \
+                and after.label.word not in table.labels:
+            following = after.end  # the rest of the wording read as a label of its own ("址：")
+        for grow in (3, 2, 1):
+            if end + grow <= following and any(
+                text[start : end + grow].endswith(suffix) for suffix, _keys in table.heads
+            ) and _qualifies(text[end : end + grow], text, chars, start, end + grow, table):
+                end += grow
+                break
+        if (start, end) == (hit.start, hit.end):
+            out.append(hit)
+            continue
+        guessed = _guess_label(text[start:end], table)
+        swallowed = after is not None and end > after.start
+        if guessed is None or (hit.label.key and _family(guessed.key, table) != _family(hit.label.key, table)) \
+                or swallowed and end < after.end:
+            out.append(hit)
+            continue
+        if swallowed:
+            skip = n + 1
+        out.append(_Hit(start, end, guessed, hit.errors))
+    return out
+
+
+def _qualified_label(hit: _Hit, text: str, chars: list[_Char], table: LabelTable, starts: set[int]) -> bool:
+    """A label word a few characters into a line, after words that qualify it (户籍住址)."""
+    begin = max((b for b in starts if b <= hit.start), default=0)
+    if not 0 < hit.start - begin <= 4 or not _qualifies(text[begin : hit.start], text, chars, begin, hit.end, table):
+        return False
+    guessed = _guess_label(text[begin : hit.end], table)
+    return guessed is not None and (not hit.label.key or _family(guessed.key, table) == _family(hit.label.key, table))
+
+
+def _qualifies(part: str, text: str, chars: list[_Char], start: int, end: int, table: LabelTable) -> bool:
+    """Could `part` be more of the printed label text[start:end]? Han label characters, no coded
+    value of its own, and the whole evenly spaced (a value written after a label stands apart)."""
+    if not part or not all(_is_han(c) and c in table.label_chars for c in part):
+        return False
+    if any(_valid_value(k, part) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in chars[start:end]]
+    steps = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(centres, centres[1:])]
+    return not steps or max(steps) <= 1.6 * sorted(steps)[len(steps) // 2] + 1.0
+
+
+def _family(key: str, table: LabelTable) -> tuple[str, ...]:
+    return next((keys for _suffix, keys in table.heads if key in keys), (key,))
 
 
 _REMARK = re.compile(r"^\((?:[^()0-9]{1,8})\)")
