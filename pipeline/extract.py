@@ -605,11 +605,23 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
             continue
         if _in_table(seg, known):
             continue
-        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
-            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")) \
+                and not _opens_its_row(seg, segments):
+            continue  # (户主 is the value of 与户主关系, or the label of the head's name before it)
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
+
+
+def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
+    """Text that stands where a label stands: no label just before it in its row, and writing
+    right after it (a value has its label before it; a label has its value after it)."""
+    if seg.vertical:
+        return False
+    row = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)]
+    before = max((s for s in row if s.box[2] <= seg.box[0] + 0.3 * _height(seg.box)), key=lambda s: s.box[2], default=None)
+    after = min((s for s in row if s.box[0] >= seg.box[2] - 0.3 * _height(seg.box)), key=lambda s: s.box[0], default=None)
+    return (before is None or before.label is None) and after is not None and after.label is None
 
 
 def _in_table(seg: _Segment, known: list[_Segment]) -> bool:
