@@ -1666,6 +1666,7 @@ class _Context:
     doc_year: int | None
     doc_date: str | None
     low_confidence: float
+    office: tuple[str, ...] = ()  # the issuing office's name as printed: its seal repeats it
 
 
 def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str], str | None, str | None]:
@@ -1747,7 +1748,29 @@ def _serial(raw: str) -> str:
     return match.group(1).upper() if match else text
 
 
+OFFICE_WORDS = ("公安", "派出所", "专用章")  # an issuing office's name, on its letterhead and its seal
+
+
+def _office_lines(layout: _Layout) -> tuple[str, ...]:
+    return tuple(_plain(r.text) for r in layout.runs if any(w in _plain(r.text) for w in OFFICE_WORDS))
+
+
+def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+    """Pieces of a seal's ring caught beside or under a value ("…64号" + "左旗公"): a short piece,
+    not the value's first, that only repeats part of the office name the page is issued by."""
+    if len(segments) < 2 or not ctx.office:
+        return segments
+    ordered = _in_reading_order(segments)
+    first = ordered[0]
+    kept = [first] + [
+        s for s in ordered[1:]
+        if not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
+    ]
+    return kept
+
+
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
+    segments = _without_seal_pieces(segments, ctx)
     repaired_date: str | None = None
     if key in DATE_KEYS:
         raw, chars = _raw_and_chars(segments)
@@ -1892,7 +1915,7 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         pairs = _pair(layout)
     doc_type, doc_conf = _classify(layout, pairs, table)
     in_table = {id(p) for t in tables for p in t.columns}
-    ctx = _context(pairs, options, doc_type)
+    ctx = dataclasses.replace(_context(pairs, options, doc_type), office=_office_lines(layout))
 
     subject = _Person("subject")
     page: dict[str, Field] = {}
