@@ -1762,11 +1762,16 @@ def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segme
         return segments
     ordered = _in_reading_order(segments)
     first = ordered[0]
-    kept = [first] + [
+
+    def wrapped(s: _Segment) -> bool:  # the value's next line, starting under its first
+        if s.vertical or first.vertical:
+            return _x_overlap(s.box, first.box) > 0.5 or abs(s.box[1] - first.box[1]) <= _width(first.box)
+        return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
+
+    return [first] + [
         s for s in ordered[1:]
-        if not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
+        if wrapped(s) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
     ]
-    return kept
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
