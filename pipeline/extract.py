@@ -616,8 +616,9 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
 def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
     """Text that stands where a label stands: no label just before it in its row, and writing
     right after it (a value has its label before it; a label has its value after it)."""
-    if seg.vertical:
-        return False
+    if seg.vertical:  # printed downwards level with other labels (checked by the caller): a header if writing is below
+        return any(s.label is None and not s.title and s.box[1] > seg.box[3] and _x_overlap(s.box, seg.box) > 0.5
+                   for s in segments)
     row = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)]
     before = max((s for s in row if s.box[2] <= seg.box[0] + 0.3 * _height(seg.box)), key=lambda s: s.box[2], default=None)
     after = min((s for s in row if s.box[0] >= seg.box[2] - 0.3 * _height(seg.box)), key=lambda s: s.box[0], default=None)
@@ -787,7 +788,8 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                 if hit is not None and hit.end > len(a.chars) and (
                     hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
                 ) or (
-                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) and _label_pieces(joined, table)
+                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
+                    and _label_pieces(joined, table, coded=_in_label_row(a, runs, table))
                 ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     runs.remove(b)
@@ -798,14 +800,24 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     return runs
 
 
-def _label_pieces(text: str, table: LabelTable) -> bool:
-    """Characters of printed label wording that together read as an unknown label by their words (生 + 地)."""
+def _label_pieces(text: str, table: LabelTable, coded: bool = False) -> bool:
+    """Characters of printed label wording that together read as an unknown label by their words (生 + 地);
+    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels)."""
     return (
         len(text) <= 4
         and all(c in table.label_chars for c in text)
-        and not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS)
+        and (coded or not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS))
         and _guess_label(text, table) is not None
     )
+
+
+def _in_label_row(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The piece starts level with two or more printed labels set downwards: a cell of a header row."""
+    size = max(_width(a.box), 1.0)
+    return sum(
+        1 for r in runs
+        if r is not a and r.vertical and table.labels.get(_plain(r.text)) and abs(r.box[1] - a.box[1]) <= size
+    ) >= 2
 
 
 def _stacked(a: _Run, b: _Run) -> bool:
