@@ -446,10 +446,14 @@ def _question_label_at(text: str, i: int, table: LabelTable) -> _Hit | None:
     return _Hit(i, match.end(), LabelDef(word=match.group(0), key=""), 0)
 
 
-def _colon_label_at(text: str, i: int) -> _Hit | None:
-    """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
+def _colon_label_at(text: str, i: int, table: LabelTable | None = None) -> _Hit | None:
+    """Short Han text ending in a colon is a label even when the table does not know it (登记人：);
+    when it ends in a known label, that label is found where it starts ("河北蔚县" + "文化："), and
+    what stands before it is a value or a qualifier (`_whole_label_words`)."""
     colon = text.find(":", i)
     if colon <= i or colon - i > 6 or not all(_is_han(c) for c in text[i:colon]):
+        return None
+    if table is not None and any(text[j:colon] in table.labels for j in range(i + 1, colon - 1)):
         return None
     return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
 
@@ -488,7 +492,7 @@ def _find_labels(
         hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
-            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
+            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i, table)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
         if hit is not None and (

@@ -410,3 +410,8 @@ def test_doc_type_from_an_unknown_title_by_its_words():
                             ("户籍变更申报表", "change_correction"), ("迁移户口证明书", "migration_certificate")]:
         ocr = page(line(title, 700, 100, h=70), line("姓名", 200, 300), line("王军", 500, 300))
         assert extract(ocr).doc_type == doc_type, title
+
+
+def test_value_read_in_one_box_with_the_next_label_and_its_colon():
+    ocr = page(line("籍贯：", 200, 300), line("河北蔚县文化：", 420, 300), line("小学", 800, 300))
+    assert values(extract(ocr)) == {"native_place": "河北蔚县", "education": "小学"}
