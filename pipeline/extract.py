@@ -1781,7 +1781,10 @@ def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segme
 
     def wrapped(s: _Segment) -> bool:  # the value's next line, starting under its first
         if s.vertical or first.vertical:
-            return _x_overlap(s.box, first.box) > 0.5 or abs(s.box[1] - first.box[1]) <= _width(first.box)
+            w = _width(first.box)
+            same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
+            next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
+            return same_column or next_column
         return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
 
     return [first] + [
