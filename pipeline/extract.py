@@ -1859,7 +1859,21 @@ def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
             fixed = normalize.parse_date(candidate, doc_year=ctx.doc_year)
             if fixed is not None and fixed.precision == "YMD":
                 return candidate
+    # a seal stamped over the date leaves stray characters in it ("八月十浩七日", "公10月1日")
+    kept = "".join(
+        part if _CALENDAR_WORD.fullmatch(part) else "".join(c for c in part if c in DATE_CHARS or c.isdigit())
+        for part in _CALENDAR_WORD.split(raw)
+    )
+    # (only a date that still reads whole: "三月二五" lost its 日 and may have lost more)
+    if kept != raw and len(raw) - len(kept) <= 3 and (kept[-1:] in ("日", "号", "號") or kept[-1:].isdigit()):
+        fixed = normalize.parse_date(kept, doc_year=ctx.doc_year)
+        if fixed is not None and fixed.precision == "YMD":
+            return kept
     return None
+
+
+DATE_CHARS = frozenset("年月日号號.．·-/〇○零一二三四五六七八九十廿卅元正初腊冬")
+_CALENDAR_WORD = re.compile(r"(公历|农历|阴历|旧历|民国|公元)")
 
 
 def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:

@@ -415,3 +415,14 @@ def test_doc_type_from_an_unknown_title_by_its_words():
 def test_value_read_in_one_box_with_the_next_label_and_its_colon():
     ocr = page(line("籍贯：", 200, 300), line("河北蔚县文化：", 420, 300), line("小学", 800, 300))
     assert values(extract(ocr)) == {"native_place": "河北蔚县", "education": "小学"}
+
+
+def test_seal_characters_inside_a_written_date_are_dropped_only_when_a_whole_date_remains():
+    ocr = page(
+        line("出生日期", 200, 300), line("一九五八年公四月十二日", 500, 300),  # the seal stamped over the date
+        line("登记日期", 200, 400), line("特八六年三月二五", 500, 400),  # 日 lost too: not a whole date
+    )
+    result = extract(ocr)
+    birth = result.fields["birth_date"]
+    assert birth.value == "1958-04-12" and "date_repaired" in birth.flags
+    assert result.fields["registration_date"].value != "1986-03-25"
