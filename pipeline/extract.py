@@ -1807,7 +1807,7 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     if repaired_date is not None:
         reading = repaired_date
-    corrected = _after_correction(reading)
+    corrected = _later_of_two(key, _after_correction(reading))
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
     if corrected != reading:
         flags.append("corrected_on_page")
@@ -1845,6 +1845,20 @@ def _after_correction(text: str) -> str:
     """A value struck and rewritten on the page ("未婚变更丧偶", "未婚更正为已婚"): the new value."""
     parts = _CORRECTION.split(text)
     return parts[-1] if len(parts) > 1 and parts[-1] else text
+
+
+def _later_of_two(key: str, text: str) -> str:
+    """Two whole coded values in one cell ("未婚已婚"): the old one struck through and the new one
+    written after it; the later stands. Only for codes no two of which make one value."""
+    if key not in ("marital_status", "education") or key == "marital_status" and _valid_value(key, text):
+        return text
+    for cut in range(len(text) - 2, 1, -1):
+        if _valid_value(key, text[cut:]) and _valid_value(key, text[:cut]):
+            # (a level and its kind are one value: 大学本科, 大学专科 read as the later's level anyway)
+            if key == "education" and normalize.normalize_education(text)[1] == normalize.normalize_education(text[cut:])[1]:
+                return text
+            return text[cut:]
+    return text
 
 
 def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:

@@ -426,3 +426,12 @@ def test_seal_characters_inside_a_written_date_are_dropped_only_when_a_whole_dat
     birth = result.fields["birth_date"]
     assert birth.value == "1958-04-12" and "date_repaired" in birth.flags
     assert result.fields["registration_date"].value != "1986-03-25"
+
+
+def test_struck_value_and_its_replacement_in_one_cell():
+    ocr = page(line("婚姻状况", 200, 300), line("未婚已婚", 500, 300),
+               line("文化程度", 200, 400), line("初小初中", 500, 400))
+    result = extract(ocr)
+    assert result.fields["marital_status"].value == "已婚"
+    assert "corrected_on_page" in result.fields["marital_status"].flags
+    assert result.fields["education"].value == "初中"
