@@ -575,7 +575,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(_plain(run.text), table):
+        if _is_title(_plain(run.text), table) or _is_sentence(run.text):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
@@ -729,6 +729,11 @@ def _next_in_row(seg: _Segment, segments: list[_Segment]) -> _Segment | None:
 def _plain(text: str) -> str:
     """Text as labels and titles are matched: simplified characters, one for one (性別, 籍貫)."""
     return "".join(_t2s_char(c) for c in text)
+
+
+def _is_sentence(text: str) -> bool:
+    """A printed instruction ("二、迁入地户口登记机关凭此证办理落户手续。"): neither labels nor a value."""
+    return len(text) >= 12 and text.rstrip()[-1:] in ("。", ".") and ":" not in text and "：" not in text
 
 
 def _is_title(text: str, table: LabelTable) -> bool:
