@@ -439,6 +439,6 @@ def test_struck_value_and_its_replacement_in_one_cell():
 
 def test_printed_instructions_hold_no_labels():
     ocr = page(line("准迁证", 700, 80, h=70), line("姓名", 200, 300), line("王军", 500, 300),
-               line("二、迁入地户口登记机关凭此证办理落户手续。", 200, 900), line("可", 1200, 950))
+               line("二、迁往地址须写明街道门牌号码。", 200, 900), line("三、本证逾期作废。", 200, 960))
     result = extract(ocr)
     assert values(result) == {"name": "王军"}
