@@ -99,6 +99,7 @@ class LabelTable:
     label_chars: frozenset[str]  # every character of the printed wordings
     role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
     heads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (head noun, the keys it may name), longest first
+    attributes: frozenset[str] = frozenset()  # words after a label that leave its field as it is (民族 + 成份)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for rule in data.get("keyword", [])
         ),
         role_prefixes=tuple(roles),
+        attributes=frozenset(fold(w) for w in data.get("attribute", {}).get("words", [])),
         heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
                            key=lambda x: -len(x[0]))),
         label_chars=frozenset("".join(w for w in printed)),
@@ -651,6 +653,8 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
     # the words before it say which one
     family = next((keys for suffix, keys in table.heads if text.endswith(suffix) and len(text) > len(suffix)), ())
     rules = [r for r in rules if r.key in family] or rules
+    if person and text in ("名", "名字"):  # 父名, 母名字
+        return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
     for rule in rules:
         if not person:
             moved = "move_from" if rule.key == "address" else ""
@@ -912,16 +916,19 @@ def _whole_label_words(
         if after is not None and after.start == end and not (after.label.key or after.label.person) \
                 and after.label.word not in table.labels:
             following = after.end  # the rest of the wording read as a label of its own ("址：")
+        attribute = False
         for grow in (3, 2, 1):
-            if end + grow <= following and any(
-                text[start : end + grow].endswith(suffix) for suffix, _keys in table.heads
-            ) and _qualifies(text[end : end + grow], text, chars, start, end + grow, table):
+            if end + grow > following or not _qualifies(text[end : end + grow], text, chars, start, end + grow, table):
+                continue
+            attribute = text[end : end + grow] in table.attributes
+            if attribute or any(text[start : end + grow].endswith(suffix) for suffix, _keys in table.heads):
                 end += grow
                 break
         if (start, end) == (hit.start, hit.end):
             out.append(hit)
             continue
-        guessed = _guess_label(text[start:end], table)
+        # 民族 + 成份 is still 民族; a head noun after a label names the field anew (迁往 + 详址)
+        guessed = hit.label if attribute and start == hit.start and hit.label.key else _guess_label(text[start:end], table)
         swallowed = after is not None and end > after.start
         if guessed is None or (hit.label.key and _family(guessed.key, table) != _family(hit.label.key, table)) \
                 or swallowed and end < after.end:
