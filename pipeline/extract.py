@@ -194,7 +194,10 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         attributes=frozenset(fold(w) for w in data.get("attribute", {}).get("words", [])),
         heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
                            key=lambda x: -len(x[0]))),
-        label_chars=frozenset("".join(w for w in printed)),
+        # every character of the printed wordings and of the words labels are read by
+        label_chars=frozenset("".join(printed) + "".join(
+            w for rule in data.get("keyword", []) for group in [rule["any"], *rule.get("and", [])] for w in group
+        ) + "".join(w for h in data.get("head", []) for w in h["words"])),
     )
 
 
@@ -802,6 +805,7 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                     hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
                 ) or (
                     downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
+                    and not all(any(_valid_value(k, _plain(p.text)) for k in CODED_KEYS if k not in DATE_KEYS) for p in (a, b))
                     and _label_pieces(joined, table, coded=_in_label_row(a, runs, table))
                 ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
