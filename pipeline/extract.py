@@ -412,6 +412,8 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
                 continue
             if any(c.isdigit() for c in window) and not any(c.isdigit() for c in label.word):
                 continue  # a label misread is not a label running into a written number (生年月1958)
+            if label.person and window[-2:] == label.word[-2:] and window[:2] != label.word[:2]:
+                continue  # another word for who (申请人姓名 is not 申报人姓名): read by its words instead
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
