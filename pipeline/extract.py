@@ -594,7 +594,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     _adopt_unknown_labels(segments, table)
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
-        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known):
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
             # unreadable, but it still ends its neighbour's cell; its characters may tell the field
             seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
@@ -614,7 +614,7 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
             continue
-        if _in_table(seg, known):
+        if _in_table(seg, known, segments):
             continue
         if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")) \
                 and not _opens_its_row(seg, segments):
@@ -636,14 +636,20 @@ def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
     return (before is None or before.label is None) and after is not None and after.label is None
 
 
-def _in_table(seg: _Segment, known: list[_Segment]) -> bool:
+def _in_table(seg: _Segment, known: list[_Segment], segments: list[_Segment]) -> bool:
     """Under a row of three or more labels spanning it: a cell of a table, whatever it says."""
     box = seg.box
-    above = [k for k in known if not k.vertical and k.box[3] <= box[1] + 0.2 * _height(box)]
+    above = [k for k in known if k.box[3] <= box[1] + 0.2 * _height(box)]
     if not above:
         return False
     nearest = max(above, key=lambda k: k.box[3])
-    row = [k for k in above if _same_row(k.box, nearest.box)]
+    # (headers printed downwards start level, though their lengths differ)
+    row = [k for k in above if _same_row(k.box, nearest.box) or _tops_aligned(k, nearest)]
+    if any(k.vertical for k in row):  # labels printed downwards head columns only with no writing between them
+        band = _union([k.box for k in row])
+        if any(s.label is None and not s.title and _y_overlap(s.box, band) >= 0.5 and band[0] < (s.box[0] + s.box[2]) / 2 < band[2]
+               for s in segments):
+            return False
     return len(row) >= 3 and min(k.box[0] for k in row) - _height(box) <= box[0] and box[2] <= max(k.box[2] for k in row) + 3 * _height(box)
 
 

@@ -442,3 +442,21 @@ def test_printed_instructions_hold_no_labels():
                line("二、迁往地址须写明街道门牌号码。", 200, 900), line("三、本证逾期作废。", 200, 960))
     result = extract(ocr)
     assert values(result) == {"name": "王军"}
+
+
+def test_a_row_read_in_one_box_under_headers_printed_downwards_stays_a_row_of_cells():
+    headers = ["姓名", "与户主关系", "性别", "籍贯"]
+    xs = [200, 500, 800, 1100]
+    lines = [line("户口登记簿", 700, 60, h=70), line("户主：", 200, 140), line("顾华", 330, 140),
+             line("住所：", 200, 200), line("红旗公社三大队", 330, 200)]  # labels the row's left edge lines up with
+    lines += [line(text, x + 40, 260, vertical=True) for text, x in zip(headers, xs)]
+    joined = line("顾华户主男", 200, 520, h=60)  # detection joined three cells: the box spans their columns
+    joined.quad = ((200, 520), (900, 520), (900, 580), (200, 580))
+    joined.char_centers = [30 / 700, 90 / 700, 340 / 700, 400 / 700, 640 / 700]
+    lines += [joined, line("河北阳原", 1100, 520, h=60)]
+    lines += [line("吕丽华", 200, 630, h=60), line("妻", 500, 630, h=60), line("女", 800, 630, h=60),
+              line("山西忻县", 1100, 630, h=60)]
+    people = [{k: f.value for k, f in m.fields.items()} for m in extract(page(*lines)).mentions]
+    assert [p.get("name") for p in people] == ["顾华", "吕丽华"]
+    assert [p.get("relation_to_head") for p in people] == ["户主", "妻"]
+    assert [p.get("native_place") for p in people] == ["河北阳原", "山西忻县"]
