@@ -93,10 +93,13 @@ class LabelTable:
     ditto_marks: tuple[str, ...]
     ditto_lookalikes: str
     titles: dict[str, tuple[str, ...]]  # doc type -> folded title wordings
+    title_cues: tuple[tuple[str, str], ...]  # (word, doc type): a title's words when its wording is unknown
     type_fields: dict[str, tuple[str, ...]]
     keywords: tuple[_KeywordRule, ...]  # reading an unknown label by the words in it
     label_chars: frozenset[str]  # every character of the printed wordings
     role_prefixes: tuple[tuple[str, str], ...]  # (prefix, person), longest first
+    heads: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (head noun, the keys it may name), longest first
+    attributes: frozenset[str] = frozenset()  # words after a label that leave its field as it is (民族 + 成份)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         ditto_lookalikes=fold(data.get("ditto", {}).get("lookalikes", "")),
         titles={t: tuple(fold(w) for w in spec.get("titles", [])) for t, spec in doc_types.items()},
         type_fields={t: tuple(spec.get("fields", [])) for t, spec in doc_types.items()},
+        title_cues=tuple((fold(w), cue["type"]) for cue in data.get("title_cue", []) for w in cue["words"]),
         keywords=tuple(
             _KeywordRule(
                 key=rule["key"],
@@ -187,7 +191,13 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
             for rule in data.get("keyword", [])
         ),
         role_prefixes=tuple(roles),
-        label_chars=frozenset("".join(w for w in printed)),
+        attributes=frozenset(fold(w) for w in data.get("attribute", {}).get("words", [])),
+        heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
+                           key=lambda x: -len(x[0]))),
+        # every character of the printed wordings and of the words labels are read by
+        label_chars=frozenset("".join(printed) + "".join(
+            w for rule in data.get("keyword", []) for group in [rule["any"], *rule.get("and", [])] for w in group
+        ) + "".join(w for h in data.get("head", []) for w in h["words"])),
     )
 
 
@@ -289,11 +299,17 @@ def _line_chars(line: OcrLine) -> list[_Char]:
 
 
 def _slanted(line: OcrLine, limit: float = SEAL_SLANT) -> bool:
-    """The line's long edge leans more than `limit` degrees off both axes."""
+    """The line's long edge leans more than `limit` degrees off both axes.
+
+    A lone handwritten character (a square box) leans as the hand wrote it, and a square's
+    edges say little about a line's direction: it must lean twice as far."""
     (x0, y0), (x1, y1), _, (x3, y3) = line.quad[:4]
     top, side = (x1 - x0, y1 - y0), (x3 - x0, y3 - y0)
+    long, short = sorted((math.hypot(*top), math.hypot(*side)), reverse=True)
     dx, dy = top if math.hypot(*top) >= math.hypot(*side) else side
     angle = abs(math.degrees(math.atan2(dy, dx))) % 90
+    if long < 1.25 * short:
+        limit *= 2
     return min(angle, 90 - angle) > limit
 
 
@@ -394,6 +410,10 @@ def _fuzzy_at(text: str, i: int, table: LabelTable) -> _Hit | None:
             window = text[i : i + span]
             if window[-1] != label.word[-1] and window[0] != label.word[0]:
                 continue
+            if any(c.isdigit() for c in window) and not any(c.isdigit() for c in label.word):
+                continue  # a label misread is not a label running into a written number (生年月1958)
+            if label.person and window[-2:] == label.word[-2:] and window[:2] != label.word[:2]:
+                continue  # another word for who (申请人姓名 is not 申报人姓名): read by its words instead
             # A three-character wording with an error stands alone ("出生目期" yes, "出生登记表" no).
             if length == 3 and i + span < len(text) and text[i + span] != ":":
                 continue
@@ -433,10 +453,14 @@ def _question_label_at(text: str, i: int, table: LabelTable) -> _Hit | None:
     return _Hit(i, match.end(), LabelDef(word=match.group(0), key=""), 0)
 
 
-def _colon_label_at(text: str, i: int) -> _Hit | None:
-    """Short Han text ending in a colon is a label even when the table does not know it (登记人：)."""
+def _colon_label_at(text: str, i: int, table: LabelTable | None = None) -> _Hit | None:
+    """Short Han text ending in a colon is a label even when the table does not know it (登记人：);
+    when it ends in a known label, that label is found where it starts ("河北蔚县" + "文化："), and
+    what stands before it is a value or a qualifier (`_whole_label_words`)."""
     colon = text.find(":", i)
     if colon <= i or colon - i > 6 or not all(_is_han(c) for c in text[i:colon]):
+        return None
+    if table is not None and any(text[j:colon] in table.labels for j in range(i + 1, colon - 1)):
         return None
     return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
 
@@ -462,7 +486,11 @@ def _plausible_value(key: str, text: str) -> bool:
 
 
 def _find_labels(
-    text: str, table: LabelTable, readings: list[str] | None = None, starts: set[int] = frozenset()
+    text: str,
+    table: LabelTable,
+    readings: list[str] | None = None,
+    starts: set[int] = frozenset(),
+    chars: list[_Char] | None = None,
 ) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
@@ -471,10 +499,15 @@ def _find_labels(
         hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
-            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i)
+            hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i, table)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
-        if hit is not None and (at_boundary or _accept_inside(hit, text, table) or _closes_value(hits, text, i)):
+        if hit is not None and (
+            at_boundary
+            or _accept_inside(hit, text, table)
+            or _closes_value(hits, text, i)
+            or not hits and chars is not None and _qualified_label(hit, text, chars, table, starts)
+        ):
             hits.append(hit)
             i = hit.end
             continue
@@ -549,7 +582,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
     for index, run in enumerate(runs):
-        if _is_title(_plain(run.text), table):
+        if _is_title(_plain(run.text), table) or _is_sentence(run.text):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         else:
             segments.extend(_cut_run(index, run, table))
@@ -561,7 +594,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     _adopt_unknown_labels(segments, table)
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
-        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known):
+        if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
             # unreadable, but it still ends its neighbour's cell; its characters may tell the field
             seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
@@ -581,23 +614,42 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
             continue
-        if _in_table(seg, known):
+        if _in_table(seg, known, segments):
             continue
-        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")):
-            continue
+        if any(_valid_value(k, text) for k in ("sex", "ethnicity", "relation_to_head", "education", "marital_status")) \
+                and not _opens_its_row(seg, segments):
+            continue  # (户主 is the value of 与户主关系, or the label of the head's name before it)
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
 
 
-def _in_table(seg: _Segment, known: list[_Segment]) -> bool:
+def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
+    """Text that stands where a label stands: no label just before it in its row, and writing
+    right after it (a value has its label before it; a label has its value after it)."""
+    if seg.vertical:  # printed downwards level with other labels (checked by the caller): a header if writing is below
+        return any(s.label is None and not s.title and s.box[1] > seg.box[3] and _x_overlap(s.box, seg.box) > 0.5
+                   for s in segments)
+    row = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)]
+    before = max((s for s in row if s.box[2] <= seg.box[0] + 0.3 * _height(seg.box)), key=lambda s: s.box[2], default=None)
+    after = min((s for s in row if s.box[0] >= seg.box[2] - 0.3 * _height(seg.box)), key=lambda s: s.box[0], default=None)
+    return (before is None or before.label is None) and after is not None and after.label is None
+
+
+def _in_table(seg: _Segment, known: list[_Segment], segments: list[_Segment]) -> bool:
     """Under a row of three or more labels spanning it: a cell of a table, whatever it says."""
     box = seg.box
-    above = [k for k in known if not k.vertical and k.box[3] <= box[1] + 0.2 * _height(box)]
+    above = [k for k in known if k.box[3] <= box[1] + 0.2 * _height(box)]
     if not above:
         return False
     nearest = max(above, key=lambda k: k.box[3])
-    row = [k for k in above if _same_row(k.box, nearest.box)]
+    # (headers printed downwards start level, though their lengths differ)
+    row = [k for k in above if _same_row(k.box, nearest.box) or _tops_aligned(k, nearest)]
+    if any(k.vertical for k in row):  # labels printed downwards head columns only with no writing between them
+        band = _union([k.box for k in row])
+        if any(s.label is None and not s.title and _y_overlap(s.box, band) >= 0.5 and band[0] < (s.box[0] + s.box[2]) / 2 < band[2]
+               for s in segments):
+            return False
     return len(row) >= 3 and min(k.box[0] for k in row) - _height(box) <= box[0] and box[2] <= max(k.box[2] for k in row) + 3 * _height(box)
 
 
@@ -607,9 +659,14 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
         if text.startswith(prefix) and len(text) > len(prefix):
             person, text = role, text[len(prefix) :]
             break
-    for rule in table.keywords:
-        if not rule.matches(text):
-            continue
+    rules = [r for r in table.keywords if r.matches(text)]
+    # the head noun at the end says what kind of field (…姓名 a name, …日期 a date, …住址 a place);
+    # the words before it say which one
+    family = next((keys for suffix, keys in table.heads if text.endswith(suffix) and len(text) > len(suffix)), ())
+    rules = [r for r in rules if r.key in family] or rules
+    if person and text in ("名", "名字"):  # 父名, 母名字
+        return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
+    for rule in rules:
         if not person:
             moved = "move_from" if rule.key == "address" else ""
             return LabelDef(word=text, key=rule.key, person_key=rule.key, moved_key=moved)
@@ -689,6 +746,11 @@ def _plain(text: str) -> str:
     return "".join(_t2s_char(c) for c in text)
 
 
+def _is_sentence(text: str) -> bool:
+    """A printed instruction ("二、迁入地户口登记机关凭此证办理落户手续。"): neither labels nor a value."""
+    return len(text) >= 12 and text.rstrip()[-1:] in ("。", ".") and ":" not in text and "：" not in text
+
+
 def _is_title(text: str, table: LabelTable) -> bool:
     """A form title is never cut into labels, though it may hold label words (出生登记表);
     a label that holds a title word (变更更正项目) stays a label."""
@@ -728,24 +790,34 @@ def _valid_value(key: str, text: str) -> bool:
 
 
 def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
-    """Join a short piece with its neighbour when together they start with a longer label ("姓" + "名")."""
+    """Join a short piece with its neighbour when together they start with a longer label ("姓" + "名").
+
+    A piece's neighbour in its own column comes first: labels printed downwards in a row of
+    tall cells stand closer to the next label across than to their own second character.
+    """
     changed = True
     while changed:
         changed = False
         for i, a in enumerate(runs):
             if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
-            for j, b in enumerate(runs):
-                if i == j:
-                    continue
-                # a label printed downwards may come back as one box per character ("性" over "別")
-                downwards = _stacked(a, b)
-                if not downwards and (a.vertical != b.vertical or not _next_to(a, b)):
-                    continue
-                hit = _label_at_start(_plain(a.text + b.text), table)
-                if hit is not None and hit.end > len(a.chars):
+            # a label printed downwards may come back as one box per character ("性" over "別")
+            below = sorted((b for b in runs if b is not a and _stacked(a, b)), key=lambda b: b.box[1])
+            beside = [b for b in runs if b is not a and a.vertical == b.vertical and _next_to(a, b)]
+            for b in below + beside:
+                downwards = b in below
+                joined = _plain(a.text + b.text)
+                hit = _label_at_start(joined, table)
+                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地")
+                if hit is not None and hit.end > len(a.chars) and (
+                    hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
+                ) or (
+                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
+                    and not all(any(_valid_value(k, _plain(p.text)) for k in CODED_KEYS if k not in DATE_KEYS) for p in (a, b))
+                    and _label_pieces(joined, table, coded=_in_label_row(a, runs, table))
+                ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
-                    del runs[j]
+                    runs.remove(b)
                     changed = True
                     break
             if changed:
@@ -753,13 +825,36 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     return runs
 
 
+def _label_pieces(text: str, table: LabelTable, coded: bool = False) -> bool:
+    """Characters of printed label wording that together read as an unknown label by their words (生 + 地);
+    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels)."""
+    return (
+        len(text) <= 4
+        and all(c in table.label_chars for c in text)
+        and (coded or not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS))
+        and _guess_label(text, table) is not None
+    )
+
+
+def _in_label_row(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The piece starts level with two or more printed labels set downwards: a cell of a header row."""
+    size = max(_width(a.box), 1.0)
+    return sum(
+        1 for r in runs
+        if r is not a and r.vertical and table.labels.get(_plain(r.text)) and abs(r.box[1] - a.box[1]) <= size
+    ) >= 2
+
+
 def _stacked(a: _Run, b: _Run) -> bool:
-    """b stands just under a, both a character or two: pieces of one column."""
-    if len(a.chars) > 2 or len(b.chars) > 2 or a.vertical and b.vertical:
+    """b, a character or two, stands just under a (a character or two, or a column): pieces of one
+    column. Boxes of lone characters printed with wide spacing may overlap a little."""
+    if len(b.chars) > 2 or a.vertical and b.vertical or not a.vertical and len(a.chars) > 2:
         return False
     ba, bb = a.box, b.box
+    size = _width(ba) if a.vertical else max(_width(ba), _height(ba))
     gap = bb[1] - ba[3]
-    return _x_overlap(ba, bb) > 0.5 and -0.3 * _height(ba) <= gap <= 1.5 * max(_width(ba), _height(ba))
+    below = (bb[1] + bb[3]) / 2 > (ba[1] + ba[3]) / 2 + 0.5 * min(size, _height(bb))
+    return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 3.0 * size
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -779,7 +874,8 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
-    hits = _merge_qualified(_find_labels(text, table, readings, starts))
+    hits = _merge_qualified(_find_labels(text, table, readings, starts, run.chars))
+    hits = _whole_label_words(hits, text, run.chars, table, starts)
     pieces: list[tuple[int, int, LabelDef | None]] = []
     cursor = 0
     for hit in hits:
@@ -808,6 +904,77 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
         )
         previous_label = label is not None
     return segments
+
+
+def _whole_label_words(
+    hits: list[_Hit], text: str, chars: list[_Char], table: LabelTable, starts: set[int] = frozenset()
+) -> list[_Hit]:
+    """Grow a label over the printed words around it that the table does not know: a qualifier
+    before it at the start of the line (户籍 + 住址, 落户 + 地址) and a head noun after it
+    (迁往 + 详址, 出生年月日 + 期). The grown wording is read by its words (`_guess_label`);
+    it must be set like one printed word: label characters, evenly spaced."""
+    out: list[_Hit] = []
+    skip = -1
+    for n, hit in enumerate(hits):
+        if n == skip:
+            continue
+        start, end = hit.start, hit.end
+        boundary = max((b for b in starts if b <= start), default=0)
+        if n == 0 and 0 < start - boundary <= 4:
+            if _qualifies(text[boundary:start], text, chars, boundary, end, table):
+                start = boundary
+        following = hits[n + 1].start if n + 1 < len(hits) else len(text)
+        after = hits[n + 1] if n + 1 < len(hits) else None
+        if after is not None and after.start == end and not (after.label.key or after.label.person) \
+                and after.label.word not in table.labels:
+            following = after.end  # the rest of the wording read as a label of its own ("址：")
+        attribute = False
+        for grow in (3, 2, 1):
+            if end + grow > following or not _qualifies(text[end : end + grow], text, chars, start, end + grow, table):
+                continue
+            attribute = text[end : end + grow] in table.attributes
+            if attribute or any(text[start : end + grow].endswith(suffix) for suffix, _keys in table.heads):
+                end += grow
+                break
+        if (start, end) == (hit.start, hit.end):
+            out.append(hit)
+            continue
+        # 民族 + 成份 is still 民族; a head noun after a label names the field anew (迁往 + 详址)
+        guessed = hit.label if attribute and start == hit.start and hit.label.key else _guess_label(text[start:end], table)
+        swallowed = after is not None and end > after.start
+        if guessed is None or (hit.label.key and _family(guessed.key, table) != _family(hit.label.key, table)) \
+                or swallowed and end < after.end:
+            out.append(hit)
+            continue
+        if swallowed:
+            skip = n + 1
+        out.append(_Hit(start, end, guessed, hit.errors))
+    return out
+
+
+def _qualified_label(hit: _Hit, text: str, chars: list[_Char], table: LabelTable, starts: set[int]) -> bool:
+    """A label word a few characters into a line, after words that qualify it (户籍住址)."""
+    begin = max((b for b in starts if b <= hit.start), default=0)
+    if not 0 < hit.start - begin <= 4 or not _qualifies(text[begin : hit.start], text, chars, begin, hit.end, table):
+        return False
+    guessed = _guess_label(text[begin : hit.end], table)
+    return guessed is not None and (not hit.label.key or _family(guessed.key, table) == _family(hit.label.key, table))
+
+
+def _qualifies(part: str, text: str, chars: list[_Char], start: int, end: int, table: LabelTable) -> bool:
+    """Could `part` be more of the printed label text[start:end]? Han label characters, no coded
+    value of its own, and the whole evenly spaced (a value written after a label stands apart)."""
+    if not part or not all(_is_han(c) and c in table.label_chars for c in part):
+        return False
+    if any(_valid_value(k, part) for k in CODED_KEYS if k not in DATE_KEYS):
+        return False
+    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in chars[start:end]]
+    steps = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(centres, centres[1:])]
+    return not steps or max(steps) <= 1.6 * sorted(steps)[len(steps) // 2] + 1.0
+
+
+def _family(key: str, table: LabelTable) -> tuple[str, ...]:
+    return next((keys for _suffix, keys in table.heads if key in keys), (key,))
 
 
 _REMARK = re.compile(r"^\((?:[^()0-9]{1,8})\)")
@@ -841,11 +1008,14 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None and not s.title), key=lambda s: (s.box[1], s.box[0]))
+    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)),
+                    key=lambda s: (s.box[1], s.box[0]))
     value_side = _vertical_label_side(segs)
+    headers = _header_rows(segs)
     for value in values:
         found = (
             _owner_in_run(value, segs)
+            or _owner_under_header(value, segs, headers)
             or _owner_in_row(value, segs, vertical_labels=False)
             or (_owner_in_row(value, segs, vertical_labels=True) if value_side == "right" else None)
             or _owner_riding_above(value, segs)
@@ -860,7 +1030,115 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
         owner[id(value)] = (label, mode)
         target = pairs[id(label)]
         (target.right if mode == "right" else target.below).append(value)
+    if _rejoin_trailing_words(layout, pairs, owner):
+        return _pair(layout)
     return pairs
+
+
+def _rejoin_trailing_words(layout: _Layout, pairs: dict[int, _Pair], owner: dict[int, tuple[_Segment, str]]) -> bool:
+    """A label word that ends a line of writing and gets no value of its own is part of that
+    writing ("退休回原籍" is a reason, not a reason and an empty 原籍): join it back."""
+    segs = layout.segments
+    changed = False
+    for seg in list(segs):
+        pair = pairs.get(id(seg))
+        if pair is None or pair.right or pair.below or seg.order == 0 or not (seg.label.key or seg.label.person):
+            continue
+        run = [s for s in segs if s.run == seg.run]
+        first = min(run, key=lambda s: s.order)
+        before = next((s for s in run if s.order == seg.order - 1), None)
+        if seg is not max(run, key=lambda s: s.order) or first.label is not None or before is None:
+            continue
+        if before.label is not None or id(before) not in owner:
+            continue
+        joined = dataclasses.replace(before, chars=before.chars + seg.chars)
+        segs[segs.index(before)] = joined
+        segs.remove(seg)
+        changed = True
+    return changed
+
+
+def _over_a_label(value: _Segment, segs: list[_Segment]) -> bool:
+    """Text printed over a label of another line (a seal's ring, a stamp) is no one's value:
+    writing goes in the blank beside or under a label, not across it."""
+    box = value.box
+    area = _width(box) * _height(box)
+    for s in segs:
+        if s.label is None or s.run == value.run or s.title:
+            continue
+        lb = s.box
+        cover = max(0.0, min(lb[2], box[2]) - max(lb[0], box[0])) * max(0.0, min(lb[3], box[3]) - max(lb[1], box[1]))
+        if cover >= 0.3 * min(area, _width(lb) * _height(lb)):
+            return True
+    return False
+
+
+def _header_rows(segs: list[_Segment]) -> list[list[_Segment]]:
+    """Rows of three or more labels side by side with no writing between them: column headers.
+
+    Their values stand under them, however the headers are printed (across, or downwards
+    in tall cells whose band would otherwise reach into the rows below).
+    """
+    labels = sorted((s for s in segs if s.label is not None and not s.title), key=lambda s: s.box[0])
+    rows: list[list[_Segment]] = []
+    for label in labels:
+        for row in rows:
+            if _same_row(row[0].box, label.box) or _tops_aligned(row[0], label):
+                row.append(label)
+                break
+        else:
+            rows.append([label])
+    headers = []
+    for row in rows:
+        if len(row) < 3:
+            continue
+        band = _union([s.box for s in row])
+        between = [
+            s for s in segs
+            if s.label is None and not s.title and _y_overlap(s.box, band) >= 0.5
+            and band[0] < (s.box[0] + s.box[2]) / 2 < band[2]
+        ]
+        if not between:
+            headers.append(row)
+    return headers
+
+
+def _tops_aligned(a: _Segment, b: _Segment) -> bool:
+    """Two labels printed downwards that start at one height: cells of one header row."""
+    if not (a.vertical or b.vertical):
+        return False
+    size = min(_width(a.box), _width(b.box))
+    return abs(a.box[1] - b.box[1]) <= 1.5 * size and _y_overlap(a.box, b.box) >= 0.3
+
+
+def _owner_under_header(
+    value: _Segment, segs: list[_Segment], headers: list[list[_Segment]]
+) -> tuple[_Segment, str] | None:
+    """Under a header row, down to the next label below it: the header whose column the value is in."""
+    box = value.box
+    centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for row in headers:
+        band = _union([s.box for s in row])
+        if centre_y <= band[3] or not band[0] - _height(box) <= centre_x <= band[2] + _height(box):
+            continue
+        lower = [s.box[1] for s in segs if s.label is not None and s.box[1] > band[3] and s not in row
+                 and s.box[2] > band[0] and s.box[0] < band[2]]
+        if centre_y >= min(lower, default=float("inf")):
+            continue
+        best = max(row, key=lambda s: (_x_cover(s.box, box), -abs((s.box[0] + s.box[2]) / 2 - centre_x)))
+        # the writing in a column runs on from its header; text far below the last of it
+        # (a seal's ring at the foot of the form) is something else
+        size = _width(box) if value.vertical else _height(box)
+        above = [s.box[3] for s in segs if s is not value and not s.title and band[1] < s.box[3] <= box[1] + 0.3 * size
+                 and _x_overlap(s.box, box) >= 0.3]
+        if box[1] - max(above, default=band[3]) > 3.0 * size:
+            return None
+        return best, "below"
+    return None
+
+
+def _x_cover(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
 
 
 def _owner_in_run(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -959,13 +1237,24 @@ def _owner_in_row(value: _Segment, segs: list[_Segment], vertical_labels: bool) 
         if max(_height(lb), _height(box)) > 3.0 * min(_height(lb), _height(box)):
             continue
         overlap = _y_overlap(lb, box)
-        if overlap >= 0.25:
+        if overlap >= 0.25 and not _label_in_between(s, value, segs):
             candidates.append((lb[2], overlap, s))
     if not candidates:
         return None
     nearest = max(c[0] for c in candidates)
     close = [c for c in candidates if c[0] >= nearest - _height(box)]
     return max(close, key=lambda c: c[1])[2], "right"
+
+
+def _label_in_between(label: _Segment, value: _Segment, segs: list[_Segment]) -> bool:
+    """A label printed downwards stands between a label and a value of its row: the value is its."""
+    lb, box = label.box, value.box
+    return any(
+        s.label is not None and s.vertical and s is not label
+        and s.box[0] >= lb[2] - 0.2 * _width(s.box) and s.box[2] <= box[0] + 0.2 * _width(s.box)
+        and s.box[1] <= (box[1] + box[3]) / 2 <= s.box[3]
+        for s in segs
+    )
 
 
 def _owner_riding_above(value: _Segment, segs: list[_Segment]) -> tuple[_Segment, str] | None:
@@ -1123,8 +1412,12 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
         in_row = {id(p.label) for p in row}
         below = [s.box[1] for s in layout.segments if s.label is not None and id(s) not in in_row and s.box[1] > header[3]]
         bottom = min(below, default=float("inf"))
+        # another person's column (父姓名 on a one-line birth form) keeps its own values
+        others = [p for p in row if p.label.label is not None and p.label.label.person]
         claimed = {id(v) for p in pairs.values() if id(p.label) not in in_row for v in p.right}
+        claimed |= {id(v) for p in others for v in p.right + p.below}
         first, last = row[0].label.box, row[-1].label.box
+        row = [p for p in row if p not in others]
         left, right = first[0] - 0.75 * _width(first), last[2] + 2.0 * _width(last)
         values = [
             s
@@ -1135,8 +1428,22 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
             and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
             and left < (s.box[0] + s.box[2]) / 2 < right
         ]
-        tables.append(_Table(row, values))
+        tables.append(_Table(row, _written_on(header, values)))
     return tables
+
+
+def _written_on(header: tuple[float, float, float, float], values: list[_Segment]) -> list[_Segment]:
+    """The values that run on down their column from the header: writing follows row after row,
+    so text far below the last writing above it (a seal's ring at the foot of the form) is not a cell."""
+    kept: list[_Segment] = []
+    for value in sorted(values, key=lambda s: s.box[1]):
+        box = value.box
+        size = _width(box) if value.vertical else _height(box)
+        bottom = max((k.box[3] for k in kept if _x_overlap(k.box, box) >= 0.3), default=header[3])
+        if box[1] - bottom > 3.0 * max(size, min(_height(header), 2.0 * size)):
+            continue
+        kept.append(value)
+    return kept
 
 
 def _table_people(table: _Table) -> list[dict[str, tuple[LabelDef, list[_Segment]]]]:
@@ -1282,25 +1589,44 @@ def _classify(layout: _Layout, pairs: dict[int, _Pair], table: LabelTable) -> tu
 
 
 def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
-    """The best title wording among the non-label text, favouring short lines near the top."""
+    """The best title wording among the non-label text, favouring short lines near the top;
+    else the words of the largest title-like line near the top (身份证 …申请表, 死亡…销户登记)."""
     best: tuple[float, str] | None = None
     for run in layout.runs:
         text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
-        if len(text) < 2 or _label_at_start(text, table) is not None and len(text) <= 8:
+        if len(text) < 2:
             continue
+        label_like = _label_at_start(text, table) is not None and len(text) <= 8
         top = run.box[1] / max(1, layout.height)
         for doc_type, titles in table.titles.items():
             for title in titles:
                 found = _title_match(text, title)
-                if found is None:
-                    continue
+                if found is None or label_like and found < 1.0:
+                    continue  # (a whole title wording may start like a label: 身份证申领表)
                 score = found * len(title) / max(len(text), len(title)) + (0.3 if top < 0.3 else 0.0)
                 score += 0.02 * len(title)  # the longer wording is the more specific type
                 if best is None or score > best[0]:
                     best = (score, doc_type)
     if best is None or best[0] < 0.35:
-        return None
+        return _title_by_cues(layout, table)
     return best[1], round(min(0.99, 0.7 + 0.3 * min(1.0, best[0])), 3)
+
+
+def _title_by_cues(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
+    """A title the table does not know, read by its words: the tallest short line in the top third
+    that is not a label, tried against the cue words in order."""
+    lines = []
+    for run in layout.runs:
+        text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
+        size = _width(run.box) if run.vertical else _height(run.box)
+        if not 4 <= len(text) <= 16 or run.box[1] > 0.35 * layout.height or _label_at_start(text, table):
+            continue
+        lines.append((size, text))
+    for _size, text in sorted(lines, reverse=True)[:2]:
+        for word, doc_type in table.title_cues:
+            if word in text:
+                return doc_type, 0.6
+    return None
 
 
 def _title_match(text: str, title: str) -> float | None:
@@ -1348,8 +1674,13 @@ def _in_reading_order(segments: list[_Segment]) -> list[_Segment]:
             columns[-1].append(seg)
         else:
             columns.append([seg])
+    across: list[_Segment] = []
+    for seg in (s for s in segments if not s.vertical):
+        # a character or two read as a line of its own inside a column belongs there, in its place
+        column = next((c for c in columns if len(seg.chars) <= 2 and _x_overlap(_union([x.box for x in c]), seg.box) > 0.5), None)
+        (column if column is not None else across).append(seg)
     rows: list[list[_Segment]] = []
-    for seg in sorted((s for s in segments if not s.vertical), key=lambda s: s.box[1]):
+    for seg in sorted(across, key=lambda s: s.box[1]):
         if rows and _y_overlap(_union([x.box for x in rows[-1]]), seg.box) > 0.5:
             rows[-1].append(seg)
         else:
@@ -1375,6 +1706,7 @@ class _Context:
     doc_year: int | None
     doc_date: str | None
     low_confidence: float
+    office: tuple[str, ...] = ()  # the issuing office's name as printed: its seal repeats it
 
 
 def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str], str | None, str | None]:
@@ -1456,7 +1788,37 @@ def _serial(raw: str) -> str:
     return match.group(1).upper() if match else text
 
 
+OFFICE_WORDS = ("公安", "派出所", "专用章")  # an issuing office's name, on its letterhead and its seal
+
+
+def _office_lines(layout: _Layout) -> tuple[str, ...]:
+    return tuple(_plain(r.text) for r in layout.runs if any(w in _plain(r.text) for w in OFFICE_WORDS))
+
+
+def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+    """Pieces of a seal's ring caught beside or under a value ("…64号" + "左旗公"): a short piece,
+    not the value's first, that only repeats part of the office name the page is issued by."""
+    if len(segments) < 2 or not ctx.office:
+        return segments
+    ordered = _in_reading_order(segments)
+    first = ordered[0]
+
+    def wrapped(s: _Segment) -> bool:  # the value's next line, starting under its first
+        if s.vertical or first.vertical:
+            w = _width(first.box)
+            same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
+            next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
+            return same_column or next_column
+        return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
+
+    return [first] + [
+        s for s in ordered[1:]
+        if wrapped(s) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
+    ]
+
+
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
+    segments = _without_seal_pieces(segments, ctx)
     repaired_date: str | None = None
     if key in DATE_KEYS:
         raw, chars = _raw_and_chars(segments)
@@ -1469,7 +1831,7 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     if repaired_date is not None:
         reading = repaired_date
-    corrected = _after_correction(reading)
+    corrected = _later_of_two(key, _after_correction(reading))
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
     if corrected != reading:
         flags.append("corrected_on_page")
@@ -1509,6 +1871,20 @@ def _after_correction(text: str) -> str:
     return parts[-1] if len(parts) > 1 and parts[-1] else text
 
 
+def _later_of_two(key: str, text: str) -> str:
+    """Two whole coded values in one cell ("未婚已婚"): the old one struck through and the new one
+    written after it; the later stands. Only for codes no two of which make one value."""
+    if key not in ("marital_status", "education") or key == "marital_status" and _valid_value(key, text):
+        return text
+    for cut in range(len(text) - 2, 1, -1):
+        if _valid_value(key, text[cut:]) and _valid_value(key, text[:cut]):
+            # (a level and its kind are one value: 大学本科, 大学专科 read as the later's level anyway)
+            if key == "education" and normalize.normalize_education(text)[1] == normalize.normalize_education(text[cut:])[1]:
+                return text
+            return text[cut:]
+    return text
+
+
 def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
     """A whole date that fails to read only for one misread character ("六月二干九日"): the reading
     with the runner-up character that makes a full date, if the raw text itself is not one."""
@@ -1521,7 +1897,21 @@ def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
             fixed = normalize.parse_date(candidate, doc_year=ctx.doc_year)
             if fixed is not None and fixed.precision == "YMD":
                 return candidate
+    # a seal stamped over the date leaves stray characters in it ("八月十浩七日", "公10月1日")
+    kept = "".join(
+        part if _CALENDAR_WORD.fullmatch(part) else "".join(c for c in part if c in DATE_CHARS or c.isdigit())
+        for part in _CALENDAR_WORD.split(raw)
+    )
+    # (only a date that still reads whole: "三月二五" lost its 日 and may have lost more)
+    if kept != raw and len(raw) - len(kept) <= 3 and (kept[-1:] in ("日", "号", "號") or kept[-1:].isdigit()):
+        fixed = normalize.parse_date(kept, doc_year=ctx.doc_year)
+        if fixed is not None and fixed.precision == "YMD":
+            return kept
     return None
+
+
+DATE_CHARS = frozenset("年月日号號.．·-/〇○零一二三四五六七八九十廿卅元正初腊冬")
+_CALENDAR_WORD = re.compile(r"(公历|农历|阴历|旧历|民国|公元)")
 
 
 def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
@@ -1601,7 +1991,7 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         pairs = _pair(layout)
     doc_type, doc_conf = _classify(layout, pairs, table)
     in_table = {id(p) for t in tables for p in t.columns}
-    ctx = _context(pairs, options, doc_type)
+    ctx = dataclasses.replace(_context(pairs, options, doc_type), office=_office_lines(layout))
 
     subject = _Person("subject")
     page: dict[str, Field] = {}
@@ -1610,7 +2000,11 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     printed = {p.label.label.key for p in pairs.values() if p.label.label is not None}
     # a migration paper names two places: with "from" printed and no "to", its address is the destination
     moved_to = "move_to" if "move_from" in printed and "move_to" not in printed else "move_from"
-    for pair in sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0])):
+    in_order = sorted(pairs.values(), key=lambda p: (p.label.box[1], p.label.box[0]))
+    addresses = [p for p in in_order if p.label.label is not None and p.label.label.moved_key and (p.right or p.below)]
+    # with neither place named, two addresses on a migration paper read from -> to, in page order
+    destination = addresses[-1] if len(addresses) >= 2 and not {"move_from", "move_to"} & printed else None
+    for pair in in_order:
         label = pair.label.label
         assert label is not None
         if label.guesses and not label.key:
@@ -1619,7 +2013,7 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
             continue
         key = label.key
         if label.moved_key and doc_type in MIGRATION_TYPES:
-            key = moved_to
+            key = "move_to" if pair is destination else moved_to
         if key and not label.person:
             labelled.add(key)
         made = _read_pair(pair, pairs, key or label.person_key, table, ctx)

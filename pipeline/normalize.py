@@ -590,7 +590,10 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
         if name:
             break
     if name is None:
-        return None, ("unknown_ethnicity",)
+        name = _near_ethnicity(text, names)
+        if name is None:
+            return None, ("unknown_ethnicity",)
+        flags.append("near_match")
     if "historical_name" not in flags:
         renames = [old["since"] for old in table["renamed"].values() if old["name"] == name]
         if renames and _before(doc_date, renames[0]):
@@ -599,6 +602,29 @@ def normalize_ethnicity(raw: str, *, doc_date: str | None = None) -> tuple[str |
     if since and _before(doc_date, since):
         flags.append("later_annotation")
     return name, tuple(flags)
+
+
+def _near_ethnicity(text: str, names) -> str | None:  # type: ignore[no-untyped-def]
+    """The one official name of four or more characters that the text misses by one character
+    (达翰尔 for 达斡尔族): long names leave no other reading; short ones (回族, 汉族) are not guessed."""
+    if len(text) < 3:
+        return None
+    found = {
+        name
+        for name in names
+        if len(name) >= 4 and any(_one_edit(candidate, name) for candidate in (text, text + "族"))
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """a and b differ by exactly one substituted, inserted or deleted character."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 _ORDINAL_CHILD = re.compile(r"^[六七八九]([子女])$")  # 六子, 七女: past the coded 五子/五女

@@ -328,3 +328,135 @@ def test_question_labels_corrections_and_id_check_repair():
     assert "corrected_on_page" in result.fields["marital_status"].flags
     ident = result.fields["id_number"]
     assert ident.value == "110101195804120084" and "checksum_repaired" in ident.flags
+
+
+@pytest.mark.parametrize(
+    ("wording", "value", "key", "expected"),
+    [
+        ("户籍人姓名", "王桂兰", "name", "王桂兰"),  # ends in 姓名: a name, though 籍 is in it
+        ("死亡者名字", "王桂兰", "name", "王桂兰"),  # 名字 after a known wording read with an error
+        ("户籍住址", "新华街5号", "address", "新华街5号"),  # a qualifier before a known label
+        ("迁往详址", "新华街5号", "move_to", "新华街5号"),  # a head noun after a known label
+        ("出生年月日期", "1958年4月12日", "birth_date", "1958-04-12"),
+        ("出生所在地", "山西大同", "birthplace", "山西大同"),
+    ],
+)
+@pytest.mark.parametrize("layout", ["cell", "colon", "one_box"])
+def test_unseen_wording_read_by_head_noun_and_qualifier(wording, value, key, expected, layout):
+    lines = [line("户口迁移证", 900, 50, h=60)] if key.startswith("move") else []
+    lines += [line("性别", 200, 200), line("男", 600, 200)]
+    if layout == "cell":
+        lines += [line(wording, 200, 300), line(value, 600, 300)]
+    else:
+        lines.append(line(wording + ("：" if layout == "colon" else "") + value, 200, 300))
+    lines += [line("民族", 200, 400), line("汉", 600, 400)]
+    assert values(extract(page(*lines))) == {"sex": "男", key: expected, "ethnicity": "汉族"}
+
+
+def test_qualifier_and_value_set_apart_stay_apart():
+    # the value of the cell before, read in one box with the next label: it is not a qualifier
+    value_and_label = line("工人文化程度", 200, 300)
+    value_and_label.char_centers = [0.06, 0.2, 0.5, 0.64, 0.78, 0.92]  # a wide gap after 工人
+    ocr = page(line("职业", 40, 300), value_and_label, line("初中", 700, 300))
+    assert values(extract(ocr)) == {"occupation": "工人", "education": "初中"}
+
+
+def test_header_row_printed_downwards_with_a_row_per_person():
+    headers = ["登记人姓名", "与户长关系", "性别", "生年月日"]
+    xs = [200, 500, 800, 1100]
+    lines = [line("居民户口簿", 700, 60, h=70), line("户主：", 200, 160), line("张健", 330, 160)]
+    lines += [line(text, x + 40, 260, vertical=True) for text, x in zip(headers, xs)]
+    rows = [["张健", "户主", "男", "1946.9.6"], ["郭素珍", "妻", "女", "1951.10.16"], ["张红", "长女", "女", "1974.6.26"]]
+    for r, row in enumerate(rows):
+        lines += [line(text, x, 520 + 110 * r, h=60) for text, x in zip(row, xs)]
+    result = extract(page(*lines))
+    people = [{k: f.value for k, f in m.fields.items()} for m in result.mentions]
+    assert [p.get("name") for p in people] == ["张健", "郭素珍", "张红"]
+    assert [p.get("relation_to_head") for p in people] == ["户主", "妻", "长女"]
+    assert [p.get("birth_date") for p in people] == ["1946-09-06", "1951-10-16", "1974-06-26"]
+    assert result.doc_type == "household_register"
+
+
+def test_spaced_label_characters_in_a_header_row_join_down_their_column():
+    # one box per character; each stands nearer the next header's character than its own second one
+    chars = [("原", "籍", 200), ("生", "地", 300), ("族", "别", 400), ("性", "别", 500)]
+    lines = []
+    for top, bottom, x in chars:
+        lines += [line(top, x, 200), line(bottom, x, 350)]
+    lines += [line("山西代县", 200, 500, vertical=True), line("内蒙古", 300, 500, vertical=True),
+              line("汉", 400, 500), line("女", 500, 500)]
+    assert values(extract(page(*lines))) == {
+        "native_place": "山西代县", "birthplace": "内蒙古", "ethnicity": "汉族", "sex": "女",
+    }
+
+
+def test_seal_ring_text_below_and_beside_values_is_not_read_into_them():
+    ocr = page(
+        line("土默特左旗公安局", 100, 40),
+        line("姓名", 200, 300), line("王军", 500, 300),
+        line("籍贯", 200, 400), line("内蒙古呼", 500, 400), line("和浩特", 505, 450),  # wrapped: kept
+        line("迁移原因", 200, 600), line("招工", 500, 600), line("左旗公", 900, 625),  # the seal's ring
+        line("迁出日期", 1100, 600, h=40), line("特市", 1150, 570, h=50),  # the seal over a label
+        line("1976年5月9日", 1300, 600),
+    )
+    result = values(extract(ocr))
+    assert result["native_place"] == "内蒙古呼和浩特"
+    assert result["move_reason"] == "招工"
+    assert result["event_date"] == "1976-05-09"
+
+
+def test_doc_type_from_an_unknown_title_by_its_words():
+    for title, doc_type in [("身份证申领表", "id_card_application"), ("死亡人口销户登记", "death_deregistration"),
+                            ("户籍变更申报表", "change_correction"), ("迁移户口证明书", "migration_certificate")]:
+        ocr = page(line(title, 700, 100, h=70), line("姓名", 200, 300), line("王军", 500, 300))
+        assert extract(ocr).doc_type == doc_type, title
+
+
+def test_value_read_in_one_box_with_the_next_label_and_its_colon():
+    ocr = page(line("籍贯：", 200, 300), line("河北蔚县文化：", 420, 300), line("小学", 800, 300))
+    assert values(extract(ocr)) == {"native_place": "河北蔚县", "education": "小学"}
+
+
+def test_seal_characters_inside_a_written_date_are_dropped_only_when_a_whole_date_remains():
+    ocr = page(
+        line("出生日期", 200, 300), line("一九五八年公四月十二日", 500, 300),  # the seal stamped over the date
+        line("登记日期", 200, 400), line("特八六年三月二五", 500, 400),  # 日 lost too: not a whole date
+    )
+    result = extract(ocr)
+    birth = result.fields["birth_date"]
+    assert birth.value == "1958-04-12" and "date_repaired" in birth.flags
+    assert result.fields["registration_date"].value != "1986-03-25"
+
+
+def test_struck_value_and_its_replacement_in_one_cell():
+    ocr = page(line("婚姻状况", 200, 300), line("未婚已婚", 500, 300),
+               line("文化程度", 200, 400), line("初小初中", 500, 400))
+    result = extract(ocr)
+    assert result.fields["marital_status"].value == "已婚"
+    assert "corrected_on_page" in result.fields["marital_status"].flags
+    assert result.fields["education"].value == "初中"
+
+
+def test_printed_instructions_hold_no_labels():
+    ocr = page(line("准迁证", 700, 80, h=70), line("姓名", 200, 300), line("王军", 500, 300),
+               line("二、迁往地址须写明街道门牌号码。", 200, 900), line("三、本证逾期作废。", 200, 960))
+    result = extract(ocr)
+    assert values(result) == {"name": "王军"}
+
+
+def test_a_row_read_in_one_box_under_headers_printed_downwards_stays_a_row_of_cells():
+    headers = ["姓名", "与户主关系", "性别", "籍贯"]
+    xs = [200, 500, 800, 1100]
+    lines = [line("户口登记簿", 700, 60, h=70), line("户主：", 200, 140), line("顾华", 330, 140),
+             line("住所：", 200, 200), line("红旗公社三大队", 330, 200)]  # labels the row's left edge lines up with
+    lines += [line(text, x + 40, 260, vertical=True) for text, x in zip(headers, xs)]
+    joined = line("顾华户主男", 200, 520, h=60)  # detection joined three cells: the box spans their columns
+    joined.quad = ((200, 520), (900, 520), (900, 580), (200, 580))
+    joined.char_centers = [30 / 700, 90 / 700, 340 / 700, 400 / 700, 640 / 700]
+    lines += [joined, line("河北阳原", 1100, 520, h=60)]
+    lines += [line("吕丽华", 200, 630, h=60), line("妻", 500, 630, h=60), line("女", 800, 630, h=60),
+              line("山西忻县", 1100, 630, h=60)]
+    people = [{k: f.value for k, f in m.fields.items()} for m in extract(page(*lines)).mentions]
+    assert [p.get("name") for p in people] == ["顾华", "吕丽华"]
+    assert [p.get("relation_to_head") for p in people] == ["户主", "妻"]
+    assert [p.get("native_place") for p in people] == ["河北阳原", "山西忻县"]

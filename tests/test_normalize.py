@@ -355,6 +355,10 @@ def test_normalize_sex(raw: str, sex: str | None) -> None:
         ("崩龙族", "德昂族", ("historical_name",)),
         ("毛难族", "毛南族", ("historical_name",)),
         ("火星族", None, ("unknown_ethnicity",)),
+        ("达翰尔", "达斡尔族", ("near_match",)),  # one misread character in a long name
+        ("维吾耳族", "维吾尔族", ("near_match",)),
+        ("汉旅", None, ("unknown_ethnicity",)),  # short names are not guessed
+        ("内蒙古", None, ("unknown_ethnicity",)),  # a place, two edits from 蒙古族
         ("", None, ()),
     ],
 )
