@@ -32,6 +32,8 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+from rapidfuzz.distance import Levenshtein
+
 from pipeline import normalize
 from pipeline.records import DOC_TYPES, CharAlternative, Extraction, Field, Mention, OcrLine, OcrResult
 
@@ -202,13 +204,8 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
 
 
 def levenshtein(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    """Edit distance (insert, delete, substitute: one each); rapidfuzz's C code, as titles try many windows."""
+    return int(Levenshtein.distance(a, b))
 
 
 def _allowed_errors(length: int) -> int:
