@@ -35,7 +35,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.concurrency.sync import concurrency
 from prefect.context import FlowRunContext
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import as_completed
 from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import Task, exponential_backoff
@@ -148,7 +148,7 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
             recycle_workers()
         futures = [page_task.submit(pid, env_items=env_items, force=force)
                    for pid in registered.page_ids[first:first + wave]]
-        for future in _as_completed(futures):
+        for future in as_completed(futures):  # no timeout: a timed wait arms SIGALRM in this thread
             outcomes.append(future.result(raise_on_failure=False))
             update_progress_artifact(progress, 100.0 * len(outcomes) / max(1, len(registered.page_ids)))
     seconds = time.perf_counter() - started
@@ -164,15 +164,6 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
             "processed": processed, "skipped": sum(1 for o in outcomes if isinstance(o, dict) and o["skipped"]),
             "failed_tasks": len(failed_tasks), "task_errors": failed_tasks, "seconds": seconds,
             "register_seconds": register_seconds}
-
-
-def _as_completed(futures: list[PrefectFuture[Any]]) -> Iterator[PrefectFuture[Any]]:
-    """Futures in completion order, so progress moves as pages finish."""
-    pending = list(futures)
-    while pending:
-        done, not_done = wait(pending, timeout=1.0)
-        yield from done
-        pending = list(not_done)
 
 
 def artifact_key(batch_id: str, what: str) -> str:
