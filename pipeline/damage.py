@@ -366,13 +366,10 @@ def _ink_marks(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, np.nd
     """
     k = max(1, int(round(dpi / FADING_DPI)))
     if k > 1:
-        # Whole k x k blocks, so the block minimum is a few strided minima and the
-        # area average takes OpenCV's fast integer-ratio path.
+        # Whole k x k blocks, so the block minimum is an erosion read at each block's
+        # corner and the area average takes OpenCV's fast integer-ratio path.
         blocks = gray[: gray.shape[0] // k * k, : gray.shape[1] // k * k]
-        darkest_map = blocks[::k, ::k].copy()
-        for dy in range(k):
-            for dx in range(k):
-                np.minimum(darkest_map, blocks[dy::k, dx::k], out=darkest_map)
+        darkest_map = np.ascontiguousarray(cv2.erode(blocks, np.ones((k, k), np.uint8), anchor=(0, 0))[::k, ::k])
         small = cv2.resize(blocks, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
     else:
         darkest_map = small = gray
