@@ -483,10 +483,22 @@ def blur_score(spread: float | None) -> tuple[float, str]:
     return score, f"ink edges spread over {spread:.3f} mm (sigma)"
 
 
-def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> dict[str, tuple[float, str]]:
-    """Every kind's score and a short description of the evidence."""
+def damage_scores(
+    image: np.ndarray,
+    *,
+    dpi: float,
+    background: tuple[float, ...] | None = None,
+    overview: tuple[np.ndarray, float] | None = None,
+) -> dict[str, tuple[float, str]]:
+    """Every kind's score and a short description of the evidence.
+
+    `overview` is (image, dpi) of the same page, upright and cropped alike, at a lower
+    resolution of at least REGION_DPI (a caller's analysis copy): the coarse paper map
+    is taken from it rather than from shrinking the full image again.
+    """
     gray = _gray(image)
-    pm = paper_map(image, dpi, background)
+    coarse, coarse_dpi = overview if overview is not None and overview[1] >= REGION_DPI else (image, dpi)
+    pm = paper_map(coarse, coarse_dpi, background)
     scores = missing_paper_scores(pm)
     scores["stain"] = stain_score(pm)
     scores["crease"] = crease_score(pm)
@@ -496,13 +508,20 @@ def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...
     return scores
 
 
-def detect_damage(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> list[DamageFinding]:
+def detect_damage(
+    image: np.ndarray,
+    *,
+    dpi: float,
+    background: tuple[float, ...] | None = None,
+    overview: tuple[np.ndarray, float] | None = None,
+) -> list[DamageFinding]:
     """Damage kinds whose score reaches its threshold, with the evidence.
 
     `background` is the scanner bed's colour (BGR) when the caller saw it around the
     page; without it the border of the image, or failing that a black bed, is assumed.
+    `overview`: see damage_scores.
     """
-    scores = damage_scores(image, dpi=dpi, background=background)
+    scores = damage_scores(image, dpi=dpi, background=background, overview=overview)
     return [
         DamageFinding(kind, round(score, 3), detail)
         for kind, (score, detail) in scores.items()

@@ -297,6 +297,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     if box is not None:
         operations.append(Operation("crop_to_page", {"box": [x0, y0, size[0], size[1]], "in": "deskewed image"}))
     analysis = turn_clockwise(analysis, orientation.rotation)
+    small = turn_clockwise(small, orientation.rotation)  # the page as `image` shows it, at ANALYSIS_DPI
     operations.append(
         Operation(
             "orient",
@@ -322,7 +323,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         reasons.append(f"page is curled or folded: {residual:.1f}° of skew remains after deskew (页面弯曲)")
     if clipped:
         reasons.append(f"page runs off the scan at the {', '.join(clipped)} edge; part of it is missing (页面边缘未扫全)")
-    damage = detect_damage(image, dpi=dpi, background=background)
+    damage = detect_damage(image, dpi=dpi, background=background, overview=(small, dpi * scale))
     if any(f.kind == "blur" for f in damage):
         reasons.append("image is blurred (图像模糊)")
 
