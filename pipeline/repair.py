@@ -238,9 +238,9 @@ def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
     small, scale = _scale_to(gray, dpi, 50.0)
     k = max(3, int(round(50.0 * min(1.0, scale * dpi / 50.0) * 0.25)) | 1)  # ~ 6 mm: wider than a stroke
     background = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    background = cv2.medianBlur(background, k if k <= 255 else 255)
+    background = np.maximum(cv2.medianBlur(background, k if k <= 255 else 255), 1)  # at 50 dpi: no division by zero after upsampling
     background = cv2.resize(background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return cv2.divide(gray, np.maximum(background, 1), scale=255)
+    return cv2.divide(gray, background, scale=255)
 
 
 def residual_skew(ink: np.ndarray) -> float:
