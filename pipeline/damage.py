@@ -73,6 +73,17 @@ def _disk(diameter_px: float) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
 
 
+def _medians(values: np.ndarray) -> np.ndarray:
+    """np.median(values, axis=0) of uint8 columns (as float32), by counting: no sort."""
+    n = len(values)
+    out = np.empty(values.shape[1], np.float32)
+    for c in range(values.shape[1]):
+        counts = np.cumsum(np.bincount(values[:, c], minlength=256))
+        lo, hi = np.searchsorted(counts, [(n - 1) // 2, n // 2], side="right")
+        out[c] = (lo + hi) / 2
+    return out
+
+
 def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
     """BGR colour of the scanner bed or desk when it shows around the page, else None.
 
@@ -86,13 +97,13 @@ def scanner_background(image: np.ndarray) -> tuple[float, float, float] | None:
     band = max(2, int(0.01 * min(h, w)))
     ring = np.concatenate(
         [colour[:band].reshape(-1, 3), colour[-band:].reshape(-1, 3), colour[:, :band].reshape(-1, 3), colour[:, -band:].reshape(-1, 3)]
-    ).astype(np.float32)  # only the ring and the centre's sample are needed as floats
-    ring_colour = np.median(ring, axis=0)
-    if np.mean(np.linalg.norm(ring - ring_colour, axis=1) < 20) < 0.5:
+    )
+    ring_colour = _medians(ring)
+    if np.mean(np.linalg.norm(ring.astype(np.float32) - ring_colour, axis=1) < 20) < 0.5:
         return None  # a busy ring: content or a page running off the frame, not a bed
-    centre = colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].reshape(-1, 3).astype(np.float32)
-    centre_gray = centre @ np.array([0.114, 0.587, 0.299], np.float32)
-    paper = np.median(centre[centre_gray >= np.median(centre_gray)], axis=0)
+    centre = np.ascontiguousarray(colour[h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2]).reshape(-1, 1, 3)
+    centre_gray = cv2.cvtColor(centre, cv2.COLOR_BGR2GRAY).ravel()
+    paper = _medians(centre.reshape(-1, 3)[centre_gray >= _medians(centre_gray[:, None])[0]])  # the lighter half: paper, not ink
     if np.linalg.norm(paper - ring_colour) < 18:
         return None
     ratio = float(np.linalg.norm(ring_colour) / max(1e-3, np.linalg.norm(paper)))
@@ -366,13 +377,10 @@ def _ink_marks(gray: np.ndarray, dpi: float, pm: PaperMap) -> tuple[float, np.nd
     """
     k = max(1, int(round(dpi / FADING_DPI)))
     if k > 1:
-        # Whole k x k blocks, so the block minimum is a few strided minima and the
-        # area average takes OpenCV's fast integer-ratio path.
+        # Whole k x k blocks, so the block minimum is an erosion read at each block's
+        # corner and the area average takes OpenCV's fast integer-ratio path.
         blocks = gray[: gray.shape[0] // k * k, : gray.shape[1] // k * k]
-        darkest_map = blocks[::k, ::k].copy()
-        for dy in range(k):
-            for dx in range(k):
-                np.minimum(darkest_map, blocks[dy::k, dx::k], out=darkest_map)
+        darkest_map = np.ascontiguousarray(cv2.erode(blocks, np.ones((k, k), np.uint8), anchor=(0, 0))[::k, ::k])
         small = cv2.resize(blocks, (darkest_map.shape[1], darkest_map.shape[0]), interpolation=cv2.INTER_AREA)
     else:
         darkest_map = small = gray
@@ -486,10 +494,22 @@ def blur_score(spread: float | None) -> tuple[float, str]:
     return score, f"ink edges spread over {spread:.3f} mm (sigma)"
 
 
-def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> dict[str, tuple[float, str]]:
-    """Every kind's score and a short description of the evidence."""
+def damage_scores(
+    image: np.ndarray,
+    *,
+    dpi: float,
+    background: tuple[float, ...] | None = None,
+    overview: tuple[np.ndarray, float] | None = None,
+) -> dict[str, tuple[float, str]]:
+    """Every kind's score and a short description of the evidence.
+
+    `overview` is (image, dpi) of the same page, upright and cropped alike, at a lower
+    resolution of at least REGION_DPI (a caller's analysis copy): the coarse paper map
+    is taken from it rather than from shrinking the full image again.
+    """
     gray = _gray(image)
-    pm = paper_map(image, dpi, background)
+    coarse, coarse_dpi = overview if overview is not None and overview[1] >= REGION_DPI else (image, dpi)
+    pm = paper_map(coarse, coarse_dpi, background)
     scores = missing_paper_scores(pm)
     scores["stain"] = stain_score(pm)
     scores["crease"] = crease_score(pm)
@@ -499,13 +519,20 @@ def damage_scores(image: np.ndarray, *, dpi: float, background: tuple[float, ...
     return scores
 
 
-def detect_damage(image: np.ndarray, *, dpi: float, background: tuple[float, ...] | None = None) -> list[DamageFinding]:
+def detect_damage(
+    image: np.ndarray,
+    *,
+    dpi: float,
+    background: tuple[float, ...] | None = None,
+    overview: tuple[np.ndarray, float] | None = None,
+) -> list[DamageFinding]:
     """Damage kinds whose score reaches its threshold, with the evidence.
 
     `background` is the scanner bed's colour (BGR) when the caller saw it around the
     page; without it the border of the image, or failing that a black bed, is assumed.
+    `overview`: see damage_scores.
     """
-    scores = damage_scores(image, dpi=dpi, background=background)
+    scores = damage_scores(image, dpi=dpi, background=background, overview=overview)
     return [
         DamageFinding(kind, round(score, 3), detail)
         for kind, (score, detail) in scores.items()

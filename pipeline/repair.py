@@ -119,21 +119,27 @@ def _as_colour(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
 
 
+_SQUARES = np.arange(256, dtype=np.float32) ** 2
+
+
 def bed_distance(colour: np.ndarray, background: tuple[float, float, float]) -> np.ndarray:
-    """Euclidean colour distance of every pixel from the bed's colour (float32)."""
-    diff = colour.astype(np.float32) - np.array(background, np.float32)
-    return cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))
+    """Euclidean colour distance (float32) of every pixel of a uint8 BGR image from the bed's colour, to the nearest level.
+
+    Differences are taken in uint8 and squared by a table: no float copy of the image.
+    """
+    diff = cv2.absdiff(np.ascontiguousarray(colour), tuple(int(round(v)) for v in background) + (0,))
+    return cv2.sqrt(cv2.transform(cv2.LUT(diff, _SQUARES), np.ones((1, 3), np.float32)))
 
 
 def find_page_box(colour: np.ndarray, background: tuple[float, float, float] | None) -> tuple[int, int, int, int] | None:
     """(x, y, w, h) of the paper in a deskewed colour copy, when the bed shows around it.
 
-    Worked out on every second pixel: half a millimetre is plenty for a crop.
+    Worked out at half the copy's resolution: half a millimetre is plenty for a crop.
     """
     if background is None:
         return None
     step = 2
-    sub = colour[::step, ::step]
+    sub = cv2.resize(colour, None, fx=1 / step, fy=1 / step, interpolation=cv2.INTER_AREA)
     h, w = sub.shape[:2]
     distance = bed_distance(sub, background)
     paper_distance = float(np.median(distance[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]))
@@ -166,16 +172,36 @@ def rotation_matrix(shape: tuple[int, ...], angle_ccw: float) -> tuple[np.ndarra
 def warp(image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: tuple[float, ...] | None) -> np.ndarray:
     """Resample once; corners the turn uncovers take the bed's colour, or repeat the edge when the bed is unseen.
 
-    A colour image is warped one channel at a time: OpenCV's single-channel
-    bilinear path is vectorised, its 3-channel one is not (same pixels, ~30 % less CPU).
+    A colour image is warped as BGRA: OpenCV's 4-channel bilinear path is
+    vectorised, its 3-channel one is not (same pixels, ~20 % less CPU than three
+    single-channel warps with the split and merge they need).
     """
     if image.ndim == 3:
-        fills = fill if fill is not None else (None,) * image.shape[2]
-        channels = [warp(c, matrix, size, None if f is None else (f,)) for c, f in zip(cv2.split(image), fills)]
-        return cv2.merge(channels)
+        border = (*fill, 0.0) if fill is not None else 0
+        mode = cv2.BORDER_CONSTANT if fill is not None else cv2.BORDER_REPLICATE
+        out = cv2.warpAffine(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), matrix, size, flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=border)
+        return cv2.cvtColor(out, cv2.COLOR_BGRA2BGR)
     if fill is None:
         return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=float(np.mean(fill)))
+
+
+def then_turn_clockwise(matrix: np.ndarray, size: tuple[int, int], degrees: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine matrix and output size of warping with `matrix`, then turning the result clockwise by a quarter turn or two.
+
+    Folding the turn into the one resampling spares a pass over the full image.
+    """
+    w, h = size
+    turns = {
+        90: (np.array([[0.0, -1.0, h - 1.0], [1.0, 0.0, 0.0]]), (h, w)),
+        180: (np.array([[-1.0, 0.0, w - 1.0], [0.0, -1.0, h - 1.0]]), (w, h)),
+        270: (np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0]]), (h, w)),
+    }
+    if degrees not in turns:
+        return matrix, size
+    turn, turned_size = turns[degrees]
+    linear = turn[:, :2]
+    return np.hstack([linear @ matrix[:, :2], linear @ matrix[:, 2:] + turn[:, 2:]]), turned_size
 
 
 def turn_clockwise(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -193,14 +219,17 @@ def clipped_sides(colour: np.ndarray, background: tuple[float, float, float] | N
     return [name for name, edge in sides.items() if (bed_distance(edge[None], background) > 0.5 * paper_distance).mean() > 0.2]
 
 
+# Per pixel (r - b, r - g, r): seal ink is where red leads both other channels and is itself bright.
+_RED_LEAD = np.array([[-1, 0, 1], [0, -1, 1], [0, 0, 1]], np.float32)
+
+
 def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
     """Gray image where red/orange seal ink reads as paper; returns it and the seal-ink fraction."""
     if image.ndim == 2:
         return image.copy(), 0.0
-    b, g, r = cv2.split(image)
+    red = cv2.inRange(cv2.transform(image, _RED_LEAD), (41, 41, 91), (255, 255, 255))  # no channel split: one pass
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    red = cv2.bitwise_and(cv2.compare(cv2.subtract(r, cv2.max(g, b)), 40, cv2.CMP_GT), cv2.compare(r, 90, cv2.CMP_GT))
-    cv2.copyTo(r, red, gray)  # in the red channel a red seal is as bright as paper
+    cv2.copyTo(cv2.extractChannel(image, 2), red, gray)  # in the red channel a red seal is as bright as paper
     return gray, cv2.countNonZero(red) / red.size
 
 
@@ -209,9 +238,9 @@ def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
     small, scale = _scale_to(gray, dpi, 50.0)
     k = max(3, int(round(50.0 * min(1.0, scale * dpi / 50.0) * 0.25)) | 1)  # ~ 6 mm: wider than a stroke
     background = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    background = cv2.medianBlur(background, k if k <= 255 else 255)
+    background = np.maximum(cv2.medianBlur(background, k if k <= 255 else 255), 1)  # at 50 dpi: no division by zero after upsampling
     background = cv2.resize(background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    return cv2.divide(gray, np.maximum(background, 1), scale=255)
+    return cv2.divide(gray, background, scale=255)
 
 
 def residual_skew(ink: np.ndarray) -> float:
@@ -257,7 +286,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     analysis = to_gray(small)
     orientation = estimate_orientation(analysis)
 
-    # One resampling of the full image: deskew and crop together.
+    # One resampling of the full image: deskew, crop and quarter turn together.
     matrix, size = rotation_matrix(image.shape, -skew.angle)
     if box is not None:
         x, y, w, h = (v / scale for v in box)
@@ -266,14 +295,15 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         matrix[0, 2] -= x0
         matrix[1, 2] -= y0
     if abs(skew.angle) >= 0.05 or box is not None:
-        image = warp(image, matrix, size, background)
+        image = warp(image, *then_turn_clockwise(matrix, size, orientation.rotation), background)  # and turn upright
+    else:
+        image = turn_clockwise(image, orientation.rotation)
     if abs(skew.angle) >= 0.05:
         operations.append(Operation("deskew", {"angle_deg": skew.angle, "confidence": skew.confidence, "interpolation": "bilinear"}))
     if box is not None:
         operations.append(Operation("crop_to_page", {"box": [x0, y0, size[0], size[1]], "in": "deskewed image"}))
-    if orientation.rotation:
-        image = turn_clockwise(image, orientation.rotation)
-        analysis = turn_clockwise(analysis, orientation.rotation)
+    analysis = turn_clockwise(analysis, orientation.rotation)
+    small = turn_clockwise(small, orientation.rotation)  # the page as `image` shows it, at ANALYSIS_DPI
     operations.append(
         Operation(
             "orient",
@@ -299,7 +329,7 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
         reasons.append(f"page is curled or folded: {residual:.1f}° of skew remains after deskew (页面弯曲)")
     if clipped:
         reasons.append(f"page runs off the scan at the {', '.join(clipped)} edge; part of it is missing (页面边缘未扫全)")
-    damage = detect_damage(image, dpi=dpi, background=background)
+    damage = detect_damage(image, dpi=dpi, background=background, overview=(small, dpi * scale))
     if any(f.kind == "blur" for f in damage):
         reasons.append("image is blurred (图像模糊)")
 

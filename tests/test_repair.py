@@ -9,7 +9,18 @@ import pytest
 from PIL import Image
 
 from pipeline.records import Master, SourceFile
-from pipeline.repair import RepairOptions, estimate_skew, ink_mask, repair, to_gray
+from pipeline.repair import (
+    RepairOptions,
+    estimate_skew,
+    ink_mask,
+    repair,
+    rotation_matrix,
+    suppress_red_ink,
+    then_turn_clockwise,
+    to_gray,
+    turn_clockwise,
+    warp,
+)
 from scanners import read_source, sniff_format
 from tests.synthetic import form_page, on_desk, tilt
 
@@ -86,6 +97,29 @@ def test_cardinal_pages_all_come_out_upright():
     assert sorted(r.rotation for r in repaired) == [0, 90, 180, 270]
     for r in repaired[1:]:
         assert upright_similarity(r.image, repaired[0].image) > 0.9
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_quarter_turn_folded_into_the_warp_equals_turning_after_it(page200, turn):
+    colour = page200[:301, :433].copy()
+    colour[40:90, 60:200] = (30, 60, 200)  # channels must not be mixed up
+    matrix, size = rotation_matrix(colour.shape, 3.7)
+    turned_after = turn_clockwise(warp(colour, matrix, size, (20.0, 40.0, 60.0)), turn)
+    folded = warp(colour, *then_turn_clockwise(matrix, size, turn), (20.0, 40.0, 60.0))
+    assert folded.shape == turned_after.shape
+    assert np.abs(folded.astype(int) - turned_after).max() <= 1
+
+
+def test_red_ink_reads_as_paper_and_other_colours_keep_their_gray():
+    image = np.full((40, 60, 3), 230, np.uint8)
+    image[5:15, 5:25] = (40, 50, 210)  # seal red
+    image[20:30, 5:25] = (20, 20, 20)  # black ink
+    image[20:30, 30:50] = (160, 60, 60)  # blue ink
+    gray, fraction = suppress_red_ink(image)
+    assert fraction == pytest.approx(200 / image[..., 0].size)
+    assert gray[10, 10] == 210
+    plain = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert (gray[20:, :] == plain[20:, :]).all()
 
 
 def test_seal_suppressed_for_ocr_only(page200):
