@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, Index, Integer, String, Text, bindparam, func, select, text, update
+from sqlalchemy import Engine, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipeline.db.base import Base
@@ -372,26 +373,64 @@ _MASKED_RULES = _LOOKALIKE_RULES + (
 REACHES = ("exact_date", "wide", "lookalike", "masked")
 
 
-def _candidate_statement(rules: tuple[str | tuple[str, str], ...], sqlite: bool):
-    """One round trip: the union of the rules' lookups, each capped by itself. A rule given
-    as (condition, index) names the index SQLite must use (PostgreSQL plans by statistics)."""
+_LIST_PARAMS = ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks")
+
+
+def _candidate_sql(rules: tuple[str | tuple[str, str], ...], sqlite: bool) -> str:
+    """The union of the rules' lookups, each capped by itself, as one statement. A rule
+    given as (condition, index) names the index SQLite must use (PostgreSQL plans by
+    statistics). List parameters stay `IN :name` here; _driver_sql expands them."""
     branches = []
     for i, rule in enumerate(rules):
         condition, index = rule if isinstance(rule, tuple) else (rule, None)
         table = f"register_person INDEXED BY {index}" if index and sqlite else "register_person"
         branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
-    sql = " UNION ".join(branches)
-    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks") if f":{n}" in sql]
-    return text(sql).bindparams(*(bindparam(n, expanding=True, type_=String()) for n in names))  # typed: an empty list stays a text comparison on PostgreSQL
+    return " UNION ".join(branches)
 
 
-_CANDIDATES = {
-    (reach, sqlite): _candidate_statement(rules, sqlite)
+_CANDIDATE_SQL = {
+    (reach, sqlite): _candidate_sql(rules, sqlite)
     for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES, _MASKED_RULES))
     for sqlite in (False, True)
 }
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=4096)
+def _driver_sql(sql: str, sizes: tuple[tuple[str, int], ...], sqlite: bool) -> str:
+    """The statement in the driver's own parameter style, each list parameter expanded to
+    as many placeholders as it has items (an empty list to NULL, which matches nothing).
+    Sent straight to the DB-API cursor: linkage asks several queries per mention, and
+    SQLAlchemy's compilation of expanding parameters cost more than SQLite's lookups."""
+    for name, size in sizes:
+        items = ", ".join(f":{name}_{i}" for i in range(size)) or "NULL"
+        sql = re.sub(rf"IN :{name}\b", f"IN ({items})", sql)
+    return sql if sqlite else _PARAM.sub(r"%(\1)s", sql)
+
+
+def _fetch(session: Session, sql: str, params: dict[str, object]) -> list[tuple]:
+    """Rows of one statement with `IN :list` parameters, through the session's connection."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    lists = {n: v for n, v in params.items() if isinstance(v, list)}
+    flat = {n: v for n, v in params.items() if n not in lists}
+    for name, values in lists.items():
+        flat.update((f"{name}_{i}", v) for i, v in enumerate(values))
+    statement = _driver_sql(sql, tuple((n, len(v)) for n, v in lists.items()), sqlite)
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, flat)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 _NEAR_DAYS = 62  # a lunar/solar mix-up moves a date by up to about 50 days
-_NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
+_NAME_COUNT = "SELECT count(*) FROM register_person WHERE name_norm = :norm"
+
+
+def _name_count(session: Session, norm: str) -> int:
+    """How many register persons bear exactly this (normalised) name."""
+    return _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
 
 
 def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide") -> list[PersonRecord]:
@@ -433,8 +472,8 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "limit": limit,
     }
     sqlite = session.get_bind().dialect.name == "sqlite"
-    statement = _CANDIDATES[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
-    return [PersonRecord(*row) for row in session.execute(statement, params)]
+    sql = _CANDIDATE_SQL[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
+    return [PersonRecord(*row) for row in _fetch(session, sql, params)]
 
 
 def _near_window(birth_date: str | None) -> dict[str, str | None]:
@@ -463,7 +502,7 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     size = register_size(session)
     share = None
     if query.name:
-        count = session.scalar(_NAME_COUNT, {"norm": name_keys(query.name).norm}) or 0
+        count = _name_count(session, name_keys(query.name).norm)
         share = max(count, 1) / max(size, 1)
     return RegisterContext(register_size=max(size, 1), name_share=share)
 
@@ -542,7 +581,7 @@ def registry_duplicates(
 
     @lru_cache(maxsize=65536)
     def name_share(norm: str) -> float:
-        return (session.scalar(_NAME_COUNT, {"norm": norm}) or 1) / size
+        return (_name_count(session, norm) or 1) / size
 
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
     for kind in _DUPLICATE_PASSES:
