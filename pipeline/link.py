@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.namekeys import blocking_keys, name_keys, normalize_name
+from pipeline.namekeys import NameKeys, blocking_keys, name_keys, normalize_name
 from pipeline.normalize import id_check_char, mask_id, normalize_id, upgrade_id15
 from pipeline.records import LinkResult
 
@@ -84,6 +84,11 @@ class LinkModel:
     @cached_property
     def best_weights(self) -> dict[str, float]:
         return {c: max(0.0, *w.values()) for c, w in self.weights.items()}
+
+    @cached_property
+    def best_rest_weight(self) -> float:
+        """The most the comparisons after name, birth date and ID can add."""
+        return sum(w for c, w in self.best_weights.items() if c not in _SCREEN_FIRST)
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,10 @@ def load_model(path: Path = MODEL_PATH) -> LinkModel:
 def name_level(a: str | None, b: str | None) -> str:
     if not a or not b:
         return "null"
-    ka, kb = name_keys(a), name_keys(b)
+    return _name_level_of_keys(name_keys(a), name_keys(b))
+
+
+def _name_level_of_keys(ka: NameKeys, kb: NameKeys) -> str:
     if not ka.norm or not kb.norm:
         return "null"
     if ka.norm == kb.norm:
@@ -229,6 +237,7 @@ def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
     return "?" not in code_a + code_b and sum(x != y for x, y in zip(code_a, code_b)) <= 1
 
 
+@lru_cache(maxsize=65536)  # a register has some 40,000 distinct birth dates
 def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
     if not text:
         return None
@@ -277,7 +286,10 @@ def date_level(a: str | None, b: str | None) -> str:
     """exact; typo (one digit, or month/day swapped); lunar (one is the other written in
     the lunar calendar); near (≤ 60 days); partial (an imprecise date, e.g. a year only,
     that agrees as far as it goes); year (full dates in the same year); else."""
-    pa, pb = _parse_date(a), _parse_date(b)
+    return _date_level_of_parsed(_parse_date(a), _parse_date(b))
+
+
+def _date_level_of_parsed(pa: tuple | None, pb: tuple | None) -> str:
     if pa is None or pb is None:
         return "null"
     if None in pa or None in pb:
@@ -328,7 +340,10 @@ def place_key(text: str | None) -> str:
 def place_level(a: str | None, b: str | None) -> str:
     """exact; part (one contains the other, or the same first 4 characters: the same
     place written more or less fully); else."""
-    na, nb = place_key(a), place_key(b)
+    return _place_level_of_keys(place_key(a), place_key(b))
+
+
+def _place_level_of_keys(na: str, nb: str) -> str:
     if not na or not nb:
         return "null"
     if na == nb:
@@ -339,6 +354,27 @@ def place_level(a: str | None, b: str | None) -> str:
 
 
 _SCREEN_FIRST = ("name", "birth_date", "id")
+
+
+@dataclass(frozen=True)
+class _QuerySide:
+    """A page person's comparison keys, computed once for all its candidates."""
+
+    names: tuple[NameKeys, ...]  # the name and its alternative readings
+    birth_date: tuple | None
+    sex: str | None
+    ethnicity: str
+    birthplace: str
+    native_place: str
+    address: str
+
+    @classmethod
+    def of(cls, query: MentionQuery) -> _QuerySide:
+        return cls(
+            tuple(name_keys(n) for n in (query.name, *query.name_alternatives) if n),
+            _parse_date(query.birth_date), query.sex, ethnicity_key(query.ethnicity),
+            place_key(query.birthplace), place_key(query.native_place), place_key(query.address),
+        )
 
 
 def compare(
@@ -353,23 +389,37 @@ def compare(
     person. With `floor`, a pair whose name, birth date and ID already rule it out (even
     perfect agreement on the rest could not lift it to `floor`) is not compared further:
     its weight is then that upper bound."""
-    names = [n for n in (query.name, *query.name_alternatives) if n]
+    return _compare(_QuerySide.of(query), query_id_hmac, person, model, name_share, floor)
+
+
+def _compare(
+    query: _QuerySide,
+    query_id_hmac: str | None,
+    person: PersonRecord,
+    model: LinkModel,
+    name_share: float | None,
+    floor: float | None,
+) -> PairScore:
+    if person.name and query.names:
+        theirs = name_keys(person.name)
+        name = min((_name_level_of_keys(k, theirs) for k in query.names), key=_NAME_ORDER.index)
+    else:
+        name = "null"
     levels = {
-        "name": min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null"),
-        "birth_date": date_level(query.birth_date, person.birth_date),
+        "name": name,
+        "birth_date": _date_level_of_parsed(query.birth_date, _parse_date(person.birth_date)),
         "id": exact_level(query_id_hmac, person.id_hmac),
     }
     if floor is not None:
-        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
-        bound += sum(w for c, w in model.best_weights.items() if c not in _SCREEN_FIRST)
+        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items()) + model.best_rest_weight
         if bound < floor:
             return PairScore(levels, bound, False, False)
     levels.update({
         "sex": exact_level(query.sex, person.sex),
-        "ethnicity": exact_level(ethnicity_key(query.ethnicity), ethnicity_key(person.ethnicity)),
-        "birthplace": place_level(query.birthplace, person.birthplace),
-        "native_place": place_level(query.native_place, person.native_place),
-        "address": place_level(query.address, person.address),
+        "ethnicity": exact_level(query.ethnicity, ethnicity_key(person.ethnicity)),
+        "birthplace": _place_level_of_keys(query.birthplace, place_key(person.birthplace)),
+        "native_place": _place_level_of_keys(query.native_place, place_key(person.native_place)),
+        "address": _place_level_of_keys(query.address, place_key(person.address)),
     })
     weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
     id_agrees = levels["id"] == "exact"
@@ -423,9 +473,10 @@ def link_mention(
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
     floor = _SCREEN_LOG2_ODDS - prior
+    side = _QuerySide.of(query)
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = compare(query, query_hmac, person, model, share, floor)
+        pair = _compare(side, query_hmac, person, model, share, floor)
         scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
