@@ -356,25 +356,66 @@ def _place_level_of_keys(na: str, nb: str) -> str:
 _SCREEN_FIRST = ("name", "birth_date", "id")
 
 
-@dataclass(frozen=True)
-class _QuerySide:
-    """A page person's comparison keys, computed once for all its candidates."""
+class _PairScorer:
+    """Scores register persons against one page person. The page's keys and the weight of
+    every level (the name's term-frequency adjustment included) are worked out once, and
+    each candidate value's level is remembered: a page's candidates share names, birth
+    dates and places, and one page has dozens of them."""
 
-    names: tuple[NameKeys, ...]  # the name and its alternative readings
-    birth_date: tuple | None
-    sex: str | None
-    ethnicity: str
-    birthplace: str
-    native_place: str
-    address: str
+    def __init__(self, query: MentionQuery, query_id_hmac: str | None, model: LinkModel, name_share: float | None):
+        self.names = tuple(name_keys(n) for n in (query.name, *query.name_alternatives) if n)
+        self.birth_date = _parse_date(query.birth_date)
+        self.id_hmac = query_id_hmac
+        self.sex = query.sex
+        self.ethnicity = ethnicity_key(query.ethnicity)
+        self.places = {"birthplace": place_key(query.birthplace), "native_place": place_key(query.native_place),
+                       "address": place_key(query.address)}
+        self.weights = {c: {**w, "null": 0.0} for c, w in model.weights.items()}
+        if name_share:  # term-frequency adjustment
+            self.weights["name"]["exact"] = math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
+        self.best_rest = model.best_rest_weight
+        self.seen: dict[str, dict[str | None, str]] = {c: {} for c in ("name", "birth_date", "ethnicity", *self.places)}
 
-    @classmethod
-    def of(cls, query: MentionQuery) -> _QuerySide:
-        return cls(
-            tuple(name_keys(n) for n in (query.name, *query.name_alternatives) if n),
-            _parse_date(query.birth_date), query.sex, ethnicity_key(query.ethnicity),
-            place_key(query.birthplace), place_key(query.native_place), place_key(query.address),
-        )
+    def _name(self, name: str | None) -> str:
+        if not name or not self.names:
+            return "null"
+        theirs = name_keys(name)
+        return min((_name_level_of_keys(k, theirs) for k in self.names), key=_NAME_ORDER.index)
+
+    def _level(self, comparison: str, value: str | None) -> str:
+        seen = self.seen[comparison]
+        level = seen.get(value)
+        if level is None:
+            if comparison == "name":
+                level = self._name(value)
+            elif comparison == "birth_date":
+                level = _date_level_of_parsed(self.birth_date, _parse_date(value))
+            elif comparison == "ethnicity":
+                level = exact_level(self.ethnicity, ethnicity_key(value))
+            else:
+                level = _place_level_of_keys(self.places[comparison], place_key(value))
+            seen[value] = level
+        return level
+
+    def score(self, person: PersonRecord, floor: float | None = None) -> PairScore:
+        w = self.weights
+        levels = {
+            "name": self._level("name", person.name),
+            "birth_date": self._level("birth_date", person.birth_date),
+            "id": exact_level(self.id_hmac, person.id_hmac),
+        }
+        if floor is not None:
+            bound = sum(w[c][lv] for c, lv in levels.items()) + self.best_rest
+            if bound < floor:
+                return PairScore(levels, bound, False, False)
+        levels["sex"] = exact_level(self.sex, person.sex)
+        levels["ethnicity"] = self._level("ethnicity", person.ethnicity)
+        levels["birthplace"] = self._level("birthplace", person.birthplace)
+        levels["native_place"] = self._level("native_place", person.native_place)
+        levels["address"] = self._level("address", person.address)
+        weight = sum(w[c][lv] for c, lv in levels.items())
+        id_agrees = levels["id"] == "exact"
+        return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
 
 
 def compare(
@@ -389,49 +430,7 @@ def compare(
     person. With `floor`, a pair whose name, birth date and ID already rule it out (even
     perfect agreement on the rest could not lift it to `floor`) is not compared further:
     its weight is then that upper bound."""
-    return _compare(_QuerySide.of(query), query_id_hmac, person, model, name_share, floor)
-
-
-def _compare(
-    query: _QuerySide,
-    query_id_hmac: str | None,
-    person: PersonRecord,
-    model: LinkModel,
-    name_share: float | None,
-    floor: float | None,
-) -> PairScore:
-    if person.name and query.names:
-        theirs = name_keys(person.name)
-        name = min((_name_level_of_keys(k, theirs) for k in query.names), key=_NAME_ORDER.index)
-    else:
-        name = "null"
-    levels = {
-        "name": name,
-        "birth_date": _date_level_of_parsed(query.birth_date, _parse_date(person.birth_date)),
-        "id": exact_level(query_id_hmac, person.id_hmac),
-    }
-    if floor is not None:
-        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items()) + model.best_rest_weight
-        if bound < floor:
-            return PairScore(levels, bound, False, False)
-    levels.update({
-        "sex": exact_level(query.sex, person.sex),
-        "ethnicity": exact_level(query.ethnicity, ethnicity_key(person.ethnicity)),
-        "birthplace": _place_level_of_keys(query.birthplace, place_key(person.birthplace)),
-        "native_place": _place_level_of_keys(query.native_place, place_key(person.native_place)),
-        "address": _place_level_of_keys(query.address, place_key(person.address)),
-    })
-    weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
-    id_agrees = levels["id"] == "exact"
-    return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
-
-
-def _level_weight(model: LinkModel, comparison: str, level: str, name_share: float | None) -> float:
-    if level == "null":
-        return 0.0
-    if comparison == "name" and level == "exact" and name_share:  # term-frequency adjustment
-        return math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
-    return model.weights[comparison][level]
+    return _PairScorer(query, query_id_hmac, model, name_share).score(person, floor)
 
 
 def _probability(log2_odds: float) -> float:
@@ -473,10 +472,10 @@ def link_mention(
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
     floor = _SCREEN_LOG2_ODDS - prior
-    side = _QuerySide.of(query)
+    scorer = _PairScorer(query, query_hmac, model, share)
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = _compare(side, query_hmac, person, model, share, floor)
+        pair = scorer.score(person, floor)
         scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])
