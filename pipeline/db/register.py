@@ -10,11 +10,12 @@ queries serve SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -354,7 +355,7 @@ _EXACT_DATE_RULES = (
 _WIDE_RULES = _EXACT_DATE_RULES + (
     "name_skel IN :skels AND birth_date BETWEEN :from_date AND :to_date",  # shape confusions, date misread
     "name_py IN :pys AND birth_date BETWEEN :from_date AND :to_date",  # homophones
-    ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
+    (":no_year = 1 AND name_norm IN :norms", None, "same_name_limit"),  # a page without a birth date: every namesake
     ":no_year = 1 AND name_skel IN :skels",
     ":no_year = 1 AND name_py IN :pys",
 )
@@ -368,7 +369,7 @@ _MASKED_RULES = _LOOKALIKE_RULES + (
     "given_norm IN :givens AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 玉桂兰 / 汪桂兰
     "name_mask IN :inner_masks AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王柱兰
     ("name_skel >= :skel_head AND name_skel < :skel_head_end AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王桂英
-     "ix_register_person_skel_dob"),  # SQLite without statistics would walk the date range instead
+     "ix_register_person_skel_dob", "limit"),  # SQLite without statistics would walk the date range instead
 )
 REACHES = ("exact_date", "wide", "lookalike", "masked")
 
@@ -376,15 +377,16 @@ REACHES = ("exact_date", "wide", "lookalike", "masked")
 _LIST_PARAMS = ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks")
 
 
-def _candidate_sql(rules: tuple[str | tuple[str, str], ...], sqlite: bool) -> str:
+def _candidate_sql(rules: tuple[str | tuple[str, str | None, str], ...], sqlite: bool) -> str:
     """The union of the rules' lookups, each capped by itself, as one statement. A rule
-    given as (condition, index) names the index SQLite must use (PostgreSQL plans by
-    statistics). List parameters stay `IN :name` here; _driver_sql expands them."""
+    given as (condition, index, cap) names the index SQLite must use (PostgreSQL plans by
+    statistics) and the parameter its cap is read from. List parameters stay `IN :name`
+    here; _driver_sql expands them."""
     branches = []
     for i, rule in enumerate(rules):
-        condition, index = rule if isinstance(rule, tuple) else (rule, None)
+        condition, index, cap = rule if isinstance(rule, tuple) else (rule, None, "limit")
         table = f"register_person INDEXED BY {index}" if index and sqlite else "register_person"
-        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
+        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :{cap}) AS b{i}")
     return " UNION ".join(branches)
 
 
@@ -433,12 +435,16 @@ def _name_count(session: Session, norm: str) -> int:
     return _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide") -> list[PersonRecord]:
+def candidates_for(
+    session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide", same_name_limit: int | None = None,
+) -> list[PersonRecord]:
     """Register persons worth comparing with the mention: the union of the blocking rules
-    of `reach` (one of REACHES), each capped at `limit` rows. "exact_date" keeps to the
-    rules that need the exact birth date (narrow at any register size); a page without a
-    full date always gets at least the wide rules. The OCR's alternative readings of the
-    name join every name rule."""
+    of `reach` (one of REACHES), each capped at `limit` rows, except the exact-name rule
+    for a page without a birth year, capped at `same_name_limit` (default `limit`): there
+    the name is all the blocking has, and a common name's namesakes must all be compared.
+    "exact_date" keeps to the rules that need the exact birth date (narrow at any register
+    size); a page without a full date always gets at least the wide rules. The OCR's
+    alternative readings of the name join every name rule."""
     if reach not in REACHES:
         raise ValueError(f"unknown blocking reach {reach!r}, expected one of {REACHES}")
     query_hash = None
@@ -470,6 +476,7 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
+        "same_name_limit": same_name_limit or limit,
     }
     sqlite = session.get_bind().dialect.name == "sqlite"
     sql = _CANDIDATE_SQL[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
@@ -499,28 +506,42 @@ def register_size(session: Session) -> int:
 
 
 def register_context(session: Session, query: MentionQuery) -> RegisterContext:
-    size = register_size(session)
-    share = None
-    if query.name:
-        count = _name_count(session, name_keys(query.name).norm)
-        share = max(count, 1) / max(size, 1)
-    return RegisterContext(register_size=max(size, 1), name_share=share)
+    return _context(register_size(session), _name_count(session, name_keys(query.name).norm) if query.name else None)
+
+
+def _context(size: int, namesakes: int | None) -> RegisterContext:
+    return RegisterContext(register_size=max(size, 1), name_share=None if namesakes is None else max(namesakes, 1) / max(size, 1))
+
+
+MAX_NAMESAKES = 2000  # a page with only a name is compared with at most this many register persons of that name
 
 
 def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
     """Link one page person: first against the exact-date candidates; only when that does
     not settle it (or the page has no full birth date) against the wide candidate set;
-    only when nobody there matches, against the look-alike and one-character-masked names too."""
-    context = register_context(session, query)
-    first = candidates_for(session, query, key=key, limit=limit, reach="exact_date")
+    only when nobody there matches, against the look-alike and one-character-masked names too.
+
+    A page without a birth year is compared with every register person of its exact name
+    (up to MAX_NAMESAKES): the posterior is only right when all of them are in the
+    candidate set. Beyond that it may not be linked: one unseen namesake could be the
+    person, so the best candidate goes to review."""
+    namesakes = _name_count(session, name_keys(query.name).norm) if query.name else None
+    context = _context(register_size(session), namesakes)
+    no_year = not (query.birth_date and query.birth_date[:4].isdigit())
+    same_name_limit = min(max(limit, namesakes or 0), MAX_NAMESAKES) if no_year else limit
+    fetch = functools.partial(candidates_for, session, query, key=key, limit=limit, same_name_limit=same_name_limit)
+    first = fetch(reach="exact_date")
     if first and query.birth_date and len(query.birth_date) == 10:
         result = link_mention(query, first, key=key, options=options, context=context)
         if result.status in ("linked", "conflict"):
             return result
-    result = link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="wide"), key=key, options=options, context=context)
-    if result.status != "new":
-        return result
-    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="masked"), key=key, options=options, context=context)
+    result = link_mention(query, fetch(reach="wide"), key=key, options=options, context=context)
+    if result.status == "new":
+        result = link_mention(query, fetch(reach="masked"), key=key, options=options, context=context)
+    if result.status == "linked" and no_year and (namesakes or 0) > same_name_limit:
+        reasons = [f"{namesakes} register persons share the name and the page gives no birth year: not all compared", *result.reasons]
+        return replace(result, status="review", reasons=reasons)
+    return result
 
 
 # --- duplicates ------------------------------------------------------------------------
