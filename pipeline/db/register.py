@@ -10,7 +10,6 @@ queries serve SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import re
@@ -390,11 +389,17 @@ def _candidate_sql(rules: tuple[str | tuple[str, str | None, str], ...], sqlite:
     return " UNION ".join(branches)
 
 
-_CANDIDATE_SQL = {
-    (reach, sqlite): _candidate_sql(rules, sqlite)
-    for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES, _MASKED_RULES))
-    for sqlite in (False, True)
+_OWN_RULES = {  # the rules each reach adds to the ones before it
+    "exact_date": _EXACT_DATE_RULES,
+    "wide": _WIDE_RULES[len(_EXACT_DATE_RULES):],
+    "lookalike": _LOOKALIKE_RULES[len(_WIDE_RULES):],
+    "masked": _MASKED_RULES[len(_LOOKALIKE_RULES):],
 }
+
+
+@lru_cache(maxsize=64)
+def _reaches_sql(reaches: tuple[str, ...], sqlite: bool) -> str:
+    return _candidate_sql(tuple(rule for reach in reaches for rule in _OWN_RULES[reach]), sqlite)
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
@@ -447,6 +452,15 @@ def candidates_for(
     alternative readings of the name join every name rule."""
     if reach not in REACHES:
         raise ValueError(f"unknown blocking reach {reach!r}, expected one of {REACHES}")
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    upto = REACHES.index("wide" if reach == "exact_date" and not full_date else reach)
+    return _candidates(session, query, REACHES[:upto + 1], key=key, limit=limit, same_name_limit=same_name_limit)
+
+
+def _candidates(
+    session: Session, query: MentionQuery, reaches: tuple[str, ...], *, key: bytes, limit: int, same_name_limit: int | None,
+) -> list[PersonRecord]:
+    """The union of the own rules of `reaches`, in one round trip, ordered by person_id."""
     query_hash = None
     if query.id_number:
         try:
@@ -467,7 +481,7 @@ def candidates_for(
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach in ("lookalike", "masked") else [],
+        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if "lookalike" in reaches else [],
         "inner_masks": sorted({m for k in keys if (m := inner_masked_key(k))}),
         "skel_head": keys[0].skeleton[:-1] if keys and len(keys[0].given) >= 2 else None,
         "skel_head_end": keys[0].skeleton[:-1] + "\U0010ffff" if keys and len(keys[0].given) >= 2 else None,
@@ -479,8 +493,7 @@ def candidates_for(
         "same_name_limit": same_name_limit or limit,
     }
     sqlite = session.get_bind().dialect.name == "sqlite"
-    sql = _CANDIDATE_SQL[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
-    return [PersonRecord(*row) for row in _fetch(session, sql, params)]
+    return sorted((PersonRecord(*row) for row in _fetch(session, _reaches_sql(reaches, sqlite), params)), key=lambda p: p.person_id)
 
 
 def _near_window(birth_date: str | None) -> dict[str, str | None]:
@@ -529,15 +542,27 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
     context = _context(register_size(session), namesakes)
     no_year = not (query.birth_date and query.birth_date[:4].isdigit())
     same_name_limit = min(max(limit, namesakes or 0), MAX_NAMESAKES) if no_year else limit
-    fetch = functools.partial(candidates_for, session, query, key=key, limit=limit, same_name_limit=same_name_limit)
-    first = fetch(reach="exact_date")
-    if first and query.birth_date and len(query.birth_date) == 10:
-        result = link_mention(query, first, key=key, options=options, context=context)
-        if result.status in ("linked", "conflict"):
-            return result
-    result = link_mention(query, fetch(reach="wide"), key=key, options=options, context=context)
-    if result.status == "new":
-        result = link_mention(query, fetch(reach="masked"), key=key, options=options, context=context)
+    found: dict[str, PersonRecord] = {}
+    asked = 0  # REACHES[:asked] have been asked; each reach only adds its own rules
+
+    def widen(reach: str) -> list[PersonRecord]:
+        nonlocal asked
+        upto = REACHES.index(reach) + 1
+        found.update((p.person_id, p) for p in _candidates(
+            session, query, REACHES[asked:upto], key=key, limit=limit, same_name_limit=same_name_limit))
+        asked = upto
+        return sorted(found.values(), key=lambda p: p.person_id)
+
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    result = None
+    if full_date:
+        first = widen("exact_date")
+        if first:
+            result = link_mention(query, first, key=key, options=options, context=context)
+    if result is None or result.status not in ("linked", "conflict"):
+        result = link_mention(query, widen("wide"), key=key, options=options, context=context)
+        if result.status == "new":
+            result = link_mention(query, widen("masked"), key=key, options=options, context=context)
     if result.status == "linked" and no_year and (namesakes or 0) > same_name_limit:
         reasons = [f"{namesakes} register persons share the name and the page gives no birth year: not all compared", *result.reasons]
         return replace(result, status="review", reasons=reasons)
