@@ -179,7 +179,8 @@ def test_a_page_without_a_birth_year_is_compared_with_every_namesake(engine, tmp
     with Session(engine) as session:
         capped = {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, limit=4)}
         every = {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, limit=4, same_name_limit=20)}
-        assert len(capped) == 4 and "Z11" in every and every >= {r[0] for r in namesakes}
+        ids = {r[0] for r in namesakes}
+        assert len(capped & ids) < len(ids) and every >= ids  # each rule capped at 4 leaves some out
         # the blocking cap (4) is below the namesakes (12): all of them are still compared
         result = link_to_register(session, q, key=HMAC_KEY, options=LinkOptions(), limit=4)
         assert (result.status, result.person_id) == ("linked", "Z11")
