@@ -382,40 +382,39 @@ class _PairScorer:
         theirs = name_keys(name)
         return min((_name_level_of_keys(k, theirs) for k in self.names), key=_NAME_ORDER.index)
 
-    def _level(self, comparison: str, value: str | None) -> str:
-        seen = self.seen[comparison]
-        level = seen.get(value)
-        if level is None:
-            if comparison == "name":
-                level = self._name(value)
-            elif comparison == "birth_date":
-                level = _date_level_of_parsed(self.birth_date, _parse_date(value))
-            elif comparison == "ethnicity":
-                level = exact_level(self.ethnicity, ethnicity_key(value))
-            else:
-                level = _place_level_of_keys(self.places[comparison], place_key(value))
-            seen[value] = level
-        return level
+    def _date(self, value: str | None) -> str:
+        return _date_level_of_parsed(self.birth_date, _parse_date(value))
+
+    def _ethnicity(self, value: str | None) -> str:
+        return exact_level(self.ethnicity, ethnicity_key(value))
+
+    def _place(self, comparison: str, value: str | None) -> str:
+        return _place_level_of_keys(self.places[comparison], place_key(value))
 
     def score(self, person: PersonRecord, floor: float | None = None) -> PairScore:
-        w = self.weights
-        levels = {
-            "name": self._level("name", person.name),
-            "birth_date": self._level("birth_date", person.birth_date),
-            "id": exact_level(self.id_hmac, person.id_hmac),
-        }
-        if floor is not None:
-            bound = sum(w[c][lv] for c, lv in levels.items()) + self.best_rest
-            if bound < floor:
-                return PairScore(levels, bound, False, False)
-        levels["sex"] = exact_level(self.sex, person.sex)
-        levels["ethnicity"] = self._level("ethnicity", person.ethnicity)
-        levels["birthplace"] = self._level("birthplace", person.birthplace)
-        levels["native_place"] = self._level("native_place", person.native_place)
-        levels["address"] = self._level("address", person.address)
-        weight = sum(w[c][lv] for c, lv in levels.items())
-        id_agrees = levels["id"] == "exact"
-        return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
+        w, seen = self.weights, self.seen
+        if (name := seen["name"].get(person.name)) is None:
+            name = seen["name"][person.name] = self._name(person.name)
+        if (born := seen["birth_date"].get(person.birth_date)) is None:
+            born = seen["birth_date"][person.birth_date] = self._date(person.birth_date)
+        id_level = exact_level(self.id_hmac, person.id_hmac)
+        head = w["name"][name] + w["birth_date"][born] + w["id"][id_level]
+        if floor is not None and head + self.best_rest < floor:
+            return PairScore({"name": name, "birth_date": born, "id": id_level}, head + self.best_rest, False, False)
+        sex = exact_level(self.sex, person.sex)
+        if (ethnicity := seen["ethnicity"].get(person.ethnicity)) is None:
+            ethnicity = seen["ethnicity"][person.ethnicity] = self._ethnicity(person.ethnicity)
+        places = []
+        for comparison, value in (("birthplace", person.birthplace), ("native_place", person.native_place), ("address", person.address)):
+            if (level := seen[comparison].get(value)) is None:
+                level = seen[comparison][value] = self._place(comparison, value)
+            places.append(level)
+        levels = {"name": name, "birth_date": born, "id": id_level, "sex": sex, "ethnicity": ethnicity,
+                  "birthplace": places[0], "native_place": places[1], "address": places[2]}
+        weight = (head + w["sex"][sex] + w["ethnicity"][ethnicity] + w["birthplace"][places[0]]
+                  + w["native_place"][places[1]] + w["address"][places[2]])
+        id_agrees = id_level == "exact"
+        return PairScore(levels, weight, id_agrees, id_agrees and name in ("else", "null"))
 
 
 def compare(
