@@ -436,8 +436,15 @@ _NAME_COUNT = "SELECT count(*) FROM register_person WHERE name_norm = :norm"
 
 
 def _name_count(session: Session, norm: str) -> int:
-    """How many register persons bear exactly this (normalised) name."""
-    return _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
+    """How many register persons bear exactly this (normalised) name. Remembered for the
+    session, as its size is (register_size): common names come back page after page."""
+    counts = session.info.setdefault("name_counts", {})
+    count = counts.get(norm)
+    if count is None:
+        if len(counts) >= 200_000:
+            counts.clear()
+        count = counts[norm] = _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
+    return count
 
 
 def candidates_for(
