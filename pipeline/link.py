@@ -17,7 +17,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -166,6 +166,23 @@ def id_hmac(id_number: str, key: bytes) -> str:
 def hmac_of_upgraded(id18: str, key: bytes) -> str:
     """id_hmac for a number `upgrade_id` has already normalised."""
     return hmac.new(key, id18.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def with_id_evidence(query: MentionQuery) -> MentionQuery:
+    """The page person with the birth date and sex its ID number carries (GB 11643: the
+    birth segment and the sequence's parity) where the page itself gives none, or only the
+    year the number agrees with. The number's digits are evidence even when one misread
+    digit, or a register row without the number, keeps the number itself from matching."""
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    if not query.id_number or (full_date and query.sex):
+        return query
+    parsed = normalize_id(query.id_number)
+    if parsed is None or parsed.birth_date is None:
+        return query
+    birth_date = query.birth_date
+    if not full_date and (not birth_date or parsed.birth_date.startswith(birth_date)):
+        birth_date = parsed.birth_date
+    return replace(query, birth_date=birth_date, sex=query.sex or parsed.sex)
 
 
 # --- model -----------------------------------------------------------------------------

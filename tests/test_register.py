@@ -135,6 +135,12 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert "P5" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach="lookalike")}
         result = link_to_register(session, q, key=HMAC_KEY, options=options)
         assert result.person_id == "P5" and "name=shape1" in result.reasons
+        # no birth date on the page, and its ID number misread in one digit: the number no
+        # longer matches, but its birth segment still places him
+        q = MentionQuery("李己明", "男", "汉族", None, "110105194912310021", "山东省济南市")
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert (result.status, result.person_id) == ("linked", "P3") and "birth_date=exact" in result.reasons
+        assert "birth date 1949-12-31 read from the page's ID number" in result.reasons
         # the same person registered twice
         result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
         assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}

@@ -40,6 +40,7 @@ from pipeline.link import (
     link_mention,
     load_model,
     upgrade_id,
+    with_id_evidence,
 )
 from pipeline.normalize import mask_id, normalize_sex
 from pipeline.namekeys import blocking_keys, inner_masked_key, lookalike_names, name_keys
@@ -545,6 +546,8 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
     (up to MAX_NAMESAKES): the posterior is only right when all of them are in the
     candidate set. Beyond that it may not be linked: one unseen namesake could be the
     person, so the best candidate goes to review."""
+    page_date = query.birth_date
+    query = with_id_evidence(query)
     namesakes = _name_count(session, name_keys(query.name).norm) if query.name else None
     context = _context(register_size(session), namesakes)
     no_year = not (query.birth_date and query.birth_date[:4].isdigit())
@@ -572,7 +575,9 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
             result = link_mention(query, widen("masked"), key=key, options=options, context=context)
     if result.status == "linked" and no_year and (namesakes or 0) > same_name_limit:
         reasons = [f"{namesakes} register persons share the name and the page gives no birth year: not all compared", *result.reasons]
-        return replace(result, status="review", reasons=reasons)
+        result = replace(result, status="review", reasons=reasons)
+    if query.birth_date != page_date:
+        result = replace(result, reasons=[*result.reasons, f"birth date {query.birth_date} read from the page's ID number"])
     return result
 
 
