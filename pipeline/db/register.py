@@ -374,9 +374,6 @@ _MASKED_RULES = _LOOKALIKE_RULES + (
 REACHES = ("exact_date", "wide", "lookalike", "masked")
 
 
-_LIST_PARAMS = ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks")
-
-
 def _candidate_sql(rules: tuple[str | tuple[str, str | None, str], ...], sqlite: bool) -> str:
     """The union of the rules' lookups, each capped by itself, as one statement. A rule
     given as (condition, index, cap) names the index SQLite must use (PostgreSQL plans by
@@ -401,6 +398,8 @@ _OWN_RULES = {  # the rules each reach adds to the ones before it
 @lru_cache(maxsize=64)
 def _reaches_sql(reaches: tuple[str, ...], sqlite: bool) -> str:
     return _candidate_sql(tuple(rule for reach in reaches for rule in _OWN_RULES[reach]), sqlite)
+
+
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
 
