@@ -17,14 +17,14 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from pipeline.namekeys import blocking_keys, name_keys, normalize_name
+from pipeline.namekeys import NameKeys, blocking_keys, name_keys, normalize_name
 from pipeline.normalize import id_check_char, mask_id, normalize_id, upgrade_id15
 from pipeline.records import LinkResult
 
@@ -84,6 +84,11 @@ class LinkModel:
     @cached_property
     def best_weights(self) -> dict[str, float]:
         return {c: max(0.0, *w.values()) for c, w in self.weights.items()}
+
+    @cached_property
+    def best_rest_weight(self) -> float:
+        """The most the comparisons after name, birth date and ID can add."""
+        return sum(w for c, w in self.best_weights.items() if c not in _SCREEN_FIRST)
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,23 @@ def hmac_of_upgraded(id18: str, key: bytes) -> str:
     return hmac.new(key, id18.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def with_id_evidence(query: MentionQuery) -> MentionQuery:
+    """The page person with the birth date and sex its ID number carries (GB 11643: the
+    birth segment and the sequence's parity) where the page itself gives none, or only the
+    year the number agrees with. The number's digits are evidence even when one misread
+    digit, or a register row without the number, keeps the number itself from matching."""
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    if not query.id_number or (full_date and query.sex):
+        return query
+    parsed = normalize_id(query.id_number)
+    if parsed is None or parsed.birth_date is None:
+        return query
+    birth_date = query.birth_date
+    if not full_date and (not birth_date or parsed.birth_date.startswith(birth_date)):
+        birth_date = parsed.birth_date
+    return replace(query, birth_date=birth_date, sex=query.sex or parsed.sex)
+
+
 # --- model -----------------------------------------------------------------------------
 
 
@@ -188,7 +210,10 @@ def load_model(path: Path = MODEL_PATH) -> LinkModel:
 def name_level(a: str | None, b: str | None) -> str:
     if not a or not b:
         return "null"
-    ka, kb = name_keys(a), name_keys(b)
+    return _name_level_of_keys(name_keys(a), name_keys(b))
+
+
+def _name_level_of_keys(ka: NameKeys, kb: NameKeys) -> str:
     if not ka.norm or not kb.norm:
         return "null"
     if ka.norm == kb.norm:
@@ -229,6 +254,7 @@ def _one_lookalike_apart(a: str, b: str, fc_a: str, fc_b: str) -> bool:
     return "?" not in code_a + code_b and sum(x != y for x, y in zip(code_a, code_b)) <= 1
 
 
+@lru_cache(maxsize=65536)  # a register has some 40,000 distinct birth dates
 def _parse_date(text: str | None) -> tuple[int, int | None, int | None] | None:
     if not text:
         return None
@@ -277,7 +303,10 @@ def date_level(a: str | None, b: str | None) -> str:
     """exact; typo (one digit, or month/day swapped); lunar (one is the other written in
     the lunar calendar); near (≤ 60 days); partial (an imprecise date, e.g. a year only,
     that agrees as far as it goes); year (full dates in the same year); else."""
-    pa, pb = _parse_date(a), _parse_date(b)
+    return _date_level_of_parsed(_parse_date(a), _parse_date(b))
+
+
+def _date_level_of_parsed(pa: tuple | None, pb: tuple | None) -> str:
     if pa is None or pb is None:
         return "null"
     if None in pa or None in pb:
@@ -328,7 +357,10 @@ def place_key(text: str | None) -> str:
 def place_level(a: str | None, b: str | None) -> str:
     """exact; part (one contains the other, or the same first 4 characters: the same
     place written more or less fully); else."""
-    na, nb = place_key(a), place_key(b)
+    return _place_level_of_keys(place_key(a), place_key(b))
+
+
+def _place_level_of_keys(na: str, nb: str) -> str:
     if not na or not nb:
         return "null"
     if na == nb:
@@ -339,6 +371,67 @@ def place_level(a: str | None, b: str | None) -> str:
 
 
 _SCREEN_FIRST = ("name", "birth_date", "id")
+
+
+class _PairScorer:
+    """Scores register persons against one page person. The page's keys and the weight of
+    every level (the name's term-frequency adjustment included) are worked out once, and
+    each candidate value's level is remembered: a page's candidates share names, birth
+    dates and places, and one page has dozens of them."""
+
+    def __init__(self, query: MentionQuery, query_id_hmac: str | None, model: LinkModel, name_share: float | None):
+        self.names = tuple(name_keys(n) for n in (query.name, *query.name_alternatives) if n)
+        self.birth_date = _parse_date(query.birth_date)
+        self.id_hmac = query_id_hmac
+        self.sex = query.sex
+        self.ethnicity = ethnicity_key(query.ethnicity)
+        self.places = {"birthplace": place_key(query.birthplace), "native_place": place_key(query.native_place),
+                       "address": place_key(query.address)}
+        self.weights = {c: {**w, "null": 0.0} for c, w in model.weights.items()}
+        if name_share:  # term-frequency adjustment
+            self.weights["name"]["exact"] = math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
+        self.best_rest = model.best_rest_weight
+        self.seen: dict[str, dict[str | None, str]] = {c: {} for c in ("name", "birth_date", "ethnicity", *self.places)}
+
+    def _name(self, name: str | None) -> str:
+        if not name or not self.names:
+            return "null"
+        theirs = name_keys(name)
+        return min((_name_level_of_keys(k, theirs) for k in self.names), key=_NAME_ORDER.index)
+
+    def _date(self, value: str | None) -> str:
+        return _date_level_of_parsed(self.birth_date, _parse_date(value))
+
+    def _ethnicity(self, value: str | None) -> str:
+        return exact_level(self.ethnicity, ethnicity_key(value))
+
+    def _place(self, comparison: str, value: str | None) -> str:
+        return _place_level_of_keys(self.places[comparison], place_key(value))
+
+    def score(self, person: PersonRecord, floor: float | None = None) -> PairScore:
+        w, seen = self.weights, self.seen
+        if (name := seen["name"].get(person.name)) is None:
+            name = seen["name"][person.name] = self._name(person.name)
+        if (born := seen["birth_date"].get(person.birth_date)) is None:
+            born = seen["birth_date"][person.birth_date] = self._date(person.birth_date)
+        id_level = exact_level(self.id_hmac, person.id_hmac)
+        head = w["name"][name] + w["birth_date"][born] + w["id"][id_level]
+        if floor is not None and head + self.best_rest < floor:
+            return PairScore({"name": name, "birth_date": born, "id": id_level}, head + self.best_rest, False, False)
+        sex = exact_level(self.sex, person.sex)
+        if (ethnicity := seen["ethnicity"].get(person.ethnicity)) is None:
+            ethnicity = seen["ethnicity"][person.ethnicity] = self._ethnicity(person.ethnicity)
+        places = []
+        for comparison, value in (("birthplace", person.birthplace), ("native_place", person.native_place), ("address", person.address)):
+            if (level := seen[comparison].get(value)) is None:
+                level = seen[comparison][value] = self._place(comparison, value)
+            places.append(level)
+        levels = {"name": name, "birth_date": born, "id": id_level, "sex": sex, "ethnicity": ethnicity,
+                  "birthplace": places[0], "native_place": places[1], "address": places[2]}
+        weight = (head + w["sex"][sex] + w["ethnicity"][ethnicity] + w["birthplace"][places[0]]
+                  + w["native_place"][places[1]] + w["address"][places[2]])
+        id_agrees = id_level == "exact"
+        return PairScore(levels, weight, id_agrees, id_agrees and name in ("else", "null"))
 
 
 def compare(
@@ -353,35 +446,7 @@ def compare(
     person. With `floor`, a pair whose name, birth date and ID already rule it out (even
     perfect agreement on the rest could not lift it to `floor`) is not compared further:
     its weight is then that upper bound."""
-    names = [n for n in (query.name, *query.name_alternatives) if n]
-    levels = {
-        "name": min((name_level(n, person.name) for n in names), key=_NAME_ORDER.index, default="null"),
-        "birth_date": date_level(query.birth_date, person.birth_date),
-        "id": exact_level(query_id_hmac, person.id_hmac),
-    }
-    if floor is not None:
-        bound = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
-        bound += sum(w for c, w in model.best_weights.items() if c not in _SCREEN_FIRST)
-        if bound < floor:
-            return PairScore(levels, bound, False, False)
-    levels.update({
-        "sex": exact_level(query.sex, person.sex),
-        "ethnicity": exact_level(ethnicity_key(query.ethnicity), ethnicity_key(person.ethnicity)),
-        "birthplace": place_level(query.birthplace, person.birthplace),
-        "native_place": place_level(query.native_place, person.native_place),
-        "address": place_level(query.address, person.address),
-    })
-    weight = sum(_level_weight(model, c, lv, name_share) for c, lv in levels.items())
-    id_agrees = levels["id"] == "exact"
-    return PairScore(levels, weight, id_agrees, id_agrees and levels["name"] in ("else", "null"))
-
-
-def _level_weight(model: LinkModel, comparison: str, level: str, name_share: float | None) -> float:
-    if level == "null":
-        return 0.0
-    if comparison == "name" and level == "exact" and name_share:  # term-frequency adjustment
-        return math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
-    return model.weights[comparison][level]
+    return _PairScorer(query, query_id_hmac, model, name_share).score(person, floor)
 
 
 def _probability(log2_odds: float) -> float:
@@ -423,9 +488,10 @@ def link_mention(
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
     floor = _SCREEN_LOG2_ODDS - prior
+    scorer = _PairScorer(query, query_hmac, model, share)
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
-        pair = compare(query, query_hmac, person, model, share, floor)
+        pair = scorer.score(person, floor)
         scored.append((prior + pair.weight, person, pair))
     if not scored:
         return LinkResult("new", None, 0.0, ["no register candidate"], [])

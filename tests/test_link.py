@@ -16,6 +16,7 @@ from pipeline.link import (
     link_mention,
     name_level,
     upgrade_id,
+    with_id_evidence,
 )
 from pipeline.normalize import id_check_char, mask_id, normalize_id
 
@@ -178,3 +179,18 @@ def test_find_duplicates_same_person_twice_and_shared_id():
     assert any(r.startswith("重号") for r in findings[("P3", "P4")].reasons)
     exported = findings[("P1", "P2")].export()
     assert exported["person_ids"] == ["P1", "P2"] and 0.9 <= exported["score"] <= 1
+
+
+def test_a_page_without_a_birth_date_takes_it_and_the_sex_from_its_id_number():
+    misread = "110105194912310021"  # 11010519491231002X with its last character misread: no longer valid
+    with pytest.raises(InvalidIdNumber):
+        upgrade_id(misread)
+    filled = with_id_evidence(query("李己明", sex=None, dob=None, id_number=misread))
+    assert (filled.birth_date, filled.sex) == ("1949-12-31", "女")  # 17th digit 2: even, a woman
+    assert with_id_evidence(query("李己明", sex=None, dob="1949", id_number=misread)).birth_date == "1949-12-31"
+    disagrees = with_id_evidence(query("李己明", sex=None, dob="1950", id_number=misread))
+    assert (disagrees.birth_date, disagrees.sex) == ("1950", "女")  # the page's year stands
+    assert with_id_evidence(query("李己明", sex="男", dob=None, id_number="110105491231003")).birth_date == "1949-12-31"
+    dated = query("李己明", sex="男", dob="1949-12-30", id_number=misread)
+    assert with_id_evidence(dated) is dated  # the page says it all already
+    assert with_id_evidence(query("李己明", dob=None, id_number="110105194913310021")).birth_date is None  # no 13th month

@@ -135,6 +135,12 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert "P5" in {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, reach="lookalike")}
         result = link_to_register(session, q, key=HMAC_KEY, options=options)
         assert result.person_id == "P5" and "name=shape1" in result.reasons
+        # no birth date on the page, and its ID number misread in one digit: the number no
+        # longer matches, but its birth segment still places him
+        q = MentionQuery("李己明", "男", "汉族", None, "110105194912310021", "山东省济南市")
+        result = link_to_register(session, q, key=HMAC_KEY, options=options)
+        assert (result.status, result.person_id) == ("linked", "P3") and "birth_date=exact" in result.reasons
+        assert "birth date 1949-12-31 read from the page's ID number" in result.reasons
         # the same person registered twice
         result = link_to_register(session, MentionQuery("王桂兰", "女", "汉族", "1958-04-12", None), key=HMAC_KEY, options=options)
         assert result.status == "conflict" and {p for p, _ in result.candidates} == {"P1", "P2"}
@@ -166,6 +172,34 @@ def test_masked_reach_finds_one_wrong_character_with_the_date_off(engine, tmp_pa
         result = link_to_register(session, MentionQuery("李秀珍", "女", "汉族", "1962-07-09", None, "辽宁省沈阳市", "辽宁省", "沈阳市和平区"),
                                   key=HMAC_KEY, options=LinkOptions())
         assert result.person_id == "P5" and "name=two_of_three" in result.reasons and "birth_date=lunar" in result.reasons
+
+
+def test_a_page_without_a_birth_year_is_compared_with_every_namesake(engine, tmp_path, monkeypatch):
+    import pipeline.db.register as register
+
+    # twelve 张秀英 at different addresses; the page gives only her name, sex and address
+    namesakes = [[f"Z{i:02d}", "张秀英", "女", "汉族", f"19{40 + i}-05-0{1 + i % 9}", "", "", "", f"天津市和平区解放路{i + 1}号", ""]
+                 for i in range(12)]
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS + namesakes), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    q = MentionQuery("张秀英", "女", None, None, None, address="天津市和平区解放路12号")
+    with Session(engine) as session:
+        capped = {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, limit=4)}
+        every = {p.person_id for p in candidates_for(session, q, key=HMAC_KEY, limit=4, same_name_limit=20)}
+        ids = {r[0] for r in namesakes}
+        assert len(capped & ids) < len(ids) and every >= ids  # each rule capped at 4 leaves some out
+        # the blocking cap (4) is below the namesakes (12): all of them are still compared
+        result = link_to_register(session, q, key=HMAC_KEY, options=LinkOptions(), limit=4)
+        assert (result.status, result.person_id) == ("linked", "Z11")
+        assert "address=exact" in result.reasons
+        # more namesakes than may be compared: an unseen one could be her, so no link (review
+        # if she was among the six compared, else new)
+        monkeypatch.setattr(register, "MAX_NAMESAKES", 6)
+        result = link_to_register(session, q, key=HMAC_KEY, options=LinkOptions(), limit=4)
+        assert result.status == "new" or (result.status == "review" and "not all compared" in result.reasons[0])
+        assert result.status == "review" or result.person_id is None
+        # a page with a birth date is not concerned
+        dated = MentionQuery("张秀英", "女", None, "1951-05-03", None, address="天津市和平区解放路12号")
+        assert link_to_register(session, dated, key=HMAC_KEY, options=LinkOptions(), limit=4).person_id == "Z11"
 
 
 def test_import_keeps_awkward_text_exactly(engine, tmp_path):

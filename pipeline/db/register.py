@@ -12,14 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, Index, Integer, String, Text, bindparam, func, select, text, update
+from sqlalchemy import Engine, Index, Integer, String, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipeline.db.base import Base
@@ -39,6 +40,7 @@ from pipeline.link import (
     link_mention,
     load_model,
     upgrade_id,
+    with_id_evidence,
 )
 from pipeline.normalize import mask_id, normalize_sex
 from pipeline.namekeys import blocking_keys, inner_masked_key, lookalike_names, name_keys
@@ -353,7 +355,7 @@ _EXACT_DATE_RULES = (
 _WIDE_RULES = _EXACT_DATE_RULES + (
     "name_skel IN :skels AND birth_date BETWEEN :from_date AND :to_date",  # shape confusions, date misread
     "name_py IN :pys AND birth_date BETWEEN :from_date AND :to_date",  # homophones
-    ":no_year = 1 AND name_norm IN :norms",  # a page without a birth date
+    (":no_year = 1 AND name_norm IN :norms", None, "same_name_limit"),  # a page without a birth date: every namesake
     ":no_year = 1 AND name_skel IN :skels",
     ":no_year = 1 AND name_py IN :pys",
 )
@@ -367,41 +369,105 @@ _MASKED_RULES = _LOOKALIKE_RULES + (
     "given_norm IN :givens AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 玉桂兰 / 汪桂兰
     "name_mask IN :inner_masks AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王柱兰
     ("name_skel >= :skel_head AND name_skel < :skel_head_end AND birth_date BETWEEN :near_from AND :near_to",  # 王桂兰 as 王桂英
-     "ix_register_person_skel_dob"),  # SQLite without statistics would walk the date range instead
+     "ix_register_person_skel_dob", "limit"),  # SQLite without statistics would walk the date range instead
 )
 REACHES = ("exact_date", "wide", "lookalike", "masked")
 
 
-def _candidate_statement(rules: tuple[str | tuple[str, str], ...], sqlite: bool):
-    """One round trip: the union of the rules' lookups, each capped by itself. A rule given
-    as (condition, index) names the index SQLite must use (PostgreSQL plans by statistics)."""
+def _candidate_sql(rules: tuple[str | tuple[str, str | None, str], ...], sqlite: bool) -> str:
+    """The union of the rules' lookups, each capped by itself, as one statement. A rule
+    given as (condition, index, cap) names the index SQLite must use (PostgreSQL plans by
+    statistics) and the parameter its cap is read from. List parameters stay `IN :name`
+    here; _driver_sql expands them."""
     branches = []
     for i, rule in enumerate(rules):
-        condition, index = rule if isinstance(rule, tuple) else (rule, None)
+        condition, index, cap = rule if isinstance(rule, tuple) else (rule, None, "limit")
         table = f"register_person INDEXED BY {index}" if index and sqlite else "register_person"
-        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :limit) AS b{i}")
-    sql = " UNION ".join(branches)
-    names = [n for n in ("surnames", "givens", "skels", "pys", "norms", "lookalikes", "inner_masks") if f":{n}" in sql]
-    return text(sql).bindparams(*(bindparam(n, expanding=True, type_=String()) for n in names))  # typed: an empty list stays a text comparison on PostgreSQL
+        branches.append(f"SELECT * FROM (SELECT {_RECORD_COLUMNS} FROM {table} WHERE {condition} LIMIT :{cap}) AS b{i}")
+    return " UNION ".join(branches)
 
 
-_CANDIDATES = {
-    (reach, sqlite): _candidate_statement(rules, sqlite)
-    for reach, rules in zip(REACHES, (_EXACT_DATE_RULES, _WIDE_RULES, _LOOKALIKE_RULES, _MASKED_RULES))
-    for sqlite in (False, True)
+_OWN_RULES = {  # the rules each reach adds to the ones before it
+    "exact_date": _EXACT_DATE_RULES,
+    "wide": _WIDE_RULES[len(_EXACT_DATE_RULES):],
+    "lookalike": _LOOKALIKE_RULES[len(_WIDE_RULES):],
+    "masked": _MASKED_RULES[len(_LOOKALIKE_RULES):],
 }
+
+
+@lru_cache(maxsize=64)
+def _reaches_sql(reaches: tuple[str, ...], sqlite: bool) -> str:
+    return _candidate_sql(tuple(rule for reach in reaches for rule in _OWN_RULES[reach]), sqlite)
+
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=4096)
+def _driver_sql(sql: str, sizes: tuple[tuple[str, int], ...], sqlite: bool) -> str:
+    """The statement in the driver's own parameter style, each list parameter expanded to
+    as many placeholders as it has items (an empty list to NULL, which matches nothing).
+    Sent straight to the DB-API cursor: linkage asks several queries per mention, and
+    SQLAlchemy's compilation of expanding parameters cost more than SQLite's lookups."""
+    for name, size in sizes:
+        items = ", ".join(f":{name}_{i}" for i in range(size)) or "NULL"
+        sql = re.sub(rf"IN :{name}\b", f"IN ({items})", sql)
+    return sql if sqlite else _PARAM.sub(r"%(\1)s", sql)
+
+
+def _fetch(session: Session, sql: str, params: dict[str, object]) -> list[tuple]:
+    """Rows of one statement with `IN :list` parameters, through the session's connection."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    lists = {n: v for n, v in params.items() if isinstance(v, list)}
+    flat = {n: v for n, v in params.items() if n not in lists}
+    for name, values in lists.items():
+        flat.update((f"{name}_{i}", v) for i, v in enumerate(values))
+    statement = _driver_sql(sql, tuple((n, len(v)) for n, v in lists.items()), sqlite)
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(statement, flat)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 _NEAR_DAYS = 62  # a lunar/solar mix-up moves a date by up to about 50 days
-_NAME_COUNT = text("SELECT count(*) FROM register_person WHERE name_norm = :norm")
+_NAME_COUNT = "SELECT count(*) FROM register_person WHERE name_norm = :norm"
 
 
-def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide") -> list[PersonRecord]:
+def _name_count(session: Session, norm: str) -> int:
+    """How many register persons bear exactly this (normalised) name. Remembered for the
+    session, as its size is (register_size): common names come back page after page."""
+    counts = session.info.setdefault("name_counts", {})
+    count = counts.get(norm)
+    if count is None:
+        if len(counts) >= 200_000:
+            counts.clear()
+        count = counts[norm] = _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
+    return count
+
+
+def candidates_for(
+    session: Session, query: MentionQuery, *, key: bytes, limit: int = 100, reach: str = "wide", same_name_limit: int | None = None,
+) -> list[PersonRecord]:
     """Register persons worth comparing with the mention: the union of the blocking rules
-    of `reach` (one of REACHES), each capped at `limit` rows. "exact_date" keeps to the
-    rules that need the exact birth date (narrow at any register size); a page without a
-    full date always gets at least the wide rules. The OCR's alternative readings of the
-    name join every name rule."""
+    of `reach` (one of REACHES), each capped at `limit` rows, except the exact-name rule
+    for a page without a birth year, capped at `same_name_limit` (default `limit`): there
+    the name is all the blocking has, and a common name's namesakes must all be compared.
+    "exact_date" keeps to the rules that need the exact birth date (narrow at any register
+    size); a page without a full date always gets at least the wide rules. The OCR's
+    alternative readings of the name join every name rule."""
     if reach not in REACHES:
         raise ValueError(f"unknown blocking reach {reach!r}, expected one of {REACHES}")
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    upto = REACHES.index("wide" if reach == "exact_date" and not full_date else reach)
+    return _candidates(session, query, REACHES[:upto + 1], key=key, limit=limit, same_name_limit=same_name_limit)
+
+
+def _candidates(
+    session: Session, query: MentionQuery, reaches: tuple[str, ...], *, key: bytes, limit: int, same_name_limit: int | None,
+) -> list[PersonRecord]:
+    """The union of the own rules of `reaches`, in one round trip, ordered by person_id."""
     query_hash = None
     if query.id_number:
         try:
@@ -422,7 +488,7 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "skels": sorted({k.skeleton for k in keys}),
         "pys": sorted({p for k in keys for p in (k.pinyin_canonical, *k.pinyin)}),
         "norms": sorted({k.norm for k in keys}),
-        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if reach in ("lookalike", "masked") else [],
+        "lookalikes": sorted({n for k in keys for n in lookalike_names(k.norm)}) if "lookalike" in reaches else [],
         "inner_masks": sorted({m for k in keys if (m := inner_masked_key(k))}),
         "skel_head": keys[0].skeleton[:-1] if keys and len(keys[0].given) >= 2 else None,
         "skel_head_end": keys[0].skeleton[:-1] + "\U0010ffff" if keys and len(keys[0].given) >= 2 else None,
@@ -431,10 +497,10 @@ def candidates_for(session: Session, query: MentionQuery, *, key: bytes, limit: 
         "to_date": f"{year + 1:04d}-12-31" if year is not None else None,  # "1957" sorts before "1957-…"
         "no_year": 1 if year is None else 0,
         "limit": limit,
+        "same_name_limit": same_name_limit or limit,
     }
     sqlite = session.get_bind().dialect.name == "sqlite"
-    statement = _CANDIDATES[("wide" if reach == "exact_date" and dob is None else reach, sqlite)]
-    return [PersonRecord(*row) for row in session.execute(statement, params)]
+    return sorted((PersonRecord(*row) for row in _fetch(session, _reaches_sql(reaches, sqlite), params)), key=lambda p: p.person_id)
 
 
 def _near_window(birth_date: str | None) -> dict[str, str | None]:
@@ -460,28 +526,58 @@ def register_size(session: Session) -> int:
 
 
 def register_context(session: Session, query: MentionQuery) -> RegisterContext:
-    size = register_size(session)
-    share = None
-    if query.name:
-        count = session.scalar(_NAME_COUNT, {"norm": name_keys(query.name).norm}) or 0
-        share = max(count, 1) / max(size, 1)
-    return RegisterContext(register_size=max(size, 1), name_share=share)
+    return _context(register_size(session), _name_count(session, name_keys(query.name).norm) if query.name else None)
+
+
+def _context(size: int, namesakes: int | None) -> RegisterContext:
+    return RegisterContext(register_size=max(size, 1), name_share=None if namesakes is None else max(namesakes, 1) / max(size, 1))
+
+
+MAX_NAMESAKES = 2000  # a page with only a name is compared with at most this many register persons of that name
 
 
 def link_to_register(session: Session, query: MentionQuery, *, key: bytes, options: LinkOptions, limit: int = 100) -> LinkResult:
     """Link one page person: first against the exact-date candidates; only when that does
     not settle it (or the page has no full birth date) against the wide candidate set;
-    only when nobody there matches, against the look-alike and one-character-masked names too."""
-    context = register_context(session, query)
-    first = candidates_for(session, query, key=key, limit=limit, reach="exact_date")
-    if first and query.birth_date and len(query.birth_date) == 10:
-        result = link_mention(query, first, key=key, options=options, context=context)
-        if result.status in ("linked", "conflict"):
-            return result
-    result = link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="wide"), key=key, options=options, context=context)
-    if result.status != "new":
-        return result
-    return link_mention(query, candidates_for(session, query, key=key, limit=limit, reach="masked"), key=key, options=options, context=context)
+    only when nobody there matches, against the look-alike and one-character-masked names too.
+
+    A page without a birth year is compared with every register person of its exact name
+    (up to MAX_NAMESAKES): the posterior is only right when all of them are in the
+    candidate set. Beyond that it may not be linked: one unseen namesake could be the
+    person, so the best candidate goes to review."""
+    page_date = query.birth_date
+    query = with_id_evidence(query)
+    namesakes = _name_count(session, name_keys(query.name).norm) if query.name else None
+    context = _context(register_size(session), namesakes)
+    no_year = not (query.birth_date and query.birth_date[:4].isdigit())
+    same_name_limit = min(max(limit, namesakes or 0), MAX_NAMESAKES) if no_year else limit
+    found: dict[str, PersonRecord] = {}
+    asked = 0  # REACHES[:asked] have been asked; each reach only adds its own rules
+
+    def widen(reach: str) -> list[PersonRecord]:
+        nonlocal asked
+        upto = REACHES.index(reach) + 1
+        found.update((p.person_id, p) for p in _candidates(
+            session, query, REACHES[asked:upto], key=key, limit=limit, same_name_limit=same_name_limit))
+        asked = upto
+        return sorted(found.values(), key=lambda p: p.person_id)
+
+    full_date = query.birth_date is not None and len(query.birth_date) == 10
+    result = None
+    if full_date:
+        first = widen("exact_date")
+        if first:
+            result = link_mention(query, first, key=key, options=options, context=context)
+    if result is None or result.status not in ("linked", "conflict"):
+        result = link_mention(query, widen("wide"), key=key, options=options, context=context)
+        if result.status == "new":
+            result = link_mention(query, widen("masked"), key=key, options=options, context=context)
+    if result.status == "linked" and no_year and (namesakes or 0) > same_name_limit:
+        reasons = [f"{namesakes} register persons share the name and the page gives no birth year: not all compared", *result.reasons]
+        result = replace(result, status="review", reasons=reasons)
+    if query.birth_date != page_date:
+        result = replace(result, reasons=[*result.reasons, f"birth date {query.birth_date} read from the page's ID number"])
+    return result
 
 
 # --- duplicates ------------------------------------------------------------------------
@@ -542,7 +638,7 @@ def registry_duplicates(
 
     @lru_cache(maxsize=65536)
     def name_share(norm: str) -> float:
-        return (session.scalar(_NAME_COUNT, {"norm": norm}) or 1) / size
+        return (_name_count(session, norm) or 1) / size
 
     findings: dict[tuple[str, ...], DuplicateFinding] = {}
     for kind in _DUPLICATE_PASSES:
