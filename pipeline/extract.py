@@ -469,7 +469,8 @@ VALUE_ENDINGS = tuple("路街巷村镇乡县市省区旗厂校院馆队社局站
 def _header_words(text: str, table: LabelTable, chars: list[_Char] | None = None) -> list[str] | None:
     """`text` cut into unknown label wordings of 2-4 characters, each read by its words (`_guess_label`)
     and none a coded value: a row of printed labels the table has no entry for (族别出生时间原籍).
-    Of several cuts, the one whose pieces end in more head nouns (出生 + 时间) and has fewer pieces."""
+    Of several cuts, the one with more pieces ending in a head noun (出生时间, not 出生 + 时间) and fewer
+    pieces holding two fields' words (婚配 + 学识, not 婚配学识), then the one with fewer pieces."""
     best: dict[int, tuple[tuple[int, int], list[str]]] = {len(text): ((0, 0), [])}
     for i in range(len(text) - 2, -1, -1):
         for size in (2, 3, 4):
@@ -480,8 +481,10 @@ def _header_words(text: str, table: LabelTable, chars: list[_Char] | None = None
                 continue
             if chars is not None and not _evenly_set(chars[i : i + size]):
                 continue  # a value and a label read in one box (工人 + 文化程度) stand apart
-            heads = sum(1 for suffix, _keys in table.heads if piece.endswith(suffix) and len(piece) > len(suffix))
-            score = (rest[0][0] + min(heads, 1), rest[0][1] - 1)
+            headed = any(piece.endswith(suffix) and len(piece) > len(suffix) for suffix, _keys in table.heads)
+            # words of two fields in one piece (婚配 + 学识) are two labels, unless a head noun joins them
+            mixed = not headed and len({r.key for r in table.keywords if r.matches(piece)}) > 1
+            score = (rest[0][0] + headed - mixed, rest[0][1] - 1)
             if i not in best or score > best[i][0]:
                 best[i] = (score, [piece, *rest[1]])
     return best[0][1] if 0 in best else None
@@ -511,13 +514,13 @@ def _header_word_at(text: str, i: int, table: LabelTable, chars: list[_Char] | N
     if i == 0 and end - i <= 4 and not _label_value(whole, table) and not whole.endswith(VALUE_ENDINGS) \
             and (chars is None or _evenly_set(chars[i:end])):
         label = _guess_label(whole, table)
-        if label is not None:  # one unknown wording (拟去往详细住处)
-            return _Hit(i, end, label, 0)
-        return None  # (after a label, such text is its value)
+        # a short wording opening its line (婚否); a longer one is read where it stands (`_adopt_unknown_labels`)
+        return _Hit(i, end, label, 0) if label is not None else None
     words = _header_words(whole, table, chars[i:end] if chars else None)
     if not words:
         return None
-    one = _guess_label(whole, table) if end - i <= 8 else None
+    headed = any(whole.endswith(suffix) for suffix, _keys in table.heads)
+    one = _guess_label(whole, table) if end - i <= 8 and headed else None
     last = _guess_label(words[-1], table)
     if one is not None and last is not None and _family(one.key, table) == _family(last.key, table):
         return None  # one qualified wording (拟去往 + 详细住处): read where it stands (`_adopt_unknown_labels`)
