@@ -462,6 +462,72 @@ def _colon_label_at(text: str, i: int, table: LabelTable | None = None) -> _Hit 
     return _Hit(i, colon, LabelDef(word=text[i:colon], key=""), 0)
 
 
+# a written place or workplace ends so (民族路, 文化馆); a printed label does not
+VALUE_ENDINGS = tuple("路街巷村镇乡县市省区旗厂校院馆队社局站店场号")
+
+
+def _header_words(text: str, table: LabelTable, chars: list[_Char] | None = None) -> list[str] | None:
+    """`text` cut into unknown label wordings of 2-4 characters, each read by its words (`_guess_label`)
+    and none a coded value: a row of printed labels the table has no entry for (族别出生时间原籍).
+    Of several cuts, the one with more pieces ending in a head noun (出生时间, not 出生 + 时间) and fewer
+    pieces holding two fields' words (婚配 + 学识, not 婚配学识), then the one with fewer pieces."""
+    best: dict[int, tuple[tuple[int, int], list[str]]] = {len(text): ((0, 0), [])}
+    for i in range(len(text) - 2, -1, -1):
+        for size in (2, 3, 4):
+            rest = best.get(i + size)
+            piece = text[i : i + size]
+            if rest is None or len(piece) < size or _label_value(piece, table) or piece.endswith(VALUE_ENDINGS) \
+                    or _guess_label(piece, table) is None:
+                continue
+            if chars is not None and not _evenly_set(chars[i : i + size]):
+                continue  # a value and a label read in one box (工人 + 文化程度) stand apart
+            headed = any(piece.endswith(suffix) and len(piece) > len(suffix) for suffix, _keys in table.heads)
+            # words of two fields in one piece (婚配 + 学识) are two labels, unless a head noun joins them
+            mixed = not headed and len({r.key for r in table.keywords if r.matches(piece)}) > 1
+            score = (rest[0][0] + headed - mixed, rest[0][1] - 1)
+            if i not in best or score > best[i][0]:
+                best[i] = (score, [piece, *rest[1]])
+    return best[0][1] if 0 in best else None
+
+
+def _label_value(text: str, table: LabelTable) -> bool:
+    """A word that is, begins or ends with a written value of some coded field (已婚, 汉族, 妻女汉族,
+    a date): not a printed label. A role word before a label is one (户主 + 姓名)."""
+    if any(_valid_value(k, text) for k in CODED_KEYS):
+        return True
+    ends = [text[:n] for n in range(1, len(text)) if not any(text.startswith(p) for p, _r in table.role_prefixes)]
+    ends += [text[n:] for n in range(1, len(text))]
+    return any(_valid_value(k, part) for part in ends for k in CODED_KEYS if k not in DATE_KEYS)
+
+
+def _header_word_at(text: str, i: int, table: LabelTable, chars: list[_Char] | None = None) -> _Hit | None:
+    """An unknown label at the start of a line or right after a label, when the Han text from
+    there up to a digit, a separator or the end cuts wholly into unknown label wordings."""
+    end = i
+    while end < len(text) and _is_han(text[end]):
+        end += 1
+    if end - i < 2 or end - i > 16:
+        return None
+    if end < len(text) and not (text[end].isdigit() or text[end] in SEPARATORS):
+        return None
+    whole = text[i:end]
+    if i == 0 and end - i <= 4 and not _label_value(whole, table) and not whole.endswith(VALUE_ENDINGS) \
+            and (chars is None or _evenly_set(chars[i:end])):
+        label = _guess_label(whole, table)
+        # a short wording opening its line (婚否); a longer one is read where it stands (`_adopt_unknown_labels`)
+        return _Hit(i, end, label, 0) if label is not None else None
+    words = _header_words(whole, table, chars[i:end] if chars else None)
+    if not words:
+        return None
+    headed = any(whole.endswith(suffix) for suffix, _keys in table.heads)
+    one = _guess_label(whole, table) if end - i <= 8 and headed else None
+    last = _guess_label(words[-1], table)
+    if one is not None and last is not None and _family(one.key, table) == _family(last.key, table):
+        return None  # one qualified wording (拟去往 + 详细住处): read where it stands (`_adopt_unknown_labels`)
+    label = _guess_label(words[0], table)
+    return _Hit(i, i + len(words[0]), label, 0) if label is not None else None
+
+
 def _plausible_value(key: str, text: str) -> bool:
     """Could `text` start with a value of `key`? Decides whether a label word in mid-line is a label."""
     head = text[:6]
@@ -497,6 +563,8 @@ def _find_labels(
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i, table)
+        if hit is None and (i == 0 or bool(hits) and hits[-1].end == i):
+            hit = _header_word_at(text, i, table, chars)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
         if hit is not None and (
@@ -965,7 +1033,12 @@ def _qualifies(part: str, text: str, chars: list[_Char], start: int, end: int, t
         return False
     if any(_valid_value(k, part) for k in CODED_KEYS if k not in DATE_KEYS):
         return False
-    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in chars[start:end]]
+    return _evenly_set(chars[start:end])
+
+
+def _evenly_set(chars: list[_Char]) -> bool:
+    """Characters printed as one word: no gap much wider than the others."""
+    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in chars]
     steps = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(centres, centres[1:])]
     return not steps or max(steps) <= 1.6 * sorted(steps)[len(steps) // 2] + 1.0
 

@@ -460,3 +460,37 @@ def test_a_row_read_in_one_box_under_headers_printed_downwards_stays_a_row_of_ce
     assert [p.get("name") for p in people] == ["顾华", "吕丽华"]
     assert [p.get("relation_to_head") for p in people] == ["户主", "妻"]
     assert [p.get("native_place") for p in people] == ["河北阳原", "山西忻县"]
+
+
+def test_unseen_wordings_on_lines_of_their_own_with_no_known_label_to_line_up_with():
+    # none of these wordings is in config/labels.toml: each is read by the words in it
+    ocr = page(
+        line("婚配", 200, 300), line("已婚", 500, 300),
+        line("学识", 200, 400), line("初中", 500, 400),
+        line("族属", 200, 500), line("蒙古", 500, 500),
+    )
+    assert values(extract(ocr)) == {"marital_status": "已婚", "education": "初中", "ethnicity": "蒙古族"}
+
+
+def test_header_row_of_unseen_wordings_read_in_one_box():
+    # 族属, 婚配, 学识 are not in the table; the header came back as one OCR box
+    ocr = page(
+        line("户口登记簿", 900, 100, h=60), line("姓名族属婚配学识", 200, 300),
+        line("王山", 200, 400), line("汉", 300, 400), line("已婚", 362, 400), line("高中", 442, 400),
+        line("李珍", 200, 500), line("回", 300, 500), line("未婚", 362, 500), line("初中", 442, 500),
+    )
+    people = [{k: f.value for k, f in m.fields.items()} for m in extract(ocr).mentions]
+    assert people == [
+        {"name": "王山", "ethnicity": "汉族", "marital_status": "已婚", "education": "高中"},
+        {"name": "李珍", "ethnicity": "回族", "marital_status": "未婚", "education": "初中"},
+    ]
+
+
+def test_value_lines_holding_label_words_stay_values():
+    # a value on a line of its own that holds a field's words (原籍, 居住) is not an unknown label
+    ocr = page(
+        line("迁移原因", 200, 300), line("退休回原籍", 500, 300),
+        line("住址", 200, 400), line("居住区3号", 500, 400),
+        line("与户主关系", 200, 500), line("妻", 500, 500),
+    )
+    assert values(extract(ocr)) == {"move_reason": "退休回原籍", "address": "居住区3号", "relation_to_head": "妻"}
