@@ -30,6 +30,16 @@ def sniff_format(path: Path) -> str:
         return sniff_bytes(fh.read(SNIFF_BYTES))
 
 
+def _present_format(source: SourceFile) -> str:
+    """The format of a file that is there and not empty (else UnreadableSource)."""
+    path = Path(source.path)
+    if not path.is_file():
+        raise UnreadableSource(f"file not found: {source.name}")
+    if path.stat().st_size == 0:
+        raise UnreadableSource(f"zero-byte file: {source.name}")
+    return sniff_format(path)
+
+
 @dataclass(frozen=True)
 class FrameProbe:
     """What a file's header says about one page in it, without decoding the pixels."""
@@ -51,11 +61,7 @@ def probe_source(source: SourceFile, *, batch_dpi: int | None = None) -> list[Fr
     from scanners.flatbed import _resolution
 
     path = Path(source.path)
-    if not path.is_file():
-        raise UnreadableSource(f"file not found: {source.name}")
-    if path.stat().st_size == 0:
-        raise UnreadableSource(f"zero-byte file: {source.name}")
-    fmt = sniff_format(path)
+    fmt = _present_format(source)
     if fmt == "pdf":
         import pikepdf
 
@@ -99,12 +105,7 @@ def read_source(
     """
     from scanners import camera, flatbed, pdf
 
-    path = Path(source.path)
-    if not path.is_file():
-        raise UnreadableSource(f"file not found: {source.name}")
-    if path.stat().st_size == 0:
-        raise UnreadableSource(f"zero-byte file: {source.name}")
-    fmt = sniff_format(path)
+    fmt = _present_format(source)
     if fmt == "pdf":
         masters = pdf.read_pdf(source, batch_dpi=batch_dpi, first_page_no=first_page_no)
     elif fmt in ("tiff", "jpeg", "png"):
