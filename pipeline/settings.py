@@ -66,7 +66,7 @@ class RepairSettings:
 
 @dataclass
 class PipelineSettings:
-    workers: int = 0  # 0: one per core; >1: a Dask LocalCluster of worker processes; 1: in the flow's process
+    workers: int = 1  # 1: pages in the flow's process (OCR on every core); >1: a Dask LocalCluster; 0: one per core
     dask_address: str = ""  # an existing Dask scheduler, e.g. tcp://10.0.0.5:8786
     recycle_after: int = 200  # pages a worker process handles before it is replaced
     retries: int = 2
