@@ -140,8 +140,9 @@ def ingest_batch_flow(batch_dir: str, batch_id: str | None = None, options: dict
                                         description=f"Pages of batch {manifest.batch_id} processed")
     p = rt.settings.pipeline
     page_task = process_page_task.with_options(retries=p.retries, retry_delay_seconds=exponential_backoff(p.retry_delay_seconds))
-    ensure_ocr_limit(page_slots())
-    wave = max(1, p.recycle_after) * page_slots()
+    slots = page_slots()
+    ensure_ocr_limit(slots)
+    wave = max(1, p.recycle_after) * slots
     outcomes: list[dict[str, Any] | BaseException] = []
     for first in range(0, len(registered.page_ids), wave):
         if first and p.recycle_after > 0:
@@ -178,8 +179,7 @@ def quiet_dask() -> None:
     import logging
 
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
-    for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker", "distributed.core"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # its child loggers take the level from here
 
 
 def task_runner_for(workers: int, dask_address: str) -> Any:
