@@ -108,8 +108,28 @@ def pct(a: int, b: int) -> str:
     return f"{100.0 * a / b:6.2f} %" if b else "   n/a"
 
 
+def recognise_cached(engine: OcrEngine, image: np.ndarray, cache: Path | None):
+    """The engine's reading of `image`, kept under `cache` by the image's bytes so that
+    extraction work can be re-scored in seconds; the stored reading is the engine's own."""
+    if cache is None:
+        return engine.recognise(image)
+    import hashlib
+    import pickle
+
+    key = hashlib.sha256(image.tobytes() + repr((image.shape, type(engine).__name__, engine.options)).encode()).hexdigest()
+    path = cache / f"{key}.pickle"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    result = engine.recognise(image)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(result))
+    tmp.replace(path)
+    return result
+
+
 def generated_pages(engine: OcrEngine, variant: str, pages: int, seed: int,
-                    unseen_labels: str | None = None) -> tuple[Tally, Tally | None]:
+                    unseen_labels: str | None = None, ocr_cache: Path | None = None) -> tuple[Tally, Tally | None]:
     """Score the pages; with `unseen_labels` (a label table path) also score the same OCR against that table."""
     from pagegen import random_spec, render_page
 
@@ -119,7 +139,7 @@ def generated_pages(engine: OcrEngine, variant: str, pages: int, seed: int,
         spec = dataclasses.replace(random_spec(rng, label_variant=variant), rotation=0, skew_deg=0.0, camera=False)
         page = render_page(spec)
         started = time.perf_counter()
-        ocr = engine.recognise(page.image)
+        ocr = recognise_cached(engine, page.image, ocr_cache)
         result = extract(ocr)
         tally.score(page.truth, result, time.perf_counter() - started)
         if unseen is not None and unseen_labels:
@@ -234,13 +254,16 @@ def main() -> None:
     parser.add_argument("--variants", default="dev,holdout")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-images", action="store_true", help="skip the shared test images")
+    parser.add_argument("--ocr-cache", type=Path, default=None,
+                        help="keep the engine's readings of generated pages here (re-runs score extraction only; "
+                             "the seconds printed then leave out OCR)")
     args = parser.parse_args()
     if args.pages:
         # generated pages are upright, as the pipeline's repaired pages are
         engine = get_engine("rapidocr", EngineOptions(threads=args.threads, page_upright=True))
         for variant in args.variants.split(","):
             stripped, removed = labels_without_generator_wordings(variant) if variant == "holdout" else (None, 0)
-            tally, unseen = generated_pages(engine, variant, args.pages, args.seed, stripped)
+            tally, unseen = generated_pages(engine, variant, args.pages, args.seed, stripped, args.ocr_cache)
             tally.report(f"generated pages, {variant} labels")
             if unseen is not None:
                 unseen.report(f"the same pages, the {removed} {variant} wordings config/labels.toml shares with the "
