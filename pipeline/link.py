@@ -105,6 +105,19 @@ class RegisterContext:
 
     register_size: int
     name_share: float | None = None  # share of register persons with the query's exact name
+    # Share of register persons with the query's exact name and the query's sex. Given names
+    # are strongly gendered (秀英, 建国), so name and sex are not independent evidence: an
+    # exact name and sex together are weighed by how common that pair is, once.
+    name_sex_share: float | None = None
+    # Share of register persons born on the query's exact birth date (heaped dates such as
+    # 1 January are common), and the share born in its year relative to two random persons
+    # sharing a birth year: a birth year at the register's peak proves less than a rare one.
+    date_share: float | None = None
+    year_density: float | None = None  # share born in the query's year / Σ_years share²
+    # Share of register persons whose name differs from the query's in exactly one character
+    # in place (王桂英: 王桂X, 王X英, X桂英): u of the one-substitution name levels for this
+    # very name; a common pattern proves less than a rare one, as for the exact name.
+    one_off_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -379,7 +392,8 @@ class _PairScorer:
     each candidate value's level is remembered: a page's candidates share names, birth
     dates and places, and one page has dozens of them."""
 
-    def __init__(self, query: MentionQuery, query_id_hmac: str | None, model: LinkModel, name_share: float | None):
+    def __init__(self, query: MentionQuery, query_id_hmac: str | None, model: LinkModel, name_share: float | None,
+                 context: RegisterContext | None = None):
         self.names = tuple(name_keys(n) for n in (query.name, *query.name_alternatives) if n)
         self.birth_date = _parse_date(query.birth_date)
         self.id_hmac = query_id_hmac
@@ -390,8 +404,40 @@ class _PairScorer:
         self.weights = {c: {**w, "null": 0.0} for c, w in model.weights.items()}
         if name_share:  # term-frequency adjustment
             self.weights["name"]["exact"] = math.log2(model.comparisons["name"]["exact"].m / max(name_share, 1e-9))
-        self.best_rest = model.best_rest_weight
+        # Name and sex as one piece of evidence where both agree or the sex alone differs:
+        # log2 m_name·m_sex / P(a random register person has this name and this / the other sex).
+        self.name_sex: dict[str, float] = {}
+        if context is not None and name_share and context.name_sex_share is not None and query.sex:
+            cmp_name, cmp_sex = model.comparisons["name"]["exact"], model.comparisons["sex"]
+            same = max(context.name_sex_share, 0.5 / context.register_size)
+            other = max(name_share - context.name_sex_share, 0.5 / context.register_size)
+            self.name_sex = {"exact": math.log2(cmp_name.m * cmp_sex["exact"].m / same),
+                             "else": math.log2(cmp_name.m * cmp_sex["else"].m / other)}
+        if context is not None and context.one_off_share is not None:
+            floor = 0.5 / context.register_size
+            for level in ("two_of_three", "edit1"):
+                if level in model.comparisons["name"]:
+                    self.weights["name"][level] = math.log2(model.comparisons["name"][level].m / max(context.one_off_share, floor))
+        if context is not None and self.birth_date is not None:
+            self._date_frequency(model, context)
+        # an upper bound of what the comparisons after name, birth date and ID can add
+        self.best_rest = model.best_rest_weight + max(
+            [0.0] + [self.name_sex[lv] - self.weights["name"]["exact"] - self.weights["sex"][lv] for lv in self.name_sex])
         self.seen: dict[str, dict[str | None, str]] = {c: {} for c in ("name", "birth_date", "ethnicity", *self.places)}
+
+    def _date_frequency(self, model: LinkModel, context: RegisterContext) -> None:
+        """Term-frequency adjustment of the birth date: u of `exact` is the share of the
+        register born on that very date; u of the other levels, which all keep to the
+        date's neighbourhood (the same year or days around it), scales with how dense the
+        register is in that year against the average (year_density = 1 on average)."""
+        levels, weights = model.comparisons["birth_date"], self.weights["birth_date"]
+        if context.year_density:
+            density = min(max(context.year_density, 0.05), 20.0)
+            for level in ("typo", "lunar", "near", "partial", "year"):
+                if level in levels:
+                    weights[level] = math.log2(levels[level].m / min(levels[level].u * density, 0.5))
+        if context.date_share is not None and None not in self.birth_date and "exact" in levels:
+            weights["exact"] = math.log2(levels["exact"].m / max(context.date_share, 0.5 / context.register_size))
 
     def _name(self, name: str | None) -> str:
         if not name or not self.names:
@@ -430,6 +476,8 @@ class _PairScorer:
                   "birthplace": places[0], "native_place": places[1], "address": places[2]}
         weight = (head + w["sex"][sex] + w["ethnicity"][ethnicity] + w["birthplace"][places[0]]
                   + w["native_place"][places[1]] + w["address"][places[2]])
+        if name == "exact" and sex in self.name_sex:  # name and sex weighed together (see __init__)
+            weight += self.name_sex[sex] - w["name"]["exact"] - w["sex"][sex]
         id_agrees = id_level == "exact"
         return PairScore(levels, weight, id_agrees, id_agrees and name in ("else", "null"))
 
@@ -484,11 +532,11 @@ def link_mention(
     matches someone with another name; new: nobody matches."""
     model = options.model or load_model()
     size = context.register_size if context else model.register_size
-    prior = math.log2(model.registered_share / max(size, 1))
+    prior = candidate_prior(model, size)
     query_hmac = _query_hmac(query.id_number, key)
     share = context.name_share if context else None
     floor = _SCREEN_LOG2_ODDS - prior
-    scorer = _PairScorer(query, query_hmac, model, share)
+    scorer = _PairScorer(query, query_hmac, model, share, context)
     scored = []
     for person in {p.person_id: p for p in candidates}.values():
         pair = scorer.score(person, floor)
@@ -518,6 +566,16 @@ def link_mention(
             reasons.append(f"{len(plausible)} plausible register persons")
         return LinkResult("review", best.person_id, best_post, reasons, ranked)
     return LinkResult("new", None, best_post, ["no register person matches well enough", *_reasons(best_pair)], ranked)
+
+
+def candidate_prior(model: LinkModel, register_size: int) -> float:
+    """log2 prior odds of one register person being the page's person, against the page's
+    person not being in the register at all. The page's person is one of the register's
+    persons (each alike a priori) with probability r = registered_share, and nobody in it
+    with 1 - r, so P(candidate i | page) = (r/N)·BF_i / ((1 - r) + Σ_j (r/N)·BF_j): the
+    prior odds that enter odds_i / (1 + Σ odds) are r / ((1 - r)·N), not r / N."""
+    share = min(max(model.registered_share, 1e-6), 1 - 1e-6)
+    return math.log2(share / ((1.0 - share) * max(register_size, 1)))
 
 
 def _query_hmac(id_number: str | None, key: bytes) -> str | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from pipeline.link import (
     InvalidIdNumber,
     LinkOptions,
+    candidate_prior,
+    load_model,
     MentionQuery,
     PersonRecord,
     RegisterContext,
@@ -125,7 +128,10 @@ def test_ocr_confusion_and_matching_id_still_link():
 
 def test_review_when_evidence_is_weak():
     register = [person("P1", "王桂兰", dob="1958-04-12")]
-    result = link_mention(query("王桂英", ethnicity=None), register, key=KEY, options=OPTIONS, context=CONTEXT)
+    # 王桂英/王桂兰: one character apart in a common pattern (0.4% of a million-person register
+    # share two of its three characters in place), nothing on the page but the birth date
+    context = RegisterContext(1_000_000, one_off_share=0.004)
+    result = link_mention(query("王桂英", ethnicity=None), register, key=KEY, options=OPTIONS, context=context)
     assert result.status == "review" and result.person_id == "P1"
     assert OPTIONS.review_threshold <= result.score < OPTIONS.linked_threshold
 
@@ -194,3 +200,60 @@ def test_a_page_without_a_birth_date_takes_it_and_the_sex_from_its_id_number():
     dated = query("李己明", sex="男", dob="1949-12-30", id_number=misread)
     assert with_id_evidence(dated) is dated  # the page says it all already
     assert with_id_evidence(query("李己明", dob=None, id_number="110105194913310021")).birth_date is None  # no 13th month
+
+
+def test_candidate_prior_weighs_candidates_against_an_unregistered_person():
+    """P(i | page) = (r/N)·BF_i / ((1 - r) + Σ (r/N)·BF_j): with r = 0.9 the null hypothesis
+    weighs 0.1, so a lone candidate with (r/N)·BF = 1 - r is an even bet."""
+    model = load_model()
+    r, n = model.registered_share, 200_000
+    assert candidate_prior(model, n) == pytest.approx(math.log2(r / ((1 - r) * n)))
+
+
+def test_a_lone_candidates_score_is_its_posterior_against_the_unregistered():
+    """score = odds / (1 + odds), odds = r / ((1 - r)·N) · Bayes factor."""
+    model = load_model()
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
+    q = query("王桂兰", ethnicity=None, sex=None)
+    size = 1_000_000
+    ctx = RegisterContext(size)
+    result = link_mention(q, register, key=KEY, options=OPTIONS, context=ctx)
+    weight = model.weights["name"]["exact"] + model.weights["birth_date"]["exact"]
+    expected_odds = 2.0 ** (candidate_prior(model, size) + weight)
+    assert result.score == pytest.approx(expected_odds / (1 + expected_odds), rel=1e-4)
+
+
+def test_a_gendered_name_and_its_sex_count_once():
+    """All 王建国 in the register are men: a man's page named 王建国 gains nothing more from
+    the sex agreeing; for a name half the register's bearers of which are women it does."""
+    register = [person("P1", "王建国", sex="男", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
+    q = query("王建国", sex="男", ethnicity=None)
+    all_men = link_mention(q, register, key=KEY, options=OPTIONS,
+                           context=RegisterContext(1_000_000, name_share=4e-4, name_sex_share=4e-4))
+    unisex = link_mention(q, register, key=KEY, options=OPTIONS,
+                          context=RegisterContext(1_000_000, name_share=4e-4, name_sex_share=2e-4))
+    no_sex_counts = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=4e-4))
+    assert all_men.score < unisex.score
+    assert unisex.score == pytest.approx(no_sex_counts.score, rel=0.02)  # P(男 | name) = ½: independence holds
+
+
+def test_a_common_birth_date_or_year_proves_less():
+    register = [person("P1", "王桂兰", dob="1958-01-01", birthplace=None, native_place=None, address=None)]
+    q = query("王桂兰", dob="1958-01-01", ethnicity=None)
+    heaped = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4, date_share=5e-4))
+    plain = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4, date_share=3e-5))
+    assert heaped.score < plain.score
+    q = query("王桂兰", dob="1958", ethnicity=None)  # a year only: the partial level
+    peak = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4, year_density=2.0))
+    rare = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4, year_density=0.3))
+    assert peak.score < rare.score
+
+
+def test_a_common_one_character_pattern_proves_less():
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
+    q = query("王桂英", ethnicity=None)
+    common = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-3))
+    rare = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-6))
+    assert "name=two_of_three" in common.reasons
+    assert common.score < rare.score
+    assert rare.status == "linked" and common.status in ("review", "new")

@@ -152,6 +152,36 @@ def test_candidates_and_linkage_on_the_register(engine, tmp_path):
         assert result.status in ("review", "conflict") and result.person_id in (None, "P7")
 
 
+def test_register_context_counts_what_the_page_carries(engine, tmp_path):
+    """Term frequencies come from the register: the name by sex, the exact birth date, the
+    birth year's density and the names one character in place away."""
+    from pipeline.db.register import register_context
+
+    rows = ROWS[:7] + [
+        ["Q1", "王桂英", "女", "汉族", "1958-04-12", "", "", "", "", ""],
+        ["Q2", "王桂英", "男", "汉族", "1960-01-01", "", "", "", "", ""],
+        ["Q3", "刘桂兰", "女", "汉族", "1958-05-05", "", "", "", "", ""],
+        ["Q4", "王玉兰", "女", "汉族", "1958-05-05", "", "", "", "", ""],
+        ["Q5", "王桂", "女", "汉族", "1958-05-05", "", "", "", "", ""],
+    ]
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", rows), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        ctx = register_context(session, MentionQuery("王桂兰", "女", None, "1958-04-12", None))
+        size = ctx.register_size
+        assert size == 12
+        assert ctx.name_share == pytest.approx(2 / size) and ctx.name_sex_share == pytest.approx(2 / size)
+        assert ctx.date_share == pytest.approx(3 / size)  # P1, P2, Q1
+        # 1958 holds 6 of 12 birth years; Σ share² over the years present
+        shares = {1958: 6, 1949: 1, 1950: 1, 1962: 1, 1955: 1, 1970: 1, 1960: 1}
+        same_year = sum((n / size) ** 2 for n in shares.values())
+        assert ctx.year_density == pytest.approx((6 / size) / same_year)
+        # 王桂英 ×2 (last character), 刘桂兰 (surname), 王玉兰 (first given character); not 王桂
+        assert ctx.one_off_share == pytest.approx(4 / size)
+        ctx = register_context(session, MentionQuery("王桂英", "男", None, "1958", None))
+        assert ctx.name_sex_share == pytest.approx(1 / size) and ctx.name_share == pytest.approx(2 / size)
+        assert ctx.date_share is None and ctx.year_density > 1
+
+
 def test_masked_reach_finds_one_wrong_character_with_the_date_off(engine, tmp_path):
     import_register_csv(engine, write_csv(tmp_path / "r.csv", ROWS), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
     with Session(engine) as session:

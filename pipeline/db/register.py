@@ -432,19 +432,75 @@ def _fetch(session: Session, sql: str, params: dict[str, object]) -> list[tuple]
 
 
 _NEAR_DAYS = 62  # a lunar/solar mix-up moves a date by up to about 50 days
-_NAME_COUNT = "SELECT count(*) FROM register_person WHERE name_norm = :norm"
+_NAME_COUNT = "SELECT sex, count(*) FROM register_person WHERE name_norm = :norm GROUP BY sex"
+_DATE_COUNT = "SELECT count(*) FROM register_person WHERE birth_date = :dob"
+_YEAR_COUNTS = "SELECT birth_year, count(*) FROM register_person WHERE birth_year IS NOT NULL GROUP BY birth_year"
+
+
+def _remembered(session: Session, table: str, key: object, ask: Callable[[], object]):
+    """A register count remembered for the session, as its size is (register_size): common
+    names and dates come back page after page."""
+    memo = session.info.setdefault(table, {})
+    if key not in memo:
+        if len(memo) >= 200_000:
+            memo.clear()
+        memo[key] = ask()
+    return memo[key]
+
+
+def _name_sex_counts(session: Session, norm: str) -> dict[str | None, int]:
+    """How many register persons bear exactly this (normalised) name, by sex."""
+    return _remembered(session, "name_counts", norm, lambda: {sex: n for sex, n in _fetch(session, _NAME_COUNT, {"norm": norm})})
 
 
 def _name_count(session: Session, norm: str) -> int:
-    """How many register persons bear exactly this (normalised) name. Remembered for the
-    session, as its size is (register_size): common names come back page after page."""
-    counts = session.info.setdefault("name_counts", {})
-    count = counts.get(norm)
-    if count is None:
-        if len(counts) >= 200_000:
-            counts.clear()
-        count = counts[norm] = _fetch(session, _NAME_COUNT, {"norm": norm})[0][0] or 0
-    return count
+    """How many register persons bear exactly this (normalised) name."""
+    return sum(_name_sex_counts(session, norm).values())
+
+
+def _date_count(session: Session, dob: str) -> int:
+    """How many register persons were born on exactly this date."""
+    return _remembered(session, "date_counts", dob, lambda: _fetch(session, _DATE_COUNT, {"dob": dob})[0][0] or 0)
+
+
+_GIVEN_COUNT = "SELECT count(*) FROM register_person WHERE given_norm = :given"
+_MASK_COUNT = "SELECT count(*) FROM register_person WHERE name_mask = :mask"
+_PREFIX_COUNT = ("SELECT count(*) FROM register_person WHERE name_norm >= :head AND name_norm < :head_end"
+                 " AND length(name_norm) = :length")
+
+
+def _one_off_count(session: Session, norm: str) -> int:
+    """How many register persons have a name one character in place away from `norm`: the
+    surname replaced (the same given name), a given name's first character replaced (the
+    indexed mask 王*兰) or its last character replaced (an indexed prefix range)."""
+    keys = name_keys(norm)
+    if not keys.norm or len(keys.norm) < 2:
+        return 0
+    exact = _name_count(session, keys.norm)
+    parts = []
+    if keys.given:
+        parts.append(_remembered(session, "pattern_counts", ("given", keys.given),
+                                 lambda: _fetch(session, _GIVEN_COUNT, {"given": keys.given})[0][0] or 0))
+    mask = inner_masked_key(keys)
+    if mask:
+        parts.append(_remembered(session, "pattern_counts", ("mask", mask),
+                                 lambda: _fetch(session, _MASK_COUNT, {"mask": mask})[0][0] or 0))
+    head = keys.norm[:-1]
+    parts.append(_remembered(session, "pattern_counts", ("prefix", head, len(keys.norm)), lambda: _fetch(
+        session, _PREFIX_COUNT, {"head": head, "head_end": head + "\U0010ffff", "length": len(keys.norm)})[0][0] or 0))
+    return max(sum(parts) - exact * len(parts), 0)
+
+
+def _year_densities(session: Session) -> dict[int, float]:
+    """Birth year -> its share of the register over the chance that two random register
+    persons share a birth year (Σ share²): 1 on average, more at the register's peak."""
+    cached = session.info.get("year_densities")
+    if cached is None:
+        counts = dict(_fetch(session, _YEAR_COUNTS, {}))
+        total = sum(counts.values()) or 1
+        same_year = sum((n / total) ** 2 for n in counts.values()) or 1.0
+        cached = session.info["year_densities"] = {int(y): n / total / same_year for y, n in counts.items()}
+    return cached
 
 
 def candidates_for(
@@ -526,11 +582,23 @@ def register_size(session: Session) -> int:
 
 
 def register_context(session: Session, query: MentionQuery) -> RegisterContext:
-    return _context(register_size(session), _name_count(session, name_keys(query.name).norm) if query.name else None)
-
-
-def _context(size: int, namesakes: int | None) -> RegisterContext:
-    return RegisterContext(register_size=max(size, 1), name_share=None if namesakes is None else max(namesakes, 1) / max(size, 1))
+    """What the register says about the page's values: its size, and how common the page's
+    name (with its sex), birth date and birth year are in it (term-frequency adjustment)."""
+    size = max(register_size(session), 1)
+    name_share = name_sex_share = date_share = year_density = None
+    norm = name_keys(query.name).norm if query.name else ""
+    if norm:
+        by_sex = _name_sex_counts(session, norm)
+        name_share = max(sum(by_sex.values()), 1) / size
+        if query.sex:
+            name_sex_share = by_sex.get(query.sex, 0) / size
+    dob = query.birth_date
+    if dob and dob[:4].isdigit():
+        year_density = _year_densities(session).get(int(dob[:4]), 0.0)
+        if len(dob) == 10:
+            date_share = _date_count(session, dob) / size
+    one_off_share = _one_off_count(session, norm) / size if norm else None
+    return RegisterContext(size, name_share, name_sex_share, date_share, year_density, one_off_share)
 
 
 MAX_NAMESAKES = 2000  # a page with only a name is compared with at most this many register persons of that name
@@ -548,7 +616,7 @@ def link_to_register(session: Session, query: MentionQuery, *, key: bytes, optio
     page_date = query.birth_date
     query = with_id_evidence(query)
     namesakes = _name_count(session, name_keys(query.name).norm) if query.name else None
-    context = _context(register_size(session), namesakes)
+    context = register_context(session, query)
     no_year = not (query.birth_date and query.birth_date[:4].isdigit())
     same_name_limit = min(max(limit, namesakes or 0), MAX_NAMESAKES) if no_year else limit
     found: dict[str, PersonRecord] = {}
