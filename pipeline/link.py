@@ -118,6 +118,14 @@ class RegisterContext:
     # in place (王桂英: 王桂X, 王X英, X桂英): u of the one-substitution name levels for this
     # very name; a common pattern proves less than a rare one, as for the exact name.
     one_off_share: float | None = None
+    # Share of register names of the query name's length class (2 characters, or 3 and more):
+    # the one-substitution levels' m is P(level | same person) over all names, so for one
+    # name of that class it is m / this share (two_of_three only exists for 3+ characters).
+    length_share: float | None = None
+    # Share of register persons whose native place (籍贯) is written as their birthplace: the
+    # two agree far more often than chance, so a stranger who shares the page's birthplace
+    # shares its native place too with about this probability, not with its own u.
+    origin_same_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -413,13 +421,31 @@ class _PairScorer:
             other = max(name_share - context.name_sex_share, 0.5 / context.register_size)
             self.name_sex = {"exact": math.log2(cmp_name.m * cmp_sex["exact"].m / same),
                              "else": math.log2(cmp_name.m * cmp_sex["else"].m / other)}
-        if context is not None and context.one_off_share is not None:
+        if context is not None and context.one_off_share is not None and context.length_share:
             floor = 0.5 / context.register_size
             for level in ("two_of_three", "edit1"):
                 if level in model.comparisons["name"]:
-                    self.weights["name"][level] = math.log2(model.comparisons["name"][level].m / max(context.one_off_share, floor))
+                    m = min(model.comparisons["name"][level].m / context.length_share, 1.0)
+                    self.weights["name"][level] = math.log2(m / max(context.one_off_share, floor))
+        # A name one character off (a look-alike, a homophone, one substitution) mostly keeps
+        # the given name, and with it the sex: the sex agreeing then proves no more than the
+        # page name's own sex ratio leaves to chance, u = P(page's sex | page's name) (≥ u).
+        self.near_name_sex_fix = 0.0
+        if context is not None and name_share and context.name_sex_share is not None and query.sex:
+            namesakes = name_share * context.register_size
+            p_sex = (context.name_sex_share * context.register_size + 0.5) / (namesakes + 1.0)
+            u_sex = model.comparisons["sex"]["exact"].u
+            self.near_name_sex_fix = math.log2(u_sex / max(p_sex, u_sex))
         if context is not None and self.birth_date is not None:
             self._date_frequency(model, context)
+        # native place given birthplace (see RegisterContext.origin_same_share): where the page's
+        # two places are one place, the second agreement weighs m / (ρ + (1 - ρ)·u)
+        self.native_given_birthplace: dict[str, float] = {}
+        rho = context.origin_same_share if context is not None else None
+        if rho is not None and _place_level_of_keys(self.places["birthplace"], self.places["native_place"]) in ("exact", "part"):
+            levels = model.comparisons["native_place"]
+            self.native_given_birthplace = {lv: math.log2(levels[lv].m / (rho + (1 - rho) * levels[lv].u))
+                                            for lv in ("exact", "part") if lv in levels}
         # an upper bound of what the comparisons after name, birth date and ID can add
         self.best_rest = model.best_rest_weight + max(
             [0.0] + [self.name_sex[lv] - self.weights["name"]["exact"] - self.weights["sex"][lv] for lv in self.name_sex])
@@ -478,6 +504,10 @@ class _PairScorer:
                   + w["native_place"][places[1]] + w["address"][places[2]])
         if name == "exact" and sex in self.name_sex:  # name and sex weighed together (see __init__)
             weight += self.name_sex[sex] - w["name"]["exact"] - w["sex"][sex]
+        elif sex == "exact" and name not in ("else", "null"):
+            weight += self.near_name_sex_fix
+        if places[1] in self.native_given_birthplace and places[0] in ("exact", "part"):
+            weight += self.native_given_birthplace[places[1]] - w["native_place"][places[1]]
         id_agrees = id_level == "exact"
         return PairScore(levels, weight, id_agrees, id_agrees and name in ("else", "null"))
 

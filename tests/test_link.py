@@ -130,7 +130,7 @@ def test_review_when_evidence_is_weak():
     register = [person("P1", "王桂兰", dob="1958-04-12")]
     # 王桂英/王桂兰: one character apart in a common pattern (0.4% of a million-person register
     # share two of its three characters in place), nothing on the page but the birth date
-    context = RegisterContext(1_000_000, one_off_share=0.004)
+    context = RegisterContext(1_000_000, one_off_share=0.004, length_share=0.4)
     result = link_mention(query("王桂英", ethnicity=None), register, key=KEY, options=OPTIONS, context=context)
     assert result.status == "review" and result.person_id == "P1"
     assert OPTIONS.review_threshold <= result.score < OPTIONS.linked_threshold
@@ -252,8 +252,8 @@ def test_a_common_birth_date_or_year_proves_less():
 def test_a_common_one_character_pattern_proves_less():
     register = [person("P1", "王桂兰", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
     q = query("王桂英", ethnicity=None)
-    common = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-3))
-    rare = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-6))
+    common = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-3, length_share=0.4))
+    rare = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, one_off_share=5e-6, length_share=0.4))
     assert "name=two_of_three" in common.reasons
     assert common.score < rare.score
     assert rare.status == "linked" and common.status in ("review", "new")

@@ -177,6 +177,7 @@ def test_register_context_counts_what_the_page_carries(engine, tmp_path):
         assert ctx.year_density == pytest.approx((6 / size) / same_year)
         # 王桂英 ×2 (last character), 刘桂兰 (surname), 王玉兰 (first given character); not 王桂
         assert ctx.one_off_share == pytest.approx(4 / size)
+        assert ctx.length_share == pytest.approx(9 / size)  # all but 赵刚, 张伟, 王桂 have 3+ characters
         ctx = register_context(session, MentionQuery("王桂英", "男", None, "1958", None))
         assert ctx.name_sex_share == pytest.approx(1 / size) and ctx.name_share == pytest.approx(2 / size)
         assert ctx.date_share is None and ctx.year_density > 1

@@ -491,6 +491,32 @@ def _one_off_count(session: Session, norm: str) -> int:
     return max(sum(parts) - exact * len(parts), 0)
 
 
+_LENGTH_COUNTS = "SELECT length(name_norm), count(*) FROM register_person GROUP BY length(name_norm)"
+
+
+def _length_share(session: Session, length: int) -> float:
+    """Share of register names of this length class: 2 characters (or fewer), or 3 and more."""
+    cached = session.info.get("length_shares")
+    if cached is None:
+        counts = _fetch(session, _LENGTH_COUNTS, {})
+        total = sum(n for _, n in counts) or 1
+        short = sum(n for length_, n in counts if (length_ or 0) <= 2)
+        cached = session.info["length_shares"] = (short / total, 1 - short / total)
+    return cached[0] if length <= 2 else cached[1]
+
+
+_ORIGIN_SAME = ("SELECT count(*), sum(CASE WHEN native_place = birthplace THEN 1 ELSE 0 END) FROM register_person"
+                " WHERE native_place IS NOT NULL AND birthplace IS NOT NULL")
+
+
+def _origin_same_share(session: Session) -> float | None:
+    """Share of register persons (with both written) whose native place is their birthplace."""
+    if "origin_same" not in session.info:
+        both, same = _fetch(session, _ORIGIN_SAME, {})[0]
+        session.info["origin_same"] = (same or 0) / both if both else None
+    return session.info["origin_same"]
+
+
 def _year_densities(session: Session) -> dict[int, float]:
     """Birth year -> its share of the register over the chance that two random register
     persons share a birth year (Σ share²): 1 on average, more at the register's peak."""
@@ -598,7 +624,9 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
         if len(dob) == 10:
             date_share = _date_count(session, dob) / size
     one_off_share = _one_off_count(session, norm) / size if norm else None
-    return RegisterContext(size, name_share, name_sex_share, date_share, year_density, one_off_share)
+    length_share = _length_share(session, len(norm)) if norm else None
+    origin_same = _origin_same_share(session) if query.birthplace and query.native_place else None
+    return RegisterContext(size, name_share, name_sex_share, date_share, year_density, one_off_share, length_share, origin_same)
 
 
 MAX_NAMESAKES = 2000  # a page with only a name is compared with at most this many register persons of that name
