@@ -257,3 +257,32 @@ def test_a_common_one_character_pattern_proves_less():
     assert "name=two_of_three" in common.reasons
     assert common.score < rare.score
     assert rare.status == "linked" and common.status in ("review", "new")
+
+
+def test_native_place_written_as_the_birthplace_is_not_counted_twice():
+    """Most people's 籍贯 is their birthplace: a stranger who shares the page's birthplace
+    shares such a native place with probability ρ, so the second agreement adds little."""
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace="河北省保定市", native_place="河北省保定市", address=None)]
+    q = query("王桂兰", ethnicity=None, birthplace="河北省保定市", native_place="河北省保定市")
+    independent = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4))
+    correlated = link_mention(q, register, key=KEY, options=OPTIONS,
+                              context=RegisterContext(1_000_000, name_share=1e-4, origin_same_share=0.6))
+    assert correlated.score < independent.score
+    # a page whose two places differ keeps both as independent evidence
+    q = query("王桂兰", ethnicity=None, birthplace="河北省保定市", native_place="山东省济南市")
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace="河北省保定市", native_place="山东省济南市", address=None)]
+    a = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4))
+    b = link_mention(q, register, key=KEY, options=OPTIONS, context=RegisterContext(1_000_000, name_share=1e-4, origin_same_share=0.6))
+    assert a.score == pytest.approx(b.score)
+
+
+def test_a_near_names_sex_agreement_proves_no_more_than_the_names_sex_ratio():
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace=None, native_place=None, address=None)]
+    q = query("王桂英", ethnicity=None)  # 女; every 王桂英 in the register is a woman, or half are
+    common = dict(one_off_share=1e-3, length_share=0.4)
+    all_women = link_mention(q, register, key=KEY, options=OPTIONS,
+                             context=RegisterContext(1_000_000, name_share=3e-4, name_sex_share=3e-4, **common))
+    half = link_mention(q, register, key=KEY, options=OPTIONS,
+                        context=RegisterContext(1_000_000, name_share=3e-4, name_sex_share=1.5e-4, **common))
+    assert "name=two_of_three" in all_women.reasons
+    assert all_women.score < half.score

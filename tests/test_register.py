@@ -178,6 +178,9 @@ def test_register_context_counts_what_the_page_carries(engine, tmp_path):
         # 王桂英 ×2 (last character), 刘桂兰 (surname), 王玉兰 (first given character); not 王桂
         assert ctx.one_off_share == pytest.approx(4 / size)
         assert ctx.length_share == pytest.approx(9 / size)  # all but 赵刚, 张伟, 王桂 have 3+ characters
+        assert ctx.origin_same_share is None  # the page gives no places
+        ctx = register_context(session, MentionQuery("王桂兰", "女", None, "1958-04-12", None, "河北省保定市", "河北省保定市"))
+        assert ctx.origin_same_share == pytest.approx(3 / 7)  # P1, P2, P7 of the 7 rows with both places
         ctx = register_context(session, MentionQuery("王桂英", "男", None, "1958", None))
         assert ctx.name_sex_share == pytest.approx(1 / size) and ctx.name_share == pytest.approx(2 / size)
         assert ctx.date_share is None and ctx.year_density > 1
