@@ -75,7 +75,7 @@ class PipelineSettings:
 
 @dataclass
 class LinkSettings:
-    linked_threshold: float = 0.9  # see pipeline.link.LinkOptions
+    linked_threshold: float = 0.97  # see pipeline.link.LinkOptions
     review_threshold: float = 0.5
 
 
