@@ -183,7 +183,22 @@ def test_register_context_counts_what_the_page_carries(engine, tmp_path):
         assert ctx.origin_same_share == pytest.approx(3 / 7)  # P1, P2, P7 of the 7 rows with both places
         ctx = register_context(session, MentionQuery("王桂英", "男", None, "1958", None))
         assert ctx.name_sex_share == pytest.approx(1 / size) and ctx.name_share == pytest.approx(2 / size)
+        assert register_context(session, MentionQuery("无此人", "男", None, None, None)).name_sex_share is None
         assert ctx.date_share is None and ctx.year_density > 1
+
+
+def test_namesakes_without_a_recorded_sex_take_the_recorded_ones_ratio(engine, tmp_path):
+    from pipeline.db.register import register_context
+
+    rows = [["S1", "王建国", "男", "汉族", "1950-01-01", "", "", "", "", ""],
+            ["S2", "王建国", "", "汉族", "1951-01-01", "", "", "", "", ""],
+            ["S3", "王建国", "", "汉族", "1952-01-01", "", "", "", "", ""],
+            ["S4", "李秀英", "女", "汉族", "1953-01-01", "", "", "", "", ""]]
+    import_register_csv(engine, write_csv(tmp_path / "r.csv", rows), hmac_key=HMAC_KEY, fernet_key=FERNET_KEY)
+    with Session(engine) as session:
+        ctx = register_context(session, MentionQuery("王建国", "男", None, None, None))
+        # the one 王建国 with a recorded sex is a man: all three count as men, not one in three
+        assert ctx.name_share == pytest.approx(3 / 4) and ctx.name_sex_share == pytest.approx(3 / 4)
 
 
 def test_masked_reach_finds_one_wrong_character_with_the_date_off(engine, tmp_path):

@@ -616,8 +616,9 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     if norm:
         by_sex = _name_sex_counts(session, norm)
         name_share = max(sum(by_sex.values()), 1) / size
-        if query.sex:
-            name_sex_share = by_sex.get(query.sex, 0) / size
+        known = sum(n for sex, n in by_sex.items() if sex)
+        if query.sex and known:  # namesakes without a recorded sex take the recorded ones' ratio
+            name_sex_share = name_share * by_sex.get(query.sex, 0) / known
     dob = query.birth_date
     if dob and dob[:4].isdigit():
         year_density = _year_densities(session).get(int(dob[:4]), 0.0)
