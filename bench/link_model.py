@@ -33,7 +33,7 @@ M_FLOOR = 0.005
 U_FLOOR = 1e-7
 ORDER = {
     "name": ("exact", "variant", "skeleton", "four_corner", "pinyin", "shape1", "two_of_three", "edit1", "else"),
-    "birth_date": ("exact", "typo", "lunar", "near", "partial", "year", "else"),
+    "birth_date": ("exact", "typo", "lunar", "near", "partial", "adjacent_year", "year", "else"),
     "sex": ("exact", "else"),
     "ethnicity": ("exact", "else"),
     "birthplace": ("exact", "part", "else"),
@@ -129,6 +129,8 @@ def comparisons() -> list:
         cll.CustomLevel(f"{full} AND abs(date_diff('day', try_cast(dob_l AS DATE), try_cast(dob_r AS DATE))) <= 60",
                         label_for_charts="near"),
         cll.CustomLevel(f"NOT ({full}) AND substr(dob_l, 1, {shortest}) = substr(dob_r, 1, {shortest})", label_for_charts="partial"),
+        cll.CustomLevel(f"NOT ({full}) AND {shortest} = 4 AND abs(try_cast(substr(dob_l, 1, 4) AS INTEGER)"
+                        " - try_cast(substr(dob_r, 1, 4) AS INTEGER)) = 1", label_for_charts="adjacent_year"),
         cll.CustomLevel(f"{full} AND substr(dob_l, 1, 4) = substr(dob_r, 1, 4)", label_for_charts="year"),
         cll.ElseLevel()])
     return [name, dob, _exact("sex", "sex"), _exact("eth", "ethnicity"), _place("birthplace"), _place("native_place"),

@@ -327,7 +327,9 @@ def _lunar_mixup(pa: tuple[int, int, int], pb: tuple[int, int, int]) -> bool:
 def date_level(a: str | None, b: str | None) -> str:
     """exact; typo (one digit, or month/day swapped); lunar (one is the other written in
     the lunar calendar); near (≤ 60 days); partial (an imprecise date, e.g. a year only,
-    that agrees as far as it goes); year (full dates in the same year); else."""
+    that agrees as far as it goes); adjacent_year (a year only, one year off: the year of
+    the lunar calendar, which starts in January or February, or a birth year worked back
+    from a nominal age, 虚岁); year (full dates in the same year); else."""
     return _date_level_of_parsed(_parse_date(a), _parse_date(b))
 
 
@@ -336,7 +338,9 @@ def _date_level_of_parsed(pa: tuple | None, pb: tuple | None) -> str:
         return "null"
     if None in pa or None in pb:
         precise = min(sum(x is not None for x in pa), sum(x is not None for x in pb))
-        return "partial" if pa[:precise] == pb[:precise] else "else"
+        if pa[:precise] == pb[:precise]:
+            return "partial"
+        return "adjacent_year" if precise == 1 and abs(pa[0] - pb[0]) == 1 else "else"
     if pa == pb:
         return "exact"
     da, db = "%04d%02d%02d" % pa, "%04d%02d%02d" % pb
@@ -463,7 +467,7 @@ class _PairScorer:
         levels, weights = model.comparisons["birth_date"], self.weights["birth_date"]
         if context.year_density:
             density = min(max(context.year_density, 0.05), 20.0)
-            for level in ("typo", "lunar", "near", "partial", "year"):
+            for level in ("typo", "lunar", "near", "partial", "adjacent_year", "year"):
                 if level in levels:
                     weights[level] = math.log2(levels[level].m / min(levels[level].u * density, 0.5))
         if context.date_share is not None and None not in self.birth_date and "exact" in levels:

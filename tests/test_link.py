@@ -106,6 +106,10 @@ def test_date_levels():
     assert date_level("1957-08-20", "1957-09-13") == "lunar"  # and the ordinary 八月二十
     assert date_level("1958-04-12", "1958-10-30") == "year"
     assert date_level("1958", "1958-10-30") == "partial"
+    assert date_level("1957", "1958-01-30") == "adjacent_year"  # the lunar year, or a year from 虚岁
+    assert date_level("1959", "1958-10-30") == "adjacent_year"
+    assert date_level("1960", "1958-10-30") == "else"
+    assert date_level("1957-12", "1958-01-30") == "else"  # a month given: no longer a year's vagueness
     assert date_level("1958-10", "1958-11-30") == "else"
     assert date_level("1958-04-12", "1970-01-01") == "else"
     assert date_level(None, "1970-01-01") == "null"
@@ -286,3 +290,16 @@ def test_a_near_names_sex_agreement_proves_no_more_than_the_names_sex_ratio():
                         context=RegisterContext(1_000_000, name_share=3e-4, name_sex_share=1.5e-4, **common))
     assert "name=two_of_three" in all_women.reasons
     assert all_women.score < half.score
+
+
+def test_a_year_only_page_one_year_off_is_weak_evidence_not_a_veto():
+    """A page giving only the lunar year, or a year worked back from 虚岁, is one year off
+    for many people born early in the year: less than the same year, far more than else."""
+    register = [person("P1", "欧阳翠萼", dob="1958-01-20")]
+    ctx = RegisterContext(1_000_000, name_share=1e-6)
+    same = link_mention(query("欧阳翠萼", dob="1958", birthplace="河北省保定市"), register, key=KEY, options=OPTIONS, context=ctx)
+    off_one = link_mention(query("欧阳翠萼", dob="1957", birthplace="河北省保定市"), register, key=KEY, options=OPTIONS, context=ctx)
+    off_three = link_mention(query("欧阳翠萼", dob="1955", birthplace="河北省保定市"), register, key=KEY, options=OPTIONS, context=ctx)
+    assert "birth_date=adjacent_year" in off_one.reasons
+    assert same.score > off_one.score > off_three.score
+    assert off_one.status in ("linked", "review") and off_three.status in ("review", "new")
