@@ -23,7 +23,8 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from bench.synth import Synth
-from pipeline.link import MODEL_PATH, MentionQuery, PersonRecord, compare, ethnicity_key, id_hmac, load_model, lunar_as_solar, place_key, upgrade_id
+from pipeline.link import (MODEL_PATH, MentionQuery, PersonRecord, compare, ethnicity_key, id_hmac, load_model, lunar_as_solar, place_key,
+                           province_keys, upgrade_id)
 from pipeline.namekeys import name_keys
 
 KEY = b"model-estimation-key"
@@ -36,9 +37,9 @@ ORDER = {
     "birth_date": ("exact", "typo", "lunar", "near", "partial", "adjacent_year", "year", "else"),
     "sex": ("exact", "else"),
     "ethnicity": ("exact", "else"),
-    "birthplace": ("exact", "part", "else"),
-    "native_place": ("exact", "part", "else"),
-    "address": ("exact", "part", "else"),
+    "birthplace": ("exact", "province", "part", "else"),
+    "native_place": ("exact", "province", "part", "else"),
+    "address": ("exact", "province", "part", "else"),
     "id": ("exact", "else"),
 }
 
@@ -87,8 +88,12 @@ def _lunar_readings(dob: str | None) -> list[str]:
 def _place(col: str) -> cl.CustomComparison:
     part = (f"(least(length({col}_l), length({col}_r)) >= 2 AND (contains({col}_l, {col}_r) OR contains({col}_r, {col}_l)))"
             f" OR (length({col}_l) >= 4 AND length({col}_r) >= 4 AND substr({col}_l, 1, 4) = substr({col}_r, 1, 4))")
+    provinces = "[" + ", ".join(f"'{p}'" for p in sorted(province_keys())) + "]"
+    province = (f"(list_contains({provinces}, {col}_l) AND starts_with({col}_r, {col}_l) AND length({col}_l) <= length({col}_r))"
+                f" OR (list_contains({provinces}, {col}_r) AND starts_with({col}_l, {col}_r) AND length({col}_r) <= length({col}_l))")
     return cl.CustomComparison(output_column_name=col, comparison_levels=[
         cll.NullLevel(col), cll.CustomLevel(f"{col}_l = {col}_r", label_for_charts="exact"),
+        cll.CustomLevel(province, label_for_charts="province"),
         cll.CustomLevel(part, label_for_charts="part"), cll.ElseLevel()])
 
 

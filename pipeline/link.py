@@ -130,6 +130,10 @@ class RegisterContext:
     # two agree far more often than chance, so a stranger who shares the page's birthplace
     # shares its native place too with about this probability, not with its own u.
     origin_same_share: float | None = None
+    # Where the page gives only a province for a place (birthplace, native_place): that
+    # province's share of the register's values over Σ share² (1 on average): a city's
+    # register holds mostly its own province, whose agreement then proves little.
+    province_density: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -383,9 +387,29 @@ def place_key(text: str | None) -> str:
     return _ADMIN_WORDS.sub("", _norm_text(text)) if text else ""
 
 
+PROVINCES_PATH = Path(__file__).resolve().parent.parent / "config" / "codes" / "province.toml"
+
+
+@lru_cache(maxsize=1)
+def province_keys() -> frozenset[str]:
+    """The place keys of the province-level units (GB/T 2260): 河北, 内蒙古, 北京 …"""
+    import tomllib
+
+    codes = tomllib.loads(PROVINCES_PATH.read_text(encoding="utf-8"))["codes"]
+    return frozenset(place_key(name) for name in codes.values())
+
+
+@lru_cache(maxsize=131072)
+def province_of(key: str) -> str | None:
+    """The province a place key starts with, if it names one."""
+    provinces = province_keys()
+    return next((key[:n] for n in (3, 2) if key[:n] in provinces), None)
+
+
 def place_level(a: str | None, b: str | None) -> str:
     """exact; part (one contains the other, or the same first 4 characters: the same
-    place written more or less fully); else."""
+    place written more or less fully, below the province); province (one gives only a
+    province, 河北, and the other lies in it: old forms often wrote no more); else."""
     return _place_level_of_keys(place_key(a), place_key(b))
 
 
@@ -394,6 +418,9 @@ def _place_level_of_keys(na: str, nb: str) -> str:
         return "null"
     if na == nb:
         return "exact"
+    short, long_ = (na, nb) if len(na) <= len(nb) else (nb, na)
+    if short in province_keys() and long_.startswith(short):
+        return "province"
     if (min(len(na), len(nb)) >= 2 and (na in nb or nb in na)) or (len(na) >= 4 and na[:4] == nb[:4]):
         return "part"
     return "else"
@@ -435,6 +462,12 @@ class _PairScorer:
                 if level in model.comparisons["name"]:
                     m = min(model.comparisons["name"][level].m / context.length_share, 1.0)
                     self.weights["name"][level] = math.log2(m / max(context.one_off_share, floor))
+        if context is not None:
+            for comparison, density in context.province_density.items():
+                level = model.comparisons[comparison].get("province")
+                if level is not None:
+                    self.weights[comparison]["province"] = math.log2(
+                        level.m / min(level.u * min(max(density, 0.05), 20.0), 0.5))
         # A name one character off (a look-alike, a homophone, one substitution) mostly keeps
         # the given name, and with it the sex: the sex agreeing then proves no more than the
         # page name's own sex ratio leaves to chance, u = P(page's sex | page's name) (≥ u).

@@ -303,3 +303,26 @@ def test_a_year_only_page_one_year_off_is_weak_evidence_not_a_veto():
     assert "birth_date=adjacent_year" in off_one.reasons
     assert same.score > off_one.score > off_three.score
     assert off_one.status in ("linked", "review") and off_three.status in ("review", "new")
+
+
+def test_place_levels_grade_how_much_of_the_place_agrees():
+    from pipeline.link import place_level
+
+    assert place_level("河北省保定市", "河北保定") == "exact"  # administrative words dropped
+    assert place_level("河北省", "河北省保定市新市区") == "province"  # the page names the province only
+    assert place_level("内蒙古自治区呼和浩特市", "内蒙古") == "province"
+    assert place_level("北京市", "北京市东城区") == "province"  # a municipality is a province-level unit
+    assert place_level("沈阳市和平区", "辽宁省沈阳市和平区") == "part"  # below the province
+    assert place_level("河北省保定市", "河北省石家庄市") == "else"
+    assert place_level(None, "河北省") == "null"
+
+
+def test_a_province_that_fills_the_register_proves_little():
+    register = [person("P1", "王桂兰", dob="1958-04-12", birthplace=None, native_place="内蒙古自治区呼和浩特市", address=None)]
+    q = query("王桂兰", ethnicity=None, native_place="内蒙古")
+    home = link_mention(q, register, key=KEY, options=OPTIONS,
+                        context=RegisterContext(1_000_000, name_share=1e-4, province_density={"native_place": 4.0}))
+    rare = link_mention(q, register, key=KEY, options=OPTIONS,
+                        context=RegisterContext(1_000_000, name_share=1e-4, province_density={"native_place": 0.2}))
+    assert "native_place=province" in home.reasons
+    assert home.score < rare.score

@@ -181,6 +181,10 @@ def test_register_context_counts_what_the_page_carries(engine, tmp_path):
         assert ctx.origin_same_share is None  # the page gives no places
         ctx = register_context(session, MentionQuery("王桂兰", "女", None, "1958-04-12", None, "河北省保定市", "河北省保定市"))
         assert ctx.origin_same_share == pytest.approx(3 / 7)  # P1, P2, P7 of the 7 rows with both places
+        # native places naming a province: 河北 ×2, 山东, 内蒙古, 辽宁, 湖南, 北京 (7 values)
+        ctx = register_context(session, MentionQuery("王桂兰", "女", None, None, None, None, "河北"))
+        same_province = (2 / 7) ** 2 + 5 * (1 / 7) ** 2
+        assert ctx.province_density == {"native_place": pytest.approx((2 / 7) / same_province)}
         ctx = register_context(session, MentionQuery("王桂英", "男", None, "1958", None))
         assert ctx.name_sex_share == pytest.approx(1 / size) and ctx.name_share == pytest.approx(2 / size)
         assert register_context(session, MentionQuery("无此人", "男", None, None, None)).name_sex_share is None

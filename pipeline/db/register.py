@@ -39,6 +39,8 @@ from pipeline.link import (
     judge_blocks,
     link_mention,
     load_model,
+    place_key,
+    province_of,
     upgrade_id,
     with_id_evidence,
 )
@@ -517,6 +519,26 @@ def _origin_same_share(session: Session) -> float | None:
     return session.info["origin_same"]
 
 
+_PLACE_COUNTS = {column: f"SELECT {column}, count(*) FROM register_person WHERE {column} IS NOT NULL GROUP BY {column}"
+                 for column in ("birthplace", "native_place")}
+
+
+def _province_densities(session: Session, column: str) -> dict[str, float]:
+    """Province -> its share of the register's values of `column` (those naming a province)
+    over the chance that two such values share a province (Σ share²)."""
+    cache = session.info.setdefault("province_densities", {})
+    if column not in cache:
+        counts: dict[str, int] = {}
+        for value, n in _fetch(session, _PLACE_COUNTS[column], {}):
+            province = province_of(place_key(value))
+            if province:
+                counts[province] = counts.get(province, 0) + n
+        total = sum(counts.values()) or 1
+        same = sum((n / total) ** 2 for n in counts.values()) or 1.0
+        cache[column] = {p: n / total / same for p, n in counts.items()}
+    return cache[column]
+
+
 def _year_densities(session: Session) -> dict[int, float]:
     """Birth year -> its share of the register over the chance that two random register
     persons share a birth year (Σ share²): 1 on average, more at the register's peak."""
@@ -627,7 +649,13 @@ def register_context(session: Session, query: MentionQuery) -> RegisterContext:
     one_off_share = _one_off_count(session, norm) / size if norm else None
     length_share = _length_share(session, len(norm)) if norm else None
     origin_same = _origin_same_share(session) if query.birthplace and query.native_place else None
-    return RegisterContext(size, name_share, name_sex_share, date_share, year_density, one_off_share, length_share, origin_same)
+    province_density = {}
+    for column, value in (("birthplace", query.birthplace), ("native_place", query.native_place)):
+        province = province_of(place_key(value)) if value else None
+        if province:
+            province_density[column] = _province_densities(session, column).get(province, 0.0)
+    return RegisterContext(size, name_share, name_sex_share, date_share, year_density, one_off_share, length_share, origin_same,
+                           province_density)
 
 
 MAX_NAMESAKES = 2000  # a page with only a name is compared with at most this many register persons of that name
