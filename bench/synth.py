@@ -191,7 +191,7 @@ class Synth:
             table = four_corner_method.FourCornerMethod()
             pool = set(CHARS_MALE + CHARS_FEMALE + "".join(self.given["男"] + self.given["女"]) + "".join(self.surnames))
             pool |= set("己已巳未末王玉土士日曰天夭干千于人入八大太犬田由甲申白自候侯休体准淮桂柱淑叔英荚凤风国图军车春眷珍诊明朋清情晴睛萍苹娟涓贵责祥详永水兵乒小少生牛官宫叶计秀季芬芳莲连梅海")
-            codes = {c: table.query(c) for c in pool if table.query(c)}
+            codes = {c: table.query(c) for c in sorted(pool) if table.query(c)}  # sorted: the same neighbours whatever the hash seed
             by_code: dict[str, list[str]] = {}
             for c, code in codes.items():
                 by_code.setdefault(code, []).append(c)
@@ -210,7 +210,7 @@ class Synth:
             pool = set(CHARS_MALE + CHARS_FEMALE + "".join(self.given["男"] + self.given["女"]))
             pool |= set("伟玮炜卫维薇为章彰璋张樟杰洁捷婕节立丽力莉利俐励荔华桦骅画化英瑛莹颖鹰应迎红宏鸿虹洪弘芳方坊舫珍真贞祯桢甄")
             by_sound: dict[str, list[str]] = {}
-            for c in pool:
+            for c in sorted(pool):  # sorted: the same neighbours whatever the hash seed
                 by_sound.setdefault(lazy_pinyin(c)[0], []).append(c)
             self._sound = {c: [d for d in by_sound[lazy_pinyin(c)[0]] if d != c] for c in pool}
         return self._sound
