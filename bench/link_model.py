@@ -151,13 +151,34 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    synth = Synth(args.seed)
-    rows, _ = synth.register(args.persons)
-    mentions = synth.mentions(rows, args.mentions)
-    register = [_row(r.person_id, r.name, r.sex, r.ethnicity, r.birth_date, r.id_number, r.birthplace, r.native_place, r.address) for r in rows]
-    pages = [_row(f"M{i}", m.name, m.sex, m.ethnicity, m.birth_date, m.id_number, m.birthplace, m.native_place, m.address) for i, m in enumerate(mentions)]
+    register, pages = synthetic_data(args.persons, args.mentions, args.seed)
     print(f"data: {len(register)} register rows, {len(pages)} mentions ({time.perf_counter() - t0:.1f} s); truth is not given to Splink")
+    t = time.perf_counter()
+    linker = estimate(register, pages)
+    print(f"splink: u by random sampling, m by EM blocked on birth date, then on the ID hash: {time.perf_counter() - t:.1f} s")
 
+    if check_levels(linker, pages, register):
+        raise SystemExit("SQL and Python comparison levels disagree: fix one of them before saving")
+    model = linker.misc.save_model_to_json()
+    params = extract(model)
+    for comparison, levels in params.items():
+        print(f"  {comparison:13s} " + "  ".join(f"{lv}: m={v['m']:.4g} u={v['u']:.3g}" for lv, v in levels.items()))
+    if args.write:
+        write(params, args)
+
+
+def synthetic_data(persons: int, mentions: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Register rows and page mentions as Splink's input rows, without their truth."""
+    synth = Synth(seed)
+    rows, _ = synth.register(persons)
+    found = synth.mentions(rows, mentions)
+    register = [_row(r.person_id, r.name, r.sex, r.ethnicity, r.birth_date, r.id_number, r.birthplace, r.native_place, r.address) for r in rows]
+    pages = [_row(f"M{i}", m.name, m.sex, m.ethnicity, m.birth_date, m.id_number, m.birthplace, m.native_place, m.address) for i, m in enumerate(found)]
+    return register, pages
+
+
+def estimate(register: list[dict], pages: list[dict]) -> Linker:
+    """Splink's unlabelled estimate: u by random sampling, m by EM blocked on birth date, then on the ID hash."""
     db = DuckDBAPI()
     settings = SettingsCreator(
         link_type="link_only",
@@ -169,24 +190,15 @@ def main() -> None:
     )
     linker = Linker([db.register(pa.Table.from_pylist(pages), table_name="pages"),
                      db.register(pa.Table.from_pylist(register), table_name="register")], settings, log_level="WARNING")
-    t = time.perf_counter()
     linker.training.estimate_u_using_random_sampling(max_pairs=3e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
     # Pages that carry an ID number: the pairs sharing it estimate the birth date and name
     # levels. (Blocking on the name instead lets EM mistake same-name strangers for matches.)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("id_hmac"))
-    print(f"splink: u by random sampling, m by EM blocked on birth date, then on the ID hash: {time.perf_counter() - t:.1f} s")
-
-    check_levels(linker, pages, register)
-    model = linker.misc.save_model_to_json()
-    params = extract(model)
-    for comparison, levels in params.items():
-        print(f"  {comparison:13s} " + "  ".join(f"{lv}: m={v['m']:.4g} u={v['u']:.3g}" for lv, v in levels.items()))
-    if args.write:
-        write(params, args)
+    return linker
 
 
-def check_levels(linker, pages: list[dict], register: list[dict], sample: int = 20000) -> None:
+def check_levels(linker, pages: list[dict], register: list[dict], sample: int = 20000) -> Counter:
     """Splink's SQL levels and pipeline.link's Python levels must agree pair by pair."""
     pairs = linker.inference.predict().as_record_list()
     random.Random(3).shuffle(pairs)
@@ -215,8 +227,7 @@ def check_levels(linker, pages: list[dict], register: list[dict], sample: int = 
     print(f"level check on {checked} pairs: disagreements {dict(disagree) or 'none'}")
     for e in examples:
         print("  ", e)
-    if disagree:
-        raise SystemExit("SQL and Python comparison levels disagree: fix one of them before saving")
+    return disagree
 
 
 def extract(model: dict) -> dict[str, dict[str, dict[str, float]]]:
