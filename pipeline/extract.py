@@ -1731,8 +1731,20 @@ def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
     return not _valid_value(key, text)
 
 
-def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
-    chars = [c for s in _in_reading_order(segments) for c in s.chars]
+def _raw_and_chars(segments: list[_Segment], dotted: bool = False) -> tuple[str, list[_Char]]:
+    """The pieces' text in reading order. `dotted`: digit groups in pieces of their own are
+    parts of a date whose separators went with the cut ("74" "·12" ".28" read as 74 12 28);
+    digits read one to a piece ("1" "2" down a column) are one number."""
+    chars: list[_Char] = []
+    previous: _Segment | None = None
+    for seg in _in_reading_order(segments):
+        if (
+            dotted and previous is not None and seg.chars and chars[-1].ch.isdigit() and seg.chars[0].ch.isdigit()
+            and not (len(previous.chars) == 1 and len(seg.chars) == 1)
+        ):
+            chars.append(_Char(".", _union([chars[-1].box, seg.chars[0].box]), 1.0, []))
+        chars.extend(seg.chars)
+        previous = seg
     return "".join(c.ch for c in chars), chars
 
 
@@ -1891,11 +1903,17 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     segments = _without_seal_pieces(segments, ctx)
     repaired_date: str | None = None
     if key in DATE_KEYS:
-        raw, chars = _raw_and_chars(segments)
+        raw, chars = _raw_and_chars(segments, dotted=True)
         repaired_date = _repair_date(raw, chars, ctx)
     if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
         segments = _parsing_span(key, segments, ctx)
-    raw, chars = _raw_and_chars(segments)
+    whole, _ = _raw_and_chars(segments)
+    dropped = False
+    if key in CODE_TABLE_KEYS:
+        kept = _coded_span(key, segments)
+        dropped = len(kept) < len(segments)
+        segments = kept
+    raw, chars = _raw_and_chars(segments, dotted=key in DATE_KEYS)
     if not raw:
         return None
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
@@ -1918,12 +1936,16 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         confidence *= 0.5
     elif any(f in ("id_invalid", "invalid_date", "out_of_range") for f in flags):
         confidence *= 0.7
+    elif any(f in GUESSED for f in flags):
+        confidence *= 0.8
     if ocr_conf < ctx.low_confidence:
         flags.append("low_confidence")
+    if dropped:
+        flags.append("stray_text_dropped")  # `raw` keeps the whole cell; the value is read from its coded piece
     return Field(
         key=key,
         value=value,
-        raw=raw,
+        raw=whole if dropped else raw,
         confidence=round(confidence, 4),
         flags=list(dict.fromkeys(flags)),
         alternatives=_alternatives(key, raw, chars, value, ctx),
@@ -1932,7 +1954,34 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     )
 
 
+# Readings the page does not spell out whole: a lost character restored, a value taken from
+# another place on the page. They lower the field's confidence and go to review with the raw text.
+GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked")
+
+
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
+
+
+CODE_TABLE_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+
+
+def _coded_span(key: str, segments: list[_Segment]) -> list[_Segment]:
+    """The pieces of a coded field's cell that read as one code, when the whole cell does not:
+    a neighbour's value or a stamp caught in the cell ("汉" + "一九八五年", "籍" "女" "家口").
+    The longest such run of pieces; of equal ones the later (a value rewritten after a struck one)."""
+    ordered = _in_reading_order(segments)
+
+    def reads(span: list[_Segment]) -> bool:
+        text = "".join(s.text for s in span)
+        return _valid_value(key, _later_of_two(key, _after_correction(text)))
+
+    if len(ordered) < 2 or reads(ordered):
+        return segments
+    spans = [ordered[i:j] for i in range(len(ordered)) for j in range(i + 1, len(ordered) + 1) if j - i < len(ordered)]
+    found = [(sum(len(s.chars) for s in span), i, span) for i, span in enumerate(spans) if reads(span)]
+    if not found:
+        return segments
+    return max(found, key=lambda item: (item[0], ordered.index(item[2][0])))[2]
 
 
 def _after_correction(text: str) -> str:
@@ -1952,6 +2001,13 @@ def _later_of_two(key: str, text: str) -> str:
             if key == "education" and normalize.normalize_education(text)[1] == normalize.normalize_education(text[cut:])[1]:
                 return text
             return text[cut:]
+    # the struck value, a correction stamp read in part ("未婚正丧偶": 更正 lost its 更), the new value
+    if key == "marital_status" or not _valid_value(key, text):
+        for cut in range(len(text) - 2, 1, -1):
+            for gap in (1, 2):
+                if cut - gap >= 2 and _valid_value(key, text[cut:]) and _valid_value(key, text[: cut - gap]) \
+                        and not _valid_value(key, text[cut - gap:]):
+                    return text[cut:]
     return text
 
 
@@ -2003,7 +2059,7 @@ def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Se
     spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
     spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
     for span in spans:
-        raw = "".join(s.text for s in span)
+        raw = _raw_and_chars(span, dotted=key in DATE_KEYS)[0]
         value, flags, _p, _c = _normalise(key, raw, ctx)
         if value is not None and "id_invalid" not in flags:
             return span
@@ -2278,6 +2334,9 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
             bad = [flag for flag in f.flags if flag.startswith(("unparsed", "unknown", "id_invalid", "invalid"))]
             if bad:
                 reasons.append(f"{who}{key}: {', '.join(bad)} in {f.raw!r}")
+            guessed = [flag for flag in f.flags if flag in GUESSED]
+            if guessed:
+                reasons.append(f"{who}{key}: {f.value!r} ({', '.join(guessed)}) where the page reads {f.raw!r}")
         values = {k: f.value for k, f in person_fields.items()}
         if ctx.doc_date and "registration_date" not in values:
             values["registration_date"] = ctx.doc_date

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -155,6 +156,9 @@ _LUNAR_WORDS = "农历|農曆|阴历|陰曆|旧历|舊曆|夏历|夏曆"
 _LUNAR_MARK = re.compile(rf"^(?:{_LUNAR_WORDS})|[(（]?(?:{_LUNAR_WORDS}|农|農|阴|陰)[)）]?$")
 _GREGORIAN_MARKERS = ("公元", "公历", "公曆", "阳历", "陽曆", "新历", "西历")
 _MIN_YEAR = 1850
+_MAX_YEAR = 2100  # a four-digit "year" beyond this is a misread number ("7412" for 74.12.28), not a date
+# A dot written as a middle dot, a full stop or a comma between the digits of a date.
+_DOT_LIKE = re.compile(r"(?<=\d)[·•・‧∙◦。，,、](?=\d)")
 
 _DATE_CN = re.compile(
     rf"^(?P<y>{_NUM}{{1,4}}|元)年"
@@ -196,6 +200,7 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
     text = re.sub(r"^[^:：]{1,8}[:：]", "", text)  # a label the extractor left in: 出生日期：
     text = re.sub(r"[—–‐‑‒−－~]", "-", text)
     text = re.sub(r"(?<=\d) (?=\d)", ".", text)  # "1958 4 12"
+    text = _DOT_LIKE.sub(".", text)  # "1903·6·16", "58・4・12", "1958。4。12"
     text = re.sub(r"\s+", "", text)
     text = text.strip("。，,;；:：()（）[]【】")
     text = re.sub(r"^(?:出生于|生于|出生|生)", "", text)
@@ -338,7 +343,14 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
             flags.append("two_digit_year")
         elif len(year_text) == 4 or (number >= 1000 and len(year_text) == 3):
             year = number
+        elif len(year_text) == 3 and year_text[0] in "八九" and all(ch in _NUMERAL_VALUES for ch in year_text):
+            # 九七六年: the leading 一, a single stroke, lost by the recogniser (no year 976 here); Arabic
+            # 958年 stays unread: a digit is as likely lost from its end or middle
+            year = 1000 + number
+            flags.append("year_digit_restored")
         else:
+            return None
+        if year > _MAX_YEAR:
             return None
 
     month: int | None = None
@@ -404,6 +416,8 @@ def _split_date(text: str, era: bool) -> tuple[str, str | None, str | None, bool
         m = pattern.match(text)
         if m:
             groups = m.groupdict()
+            if pattern is _DATE_YEAR and int(groups["y"]) < _MIN_YEAR:
+                return None  # a bare number ("1228", what is left of 74.12.28) is no year
             return groups["y"], groups.get("m"), groups.get("d"), False
     return None
 
@@ -515,7 +529,18 @@ _SEX_VALUES = {"男": "男", "男性": "男", "m": "男", "male": "男", "1": "�
 def _compact(raw: str) -> str:
     """Field value without spaces and edge punctuation."""
     text = re.sub(r"\s+", "", normalize_text(raw or ""))
-    return text.strip("。，,.;；:：、()（）[]【】\"'“”")
+    text = text.strip("。，,.;；:：、()（）[]【】\"'“”")
+    # a tick, box or stray mark beside the value ("☑汉"): no code starts or ends with a symbol
+    start, end = 0, len(text)
+    while start < end and _edge_mark(text[start]):
+        start += 1
+    while end > start and _edge_mark(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _edge_mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "SP" and ch not in "〃々"
 
 
 @cache

@@ -1,0 +1,60 @@
+"""Reading values: stray pieces in coded cells, corrections, dates in pieces, cross-checked readings."""
+
+from __future__ import annotations
+
+from pipeline.extract import extract
+from tests.test_extract import line, page, values
+
+
+def test_a_coded_cell_takes_the_piece_that_reads_as_a_code_and_keeps_the_whole_raw():
+    ocr = page(
+        line("姓名", 200, 300), line("王军", 500, 300),
+        line("民族", 200, 400), line("汉", 500, 400), line("一九八五年", 640, 385),  # a neighbour's date reaching in
+        line("性别", 200, 500), line("籍", 440, 500), line("女", 500, 500), line("家口", 560, 500),
+    )
+    result = extract(ocr)
+    ethnicity = result.fields["ethnicity"]
+    assert ethnicity.value == "汉族" and ethnicity.raw == "汉一九八五年"
+    assert "stray_text_dropped" in ethnicity.flags
+    assert result.fields["sex"].value == "女"
+
+
+def test_a_coded_cell_with_two_codes_keeps_the_later():
+    ocr = page(line("婚姻状况", 200, 300), line("未婚", 500, 300), line("已婚", 700, 300))
+    assert values(extract(ocr))["marital_status"] == "已婚"
+
+
+def test_a_coded_cell_that_reads_as_no_code_is_left_whole_for_review():
+    ocr = page(line("民族", 200, 300), line("天", 500, 300), line("地", 600, 300))
+    field = extract(ocr).fields["ethnicity"]
+    assert field.raw == "天地" and "unknown_ethnicity" in field.flags and "stray_text_dropped" not in field.flags
+
+
+def test_struck_value_a_partly_read_correction_stamp_and_the_new_value():
+    ocr = page(line("婚否", 200, 300), line("未婚正喪偶", 500, 300),
+               line("文化", 200, 400), line("小学更初中", 500, 400))
+    result = extract(ocr)
+    assert result.fields["marital_status"].value == "丧偶"
+    assert "corrected_on_page" in result.fields["marital_status"].flags
+    assert result.fields["education"].value == "初中"
+
+
+def test_date_digit_groups_read_as_pieces_of_their_own():
+    ocr = page(
+        line("登记日期", 200, 300), line("74", 500, 300), line("12", 600, 300), line("28", 700, 300),
+        line("出生日期", 200, 400), line("1985", 500, 400), line("1", 640, 400), line("2", 680, 400),
+        line("30", 720, 400),
+    )
+    result = values(extract(ocr))
+    assert result["registration_date"] == "1974-12-28"
+    assert result["birth_date"] == "1985-12-30"  # one digit to a box: one number
+
+
+def test_a_restored_year_digit_lowers_confidence_and_asks_for_review():
+    ocr = page(line("姓名", 200, 300), line("王军", 500, 300),
+               line("登记日期", 200, 400), line("九七六年六月八日", 500, 400))
+    result = extract(ocr)
+    field = result.fields["registration_date"]
+    assert field.value == "1976-06-08" and field.raw == "九七六年六月八日"
+    assert "year_digit_restored" in field.flags and field.confidence < 0.9
+    assert any(r.startswith("registration_date:") and "九七六年六月八日" in r for r in result.review)
