@@ -1899,19 +1899,55 @@ def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segme
     ]
 
 
+STRAY_SCORE = 0.6  # a piece the recogniser reads this poorly (the engine's own low-confidence mark) …
+STRAY_SIZE = 1.4  # … and this much taller or lower than the value's first piece is not the same hand's writing
+
+
+def _piece_score(seg: _Segment) -> float:
+    return sum(c.score for c in seg.chars) / max(1, len(seg.chars))
+
+
+def _without_stray_pieces(key: str, segments: list[_Segment]) -> list[_Segment]:
+    """Pieces caught with a value that are not part of it: a seal's ring or a stamp read as text
+    ("…57号" + "海湖浩特市公", a lone "加" under the line) is read poorly and is not the size of the
+    handwriting; a whole date beside a value of another kind is the form's closing date."""
+    if len(segments) < 2:
+        return segments
+    ordered = _in_reading_order(segments)
+    first = ordered[0]
+    size = _height(first.box) if not first.vertical else _width(first.box)
+
+    def stray(seg: _Segment) -> bool:
+        own = _height(seg.box) if not seg.vertical else _width(seg.box)
+        ratio = max(own, 1.0) / max(size, 1.0)
+        if _piece_score(seg) < STRAY_SCORE and not 1 / STRAY_SIZE <= ratio <= STRAY_SIZE:
+            return True
+        if key not in DATE_KEYS and len(seg.chars) >= 6:
+            date = normalize.parse_date(seg.text)
+            return date is not None and date.precision == "YMD"
+        return False
+
+    kept = [first] + [s for s in ordered[1:] if not stray(s)]
+    return kept if len(kept) < len(ordered) else segments
+
+
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
     segments = _without_seal_pieces(segments, ctx)
+    whole, _ = _raw_and_chars(segments)
+    kept = _without_stray_pieces(key, segments)
+    dropped = len(kept) < len(segments)
+    segments = kept
     repaired_date: str | None = None
     if key in DATE_KEYS:
         raw, chars = _raw_and_chars(segments, dotted=True)
         repaired_date = _repair_date(raw, chars, ctx)
     if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
         segments = _parsing_span(key, segments, ctx)
-    whole, _ = _raw_and_chars(segments)
-    dropped = False
     if key in CODE_TABLE_KEYS:
+        if not dropped:
+            whole, _ = _raw_and_chars(segments)
         kept = _coded_span(key, segments)
-        dropped = len(kept) < len(segments)
+        dropped = dropped or len(kept) < len(segments)
         segments = kept
     raw, chars = _raw_and_chars(segments, dotted=key in DATE_KEYS)
     if not raw:

@@ -58,3 +58,25 @@ def test_a_restored_year_digit_lowers_confidence_and_asks_for_review():
     assert field.value == "1976-06-08" and field.raw == "九七六年六月八日"
     assert "year_digit_restored" in field.flags and field.confidence < 0.9
     assert any(r.startswith("registration_date:") and "九七六年六月八日" in r for r in result.review)
+
+
+def test_seal_ring_pieces_read_poorly_and_out_of_size_are_dropped_from_a_value_but_kept_in_raw():
+    ocr = page(
+        line("姓名", 200, 300), line("王军", 500, 300),
+        line("住址", 200, 500), line("呼和浩特市回民区西龙王庙街57号", 500, 500),
+        line("海湖浩特市公", 1300, 480, h=70, score=0.45),  # the seal's ring, read as a tall line
+        line("加", 1100, 545, h=20, score=0.2),  # a lone ring glyph under the line's end
+    )
+    field = extract(ocr).fields["address"]
+    assert field.value == "呼和浩特市回民区西龙王庙街57号"
+    assert "海湖浩特市公" in field.raw and "stray_text_dropped" in field.flags
+
+
+def test_a_poorly_read_piece_of_the_handwriting_size_stays_in_the_value():
+    ocr = page(line("住址", 200, 500), line("呼和浩特市回民区", 500, 500), line("西龙王庙街57号", 850, 500, score=0.4))
+    assert extract(ocr).fields["address"].value == "呼和浩特市回民区西龙王庙街57号"
+
+
+def test_a_whole_date_beside_an_address_is_not_part_of_it():
+    ocr = page(line("住址", 200, 500), line("大南街76号", 500, 500), line("一九六四年八月十九日", 1000, 500))
+    assert extract(ocr).fields["address"].value == "大南街76号"
