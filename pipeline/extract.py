@@ -2253,6 +2253,15 @@ def _fill_from_signature_date(
             continue
         current = page.get(key)
         if current is not None and "unparsed_date" not in current.flags:
+            found = _signature_date(layout, pairs, ctx) if _partly_read(current) else None
+            if found is not None and found.value != current.value and _explains(found.value, current):
+                page[key] = Field(
+                    key=key, value=found.value, raw=current.raw,
+                    confidence=round(min(current.confidence, found.confidence) * 0.8, 4),
+                    flags=list(dict.fromkeys([f for f in current.flags if f != "date_repaired"] + ["from_signature_date"])),
+                    alternatives=[current.value] + [a for a in current.alternatives if a != found.value][:2],
+                    precision=found.precision, calendar=found.calendar,
+                )
             return
         found = _signature_date(layout, pairs, ctx)
         if found is not None:
@@ -2260,6 +2269,37 @@ def _fill_from_signature_date(
             found.flags.append("from_signature_date")
             page[key] = found
         return
+
+
+def _partly_read(date: Field) -> bool:
+    """A registration date the cell does not give whole: only its year or month, a reading that had
+    to drop or replace characters, or a Chinese date cut off before its 日 ("一九七七年八月二")."""
+    if date.precision != "YMD" or date.calendar not in (None, "gregorian"):
+        return date.precision in ("Y", "YM") and date.calendar in (None, "gregorian")
+    if {"date_repaired", "stray_text_dropped"} & set(date.flags):
+        return True
+    text = _date_text(date.raw)
+    return "月" in text and text[-1:] in normalize._CN_DIGITS
+
+
+def _date_text(raw: str) -> str:
+    return "".join(c for c in normalize.normalize_text(raw) if c in DATE_CHARS or c.isdigit())
+
+
+def _explains(full_iso: str, date: Field) -> bool:
+    """Does the form's closing date account for what the cell shows? The cell's partial value is its
+    start; the cell's text is the start of one way of writing it (cut off), or it is no further from
+    one than from the cell's own reading (a character lost under a seal)."""
+    if date.precision in ("Y", "YM"):
+        return full_iso.startswith(date.value)
+    if full_iso[:7] != date.value[:7]:
+        return False
+    text = normalize.normalize_text(date.raw)  # stray characters kept: they stand where something was written
+    forms = normalize.date_renderings(full_iso)
+    if any(form.startswith(text) for form in forms):
+        return True
+    own = min(levenshtein(text, form) for form in normalize.date_renderings(date.value))
+    return min(levenshtein(text, form) for form in forms) <= own
 
 
 def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> Field | None:

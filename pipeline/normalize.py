@@ -405,6 +405,29 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
     return DateValue(iso, precision, calendar, tuple(flags), lunar_iso)
 
 
+_CN_DIGIT_CHARS = "〇一二三四五六七八九"
+
+
+def _cn_number(n: int) -> str:
+    """1..39 in positional Chinese numerals: 十二, 二十三, 三十."""
+    tens, unit = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _CN_DIGIT_CHARS[tens] + "十")
+    return head + (_CN_DIGIT_CHARS[unit] if unit else "")
+
+
+def date_renderings(iso: str) -> tuple[str, ...]:
+    """Ways a clerk writes a full ISO date: 一九八三年一月十三日, 一九八三年元月十三日,
+    1983年1月13日, 1983.1.13, 83.1.13, 83年1月13日 (号 for 日 too); used to check a partly read date
+    against another date on the page."""
+    year, month, day = (int(part) for part in iso.split("-"))
+    cn_year = "".join(_CN_DIGIT_CHARS[int(d)] for d in f"{year:04d}")
+    months = [_cn_number(month)] + (["元"] if month == 1 else [])
+    forms = [f"{cn_year}年{m}月{_cn_number(day)}{end}" for m in months for end in "日号"]
+    for y in (str(year), f"{year % 100:02d}"):
+        forms += [f"{y}年{month}月{day}日", f"{y}年{month}月{day}号", f"{y}.{month}.{day}"]
+    return tuple(forms)
+
+
 def _split_date(text: str, era: bool) -> tuple[str, str | None, str | None, bool] | None:
     """(year, month, day, leap) texts of a date in any of the accepted layouts."""
     m = _DATE_CN.match(text)

@@ -80,3 +80,36 @@ def test_a_poorly_read_piece_of_the_handwriting_size_stays_in_the_value():
 def test_a_whole_date_beside_an_address_is_not_part_of_it():
     ocr = page(line("住址", 200, 500), line("大南街76号", 500, 500), line("一九六四年八月十九日", 1000, 500))
     assert extract(ocr).fields["address"].value == "大南街76号"
+
+
+def _form_with_closing_date(cell: list, closing: str = "一九七七年八月二十三日"):
+    return page(
+        line("常住人口登记表", 900, 100, h=60),
+        line("姓名", 200, 300), line("王军", 500, 300),
+        line("登记日期", 200, 400), *cell,
+        line("承办人：李琴", 200, 700), line(closing, 1400, 700),
+    )
+
+
+def test_a_registration_date_cut_off_in_its_cell_is_completed_by_the_forms_closing_date():
+    result = extract(_form_with_closing_date([line("一九七七年八月二", 500, 400)]))
+    field = result.fields["registration_date"]
+    assert field.value == "1977-08-23" and field.raw == "一九七七年八月二"
+    assert "from_signature_date" in field.flags and "1977-08-02" in field.alternatives
+    assert field.confidence < 0.9 and any(r.startswith("registration_date:") for r in result.review)
+
+
+def test_a_year_only_registration_date_takes_the_closing_date_of_that_year_only():
+    assert values(extract(_form_with_closing_date([line("一九七七年", 500, 400)])))["registration_date"] == "1977-08-23"
+    other_year = values(extract(_form_with_closing_date([line("一九七六年", 500, 400)])))
+    assert other_year["registration_date"] == "1976"
+
+
+def test_a_character_lost_under_a_seal_is_read_from_the_closing_date_only_when_it_fits():
+    # 十 read as 甚: dropping it gives 八月三日; the closing date 八月十三日 fits the cell as well
+    fixed = extract(_form_with_closing_date([line("一九七七年八月甚三日", 500, 400)], "77.8.13"))
+    assert fixed.fields["registration_date"].value == "1977-08-13"
+    # a whole, cleanly read date differing from the closing date stays as written
+    kept = extract(_form_with_closing_date([line("一九七七年八月二十二日", 500, 400)]))
+    assert kept.fields["registration_date"].value == "1977-08-22"
+    assert "from_signature_date" not in kept.fields["registration_date"].flags

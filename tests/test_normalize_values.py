@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.normalize import date_renderings as normalize_date_renderings
 from pipeline.normalize import normalize_ethnicity, normalize_marital, normalize_sex, parse_date
 
 
@@ -51,3 +52,13 @@ def test_coded_values_ignore_ticks_and_marks_at_their_edges():
     assert normalize_sex("女✓") == "女"
     assert normalize_marital("※已婚")[0] == "已婚"
     assert normalize_ethnicity("汉※族")[0] is None  # only at the edges
+
+
+def test_date_renderings_cover_the_usual_notations():
+    forms = normalize_date_renderings("1983-01-13")
+    for written in ("一九八三年一月十三日", "一九八三年元月十三日", "1983年1月13日", "1983.1.13", "83.1.13", "83年1月13号"):
+        assert written in forms
+    assert "一九八〇年十二月二十三日" in normalize_date_renderings("1980-12-23")
+    assert "一九五八年二月三十日" not in normalize_date_renderings("1958-02-03")
+    for form in normalize_date_renderings("1977-08-23"):
+        assert parse_date(form, doc_year=1980).iso == "1977-08-23"
