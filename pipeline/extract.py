@@ -1907,10 +1907,11 @@ def _piece_score(seg: _Segment) -> float:
     return sum(c.score for c in seg.chars) / max(1, len(seg.chars))
 
 
-def _without_stray_pieces(key: str, segments: list[_Segment]) -> list[_Segment]:
+def _without_stray_pieces(key: str, segments: list[_Segment], office: tuple[str, ...] = ()) -> list[_Segment]:
     """Pieces caught with a value that are not part of it: a seal's ring or a stamp read as text
-    ("…57号" + "海湖浩特市公", a lone "加" under the line) is read poorly and is not the size of the
-    handwriting; a whole date beside a value of another kind is the form's closing date."""
+    ("…57号" + "海湖浩特市公", a lone "加" under the line) is not the size of the handwriting and is
+    read poorly or repeats the issuing office's name; a whole date beside a value of another kind
+    is the form's closing date."""
     if len(segments) < 2:
         return segments
     ordered = _in_reading_order(segments)
@@ -1920,7 +1921,9 @@ def _without_stray_pieces(key: str, segments: list[_Segment]) -> list[_Segment]:
     def stray(seg: _Segment) -> bool:
         own = _height(seg.box) if not seg.vertical else _width(seg.box)
         ratio = max(own, 1.0) / max(size, 1.0)
-        if _piece_score(seg) < STRAY_SCORE and not 1 / STRAY_SIZE <= ratio <= STRAY_SIZE:
+        if not 1 / STRAY_SIZE <= ratio <= STRAY_SIZE and (
+            _piece_score(seg) < STRAY_SCORE or (len(seg.chars) >= 2 and any(_plain(seg.text) in line for line in office))
+        ):
             return True
         if key not in DATE_KEYS and len(seg.chars) >= 6:
             date = normalize.parse_date(seg.text)
@@ -1934,7 +1937,7 @@ def _without_stray_pieces(key: str, segments: list[_Segment]) -> list[_Segment]:
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
     segments = _without_seal_pieces(segments, ctx)
     whole, _ = _raw_and_chars(segments)
-    kept = _without_stray_pieces(key, segments)
+    kept = _without_stray_pieces(key, segments, ctx.office)
     dropped = len(kept) < len(segments)
     segments = kept
     repaired_date: str | None = None
@@ -1955,11 +1958,14 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     if repaired_date is not None:
         reading = repaired_date
-    corrected = _later_of_two(key, _after_correction(reading))
+    unstamped = _without_stamp_word(key, reading)
+    corrected = _later_of_two(key, _after_correction(unstamped))
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
-    if corrected != reading:
+    if unstamped != reading:
+        flags.append("stamp_word_dropped")
+    if corrected != unstamped:
         flags.append("corrected_on_page")
-    elif reading != raw:
+    elif unstamped == reading and reading != raw:
         flags.append("date_repaired" if repaired_date is not None else "simplified")
     if key == "id_number" and "id_invalid" in flags:
         repaired = _repair_id(raw, chars, ctx)
@@ -2032,18 +2038,40 @@ def _later_of_two(key: str, text: str) -> str:
     if key not in ("marital_status", "education") or key == "marital_status" and _valid_value(key, text):
         return text
     for cut in range(len(text) - 2, 1, -1):
-        if _valid_value(key, text[cut:]) and _valid_value(key, text[:cut]):
+        if _valid_value(key, text[cut:]) and _exact_code(key, text[:cut]):
             # (a level and its kind are one value: 大学本科, 大学专科 read as the later's level anyway)
             if key == "education" and normalize.normalize_education(text)[1] == normalize.normalize_education(text[cut:])[1]:
                 return text
             return text[cut:]
     # the struck value, a correction stamp read in part ("未婚正丧偶": 更正 lost its 更), the new value
-    if key == "marital_status" or not _valid_value(key, text):
+    if not _exact_code(key, text):
         for cut in range(len(text) - 2, 1, -1):
             for gap in (1, 2):
-                if cut - gap >= 2 and _valid_value(key, text[cut:]) and _valid_value(key, text[: cut - gap]) \
+                if cut - gap >= 2 and _exact_code(key, text[cut:]) and _exact_code(key, text[: cut - gap]) \
                         and not _valid_value(key, text[cut - gap:]):
                     return text[cut:]
+    return text
+
+
+def _exact_code(key: str, text: str) -> bool:
+    """A whole code, not one that only starts the text (小学 in 小学四年级 is, in 初小国小学 is not)."""
+    if key == "education":
+        return normalize.normalize_education(text, whole=True)[1] is not None
+    return _valid_value(key, text)
+
+
+STAMP_WORDS = ("死亡", "注销", "迁出")  # a cancellation stamped across the row (§1.8), or a character of it
+
+
+def _without_stamp_word(key: str, text: str) -> str:
+    """A coded value with a cancellation stamp's word read after it ("初中死", "小学死亡"): the value."""
+    if key not in CODE_TABLE_KEYS or _exact_code(key, _later_of_two(key, _after_correction(text))):
+        return text
+    for word in STAMP_WORDS:
+        for end in (word, *word):
+            rest = text[: -len(end)]
+            if text.endswith(end) and rest and _exact_code(key, _later_of_two(key, _after_correction(rest))):
+                return rest
     return text
 
 

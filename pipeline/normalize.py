@@ -701,11 +701,11 @@ _EDUCATION_SUFFIXES = re.compile(r"(?:毕业|肄业|结业|在读|在校|文化|
 _SCHOOL_GRADE = re.compile(r"^(初|高)[一二三]$")  # 初二 = second year of 初中
 
 
-def normalize_education(raw: str) -> tuple[str, str | None]:
+def normalize_education(raw: str, *, whole: bool = False) -> tuple[str, str | None]:
     """(cleaned raw value, GB 4658-84 top-level code). The raw value is what the paper says.
 
     Look-up order: the whole value, the value without 毕业/肄业/文化…, a school
-    year (初二, 高一), then the longest known wording it starts with (小学四年级).
+    year (初二, 高一), then (unless `whole`) the longest known wording it starts with (小学四年级).
     """
     text = _compact(raw)
     key = _lookup_key(raw)
@@ -717,6 +717,8 @@ def normalize_education(raw: str) -> tuple[str, str | None]:
     grade = _SCHOOL_GRADE.match(stem)
     if grade:
         return text, aliases["初中" if grade.group(1) == "初" else "高中"]
+    if whole:
+        return text, None
     prefixes = [alias for alias in aliases if len(alias) >= 2 and stem.startswith(alias)]
     return text, aliases[max(prefixes, key=len)] if prefixes else None
 

@@ -113,3 +113,34 @@ def test_a_character_lost_under_a_seal_is_read_from_the_closing_date_only_when_i
     kept = extract(_form_with_closing_date([line("一九七七年八月二十二日", 500, 400)]))
     assert kept.fields["registration_date"].value == "1977-08-22"
     assert "from_signature_date" not in kept.fields["registration_date"].flags
+
+
+def test_a_cancellation_stamp_read_after_a_coded_value_is_not_part_of_it():
+    ocr = page(line("文化程度", 200, 300), line("初中死", 500, 300),
+               line("婚姻状况", 200, 400), line("已婚注销", 500, 400),
+               line("职业", 200, 500), line("工人", 500, 500))
+    result = extract(ocr)
+    assert result.fields["education"].value == "初中" and "stamp_word_dropped" in result.fields["education"].flags
+    assert result.fields["education"].raw == "初中死"
+    assert result.fields["marital_status"].value == "已婚"
+
+
+def test_struck_level_stamp_and_new_level_where_the_struck_one_only_starts_a_known_wording():
+    ocr = page(line("文化程度", 200, 300), line("初小国小学死亡", 500, 300))
+    assert values(extract(ocr))["education"] == "小学"
+    ocr = page(line("文化程度", 200, 300), line("小学四年级", 500, 300))
+    assert values(extract(ocr))["education"] == "小学四年级"  # a level and its year stay one value
+
+
+def test_a_well_read_piece_of_the_offices_seal_out_of_the_handwritings_size_is_dropped():
+    ocr = page(
+        line("呼和浩特市公安局新城区分局", 100, 40),
+        line("住址", 200, 500), line("西龙王庙街165号", 500, 500),
+        line("和浩特市", 1000, 470, h=100, score=0.92),  # the seal's ring: big, read well, the office's name
+    )
+    field = extract(ocr).fields["address"]
+    assert field.value == "西龙王庙街165号" and "stray_text_dropped" in field.flags
+    # the same words written at the handwriting's size are a value's continuation
+    ocr = page(line("呼和浩特市公安局", 100, 40), line("住址", 200, 500), line("内蒙古", 500, 500),
+               line("呼和浩特市", 640, 500))
+    assert extract(ocr).fields["address"].value == "内蒙古呼和浩特市"
