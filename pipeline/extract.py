@@ -1998,7 +1998,7 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
 
 # Readings the page does not spell out whole: a lost character restored, a value taken from
 # another place on the page. They lower the field's confidence and go to review with the raw text.
-GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked")
+GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number")
 
 
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
@@ -2228,6 +2228,10 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     for key, value in subject.fields.items():
         fields.setdefault(key, value)
     fields = {k: fields[k] for k in sorted(fields, key=_key_order)}
+    _cross_check_id(fields)
+    for member in members:
+        if member is not principal:
+            _cross_check_id(member.fields)
 
     mentions = [Mention(principal.role, dict(fields))]
     shared = {k: f for k, f in {**subject.fields, **page}.items() if k in HOUSEHOLD_KEYS}
@@ -2299,6 +2303,44 @@ def _fill_from_signature_date(
         return
 
 
+def _cross_check_id(fields: dict[str, Field]) -> None:
+    """V4/V26: the ID number's birth segment and the birth date field read apart. Where one of them
+    has a reading among its alternatives that agrees with the other, that reading stands (flag
+    `cross_checked`, the first reading kept as an alternative); where the birth date cannot be read
+    or only in part, the ID's date stands for it if it explains what the cell shows (`from_id_number`).
+    Otherwise both stay as read, and the consistency check sends the page to review."""
+    born, number = fields.get("birth_date"), fields.get("id_number")
+    if born is None or number is None:
+        return
+    parsed = normalize.normalize_id(number.value)
+    id_birth = parsed.birth_date if parsed is not None and parsed.valid else None
+    if id_birth == born.value:
+        return
+    if born.precision == "YMD" and born.calendar == "gregorian":
+        for alt in number.alternatives:
+            other = normalize.normalize_id(alt)
+            if other is not None and other.valid and other.birth_date == born.value:
+                fields["id_number"] = _swapped(number, alt, "cross_checked")
+                return
+    if id_birth is None:
+        return
+    if id_birth in born.alternatives:
+        fields["birth_date"] = _swapped(born, id_birth, "cross_checked")
+    elif (born.precision != "YMD" or "unparsed_date" in born.flags) and _explains(id_birth, born):
+        fields["birth_date"] = dataclasses.replace(
+            _swapped(born, id_birth, "from_id_number"), precision="YMD", calendar="gregorian",
+            flags=[f for f in born.flags if f != "unparsed_date"] + ["from_id_number"])
+
+
+def _swapped(f: Field, value: str, flag: str) -> Field:
+    return Field(
+        key=f.key, value=value, raw=f.raw, confidence=round(f.confidence * 0.8, 4),
+        flags=list(dict.fromkeys(f.flags + [flag])),
+        alternatives=[f.value] + [a for a in f.alternatives if a != value][:2],
+        precision=f.precision, calendar=f.calendar,
+    )
+
+
 def _partly_read(date: Field) -> bool:
     """A registration date the cell does not give whole: only its year or month, a reading that had
     to drop or replace characters, or a Chinese date cut off before its 日 ("一九七七年八月二")."""
@@ -2320,10 +2362,12 @@ def _explains(full_iso: str, date: Field) -> bool:
     one than from the cell's own reading (a character lost under a seal)."""
     if date.precision in ("Y", "YM"):
         return full_iso.startswith(date.value)
-    if full_iso[:7] != date.value[:7]:
-        return False
     text = normalize.normalize_text(date.raw)  # stray characters kept: they stand where something was written
     forms = normalize.date_renderings(full_iso)
+    if date.precision is None:  # unreadable as a date: one character in five lost or misread at most
+        return min(levenshtein(text, form) for form in forms) <= max(1, len(text) // 5)
+    if full_iso[:7] != date.value[:7]:
+        return False
     if any(form.startswith(text) for form in forms):
         return True
     own = min(levenshtein(text, form) for form in normalize.date_renderings(date.value))

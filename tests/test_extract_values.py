@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pipeline.extract import extract
+from pipeline.normalize import upgrade_id15
+from pipeline.records import CharAlternative
 from tests.test_extract import line, page, values
 
 
@@ -144,3 +146,55 @@ def test_a_well_read_piece_of_the_offices_seal_out_of_the_handwritings_size_is_d
     ocr = page(line("呼和浩特市公安局", 100, 40), line("住址", 200, 500), line("内蒙古", 500, 500),
                line("呼和浩特市", 640, 500))
     assert extract(ocr).fields["address"].value == "内蒙古呼和浩特市"
+
+
+def _with_alternatives(ocr_line, runner_ups: dict[int, str]):
+    """Give each character its own reading and, at the positions given, a runner-up."""
+    ocr_line.alternatives = [
+        [CharAlternative(c, 0.6)] + ([CharAlternative(runner_ups[i], 0.35)] if i in runner_ups else [])
+        for i, c in enumerate(ocr_line.text)
+    ]
+    return ocr_line
+
+
+def test_an_id_reading_that_agrees_with_the_birth_date_stands_over_one_that_does_not():
+    # 15 digits: the birth segment 580412 read as 580417; the runner-up 2 agrees with the birth date
+    ident = _with_alternatives(line("110101580417002", 500, 400), {11: "2"})
+    ocr = page(line("姓名", 200, 300), line("王军", 500, 300), line("身份证号", 200, 400), ident,
+               line("出生日期", 200, 500), line("1958年4月12日", 500, 500))
+    result = extract(ocr)
+    field = result.fields["id_number"]
+    assert field.value == upgrade_id15("110101580412002") and "cross_checked" in field.flags
+    assert field.raw == "110101580417002" and upgrade_id15("110101580417002") in field.alternatives
+    assert any(r.startswith("id_number:") for r in result.review)
+
+
+def test_a_birth_date_reading_that_agrees_with_the_id_stands_over_one_that_does_not():
+    born = _with_alternatives(line("1958年4月17日", 500, 500), {8: "2"})
+    ocr = page(line("姓名", 200, 300), line("王军", 500, 300), line("身份证号", 200, 400),
+               line("110101580412002", 500, 400), line("出生日期", 200, 500), born)
+    field = extract(ocr).fields["birth_date"]
+    assert field.value == "1958-04-12" and "cross_checked" in field.flags and "1958-04-17" in field.alternatives
+
+
+def test_an_unreadable_birth_date_takes_the_ids_date_only_when_that_explains_the_cell():
+    def birth(cell: str):
+        ocr = page(line("姓名", 200, 300), line("王军", 500, 300), line("身份证号", 200, 400),
+                   line("110101500412002", 500, 400), line("出生日期", 200, 500), line(cell, 500, 500))
+        return extract(ocr).fields["birth_date"]
+
+    lost_zero = birth("一九五年四月十二日")  # the 〇 lost
+    assert lost_zero.value == "1950-04-12" and "from_id_number" in lost_zero.flags
+    assert lost_zero.raw == "一九五年四月十二日" and lost_zero.precision == "YMD"
+    other = birth("一九三七年")  # another year: stays as read, for review
+    assert other.value == "1937" and "from_id_number" not in other.flags
+
+
+def test_id_and_birth_date_that_agree_or_have_no_agreeing_reading_are_left_as_read():
+    ocr = page(line("姓名", 200, 300), line("王军", 500, 300), line("身份证号", 200, 400),
+               line("110101580417002", 500, 400), line("出生日期", 200, 500), line("1958年4月12日", 500, 500))
+    result = extract(ocr)
+    assert result.fields["birth_date"].value == "1958-04-12"
+    assert result.fields["id_number"].value == upgrade_id15("110101580417002")
+    assert not {"cross_checked", "from_id_number"} & set(result.fields["id_number"].flags + result.fields["birth_date"].flags)
+    assert any("id_birth_mismatch" in r for r in result.review)
