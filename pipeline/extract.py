@@ -1941,11 +1941,12 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     dropped = len(kept) < len(segments)
     segments = kept
     repaired_date: str | None = None
+    completed = False
     if key in DATE_KEYS:
         raw, chars = _raw_and_chars(segments, dotted=True)
         repaired_date = _repair_date(raw, chars, ctx)
     if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
-        segments = _parsing_span(key, segments, ctx)
+        segments, completed = _parsing_span(key, segments, ctx)
     if key in CODE_TABLE_KEYS:
         if not dropped:
             whole, _ = _raw_and_chars(segments)
@@ -1963,6 +1964,8 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
     if unstamped != reading:
         flags.append("stamp_word_dropped")
+    if completed:
+        flags.append("cut_date_completed")
     if corrected != unstamped:
         flags.append("corrected_on_page")
     elif unstamped == reading and reading != raw:
@@ -1998,7 +2001,7 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
 
 # Readings the page does not spell out whole: a lost character restored, a value taken from
 # another place on the page. They lower the field's confidence and go to review with the raw text.
-GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number")
+GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number", "cut_date_completed")
 
 
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
@@ -2116,18 +2119,40 @@ def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> tuple[list[_Segment], bool]:
     """The longest run of pieces that reads as a date or a valid ID: a seal or a stray mark
-    in the same cell ("公安 1984年…") must not spoil the value."""
+    in the same cell ("公安 1984年…") must not spoil the value. True with it when a date cut off
+    in the cell was replaced by a whole one from the same cell that it starts."""
     ordered = _in_reading_order(segments)
     spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
     spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
-    for span in spans:
+    for n, span in enumerate(spans):
         raw = _raw_and_chars(span, dotted=key in DATE_KEYS)[0]
         value, flags, _p, _c = _normalise(key, raw, ctx)
         if value is not None and "id_invalid" not in flags:
+            whole = _whole_date_of(raw, value, spans[n + 1 :], ctx) if key in DATE_KEYS and _cut_off(raw) else None
+            return (whole, True) if whole else (span, False)
+    return ordered, False
+
+
+def _cut_off(text: str) -> bool:
+    """A Chinese date that stops at a numeral after its month ("一九八五年八月二十"): its day may be cut."""
+    text = _date_text(text)
+    return "月" in text and text[-1:] in normalize._CN_DIGITS
+
+
+def _whole_date_of(cut: str, value: str, spans: list[list[_Segment]], ctx: _Context) -> list[_Segment] | None:
+    """Another date in the same cell, written whole, that the cut one is the start of (the form's
+    closing date "85年8月24日" caught in the registration cell with "一九八五年八月二十")."""
+    text = _date_text(cut)
+    for span in spans:
+        date = normalize.parse_date(_raw_and_chars(span, dotted=True)[0], doc_year=ctx.doc_year)
+        if (
+            date is not None and date.precision == "YMD" and date.iso != value and date.iso[:7] == value[:7]
+            and any(form.startswith(text) for form in normalize.date_renderings(date.iso))
+        ):
             return span
-    return ordered
+    return None
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:

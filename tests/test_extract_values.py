@@ -198,3 +198,12 @@ def test_id_and_birth_date_that_agree_or_have_no_agreeing_reading_are_left_as_re
     assert result.fields["id_number"].value == upgrade_id15("110101580417002")
     assert not {"cross_checked", "from_id_number"} & set(result.fields["id_number"].flags + result.fields["birth_date"].flags)
     assert any("id_birth_mismatch" in r for r in result.review)
+
+
+def test_a_date_cut_off_in_its_cell_gives_way_to_a_whole_one_in_the_cell_that_it_starts():
+    ocr = page(line("登记日期", 200, 400), line("一九八五年八月二十", 500, 400), line("85年8月24日", 1000, 400))
+    field = extract(ocr).fields["registration_date"]
+    assert field.value == "1985-08-24" and "cut_date_completed" in field.flags and field.confidence < 0.9
+    # a whole date of another month is not this one's completion
+    ocr = page(line("登记日期", 200, 400), line("一九八五年八月二十", 500, 400), line("85年9月24日", 1000, 400))
+    assert extract(ocr).fields["registration_date"].value == "1985-08-20"
