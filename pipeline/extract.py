@@ -1959,11 +1959,11 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     if repaired_date is not None:
         reading = repaired_date
-    unstamped = _without_stamp_word(key, reading)
+    unstamped, dropped_words = _without_stamp_word(key, reading)
     corrected = _later_of_two(key, _after_correction(unstamped))
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
-    if unstamped != reading:
-        flags.append("stamp_word_dropped")
+    if dropped_words:
+        flags.append(dropped_words)
     if completed:
         flags.append("cut_date_completed")
     if corrected != unstamped:
@@ -2066,16 +2066,22 @@ def _exact_code(key: str, text: str) -> bool:
 STAMP_WORDS = ("死亡", "注销", "迁出")  # a cancellation stamped across the row (§1.8), or a character of it
 
 
-def _without_stamp_word(key: str, text: str) -> str:
-    """A coded value with a cancellation stamp's word read after it ("初中死", "小学死亡"): the value."""
+def _without_stamp_word(key: str, text: str) -> tuple[str, str]:
+    """A coded value with a cancellation stamp's word read after it ("初中死", "小学死亡"), or with the
+    next field's code run into it ("文盲已婚"): the value, and the flag naming what was dropped."""
     if key not in CODE_TABLE_KEYS or _exact_code(key, _later_of_two(key, _after_correction(text))):
-        return text
+        return text, ""
     for word in STAMP_WORDS:
         for end in (word, *word):
             rest = text[: -len(end)]
             if text.endswith(end) and rest and _exact_code(key, _later_of_two(key, _after_correction(rest))):
-                return rest
-    return text
+                return rest, "stamp_word_dropped"
+    for cut in range(len(text) - 1, 0, -1):
+        rest, tail = text[:cut], text[cut:]
+        if _exact_code(key, rest) and not _valid_value(key, tail) \
+                and any(_exact_code(other, tail) for other in CODE_TABLE_KEYS if other != key):
+            return rest, "other_code_dropped"
+    return text, ""
 
 
 def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:

@@ -207,3 +207,9 @@ def test_a_date_cut_off_in_its_cell_gives_way_to_a_whole_one_in_the_cell_that_it
     # a whole date of another month is not this one's completion
     ocr = page(line("登记日期", 200, 400), line("一九八五年八月二十", 500, 400), line("85年9月24日", 1000, 400))
     assert extract(ocr).fields["registration_date"].value == "1985-08-20"
+
+
+def test_the_next_fields_code_run_into_a_coded_value_is_dropped():
+    ocr = page(line("文化程度", 200, 300), line("文盲已婚", 500, 300))
+    field = extract(ocr).fields["education"]
+    assert field.value == "文盲" and "other_code_dropped" in field.flags and field.raw == "文盲已婚"
