@@ -2007,6 +2007,7 @@ GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
 
 
+FIELD_KEYS_READ = PERSON_KEYS + ("head_name",)  # fields a change record may name
 CODE_TABLE_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
 
 
@@ -2251,6 +2252,8 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         else:
             page.setdefault(key, made)
     _fill_from_signature_date(layout, pairs, labelled, page, ctx)
+    for key, made in _change_record(pairs, table, ctx).items():
+        (subject.fields if key in PERSON_KEYS else page).setdefault(key, made)
 
     # A register page gains members for decades after it was opened: its own date bounds nothing.
     members = _members(tables, table, dataclasses.replace(ctx, doc_year=options.doc_year), subject, page)
@@ -2370,6 +2373,45 @@ def _swapped(f: Field, value: str, flag: str) -> Field:
         alternatives=[f.value] + [a for a in f.alternatives if a != value][:2],
         precision=f.precision, calendar=f.calendar,
     )
+
+
+def _change_record(pairs: dict[int, _Pair], table: LabelTable, ctx: _Context) -> dict[str, Field]:
+    """A change or correction form names the field it changes (变更项目: 民族) and gives its value
+    before and after (变更前: 满族, 变更后: 汉族). The value after is the field's value now; a name's
+    value before is the former name. Flag `from_change_record`."""
+    item: list[_Segment] = []
+    before: list[_Segment] = []
+    after: list[_Segment] = []
+    for pair in pairs.values():
+        label = pair.label.label
+        values = pair.right or pair.below
+        if label is None or label.key or label.person or not values:
+            continue
+        if label.takes_label:
+            item = item or values
+        elif label.doc_hint == "change_correction" and label.word.endswith("前"):
+            before = before or values
+        elif label.doc_hint == "change_correction" and label.word.endswith(("后", "後")):
+            after = after or values
+    if not item or not (before or after):
+        return {}
+    named_text = _plain(fold(_raw_and_chars(item)[0]))
+    named = table.labels.get(named_text) or _guess_label(named_text, table)
+    key = named.key if named is not None and not named.person else ""
+    if key not in FIELD_KEYS_READ or key in DATE_KEYS and key != "birth_date":
+        return {}
+    out: dict[str, Field] = {}
+    if after:
+        made = _make_field(key, after, ctx)
+        if made is not None:
+            made.flags.append("from_change_record")
+            out[key] = made
+    if before and key == "name":
+        made = _make_field("former_name", before, ctx)
+        if made is not None:
+            made.flags.append("from_change_record")
+            out["former_name"] = made
+    return out
 
 
 def _partly_read(date: Field) -> bool:

@@ -213,3 +213,33 @@ def test_the_next_fields_code_run_into_a_coded_value_is_dropped():
     ocr = page(line("文化程度", 200, 300), line("文盲已婚", 500, 300))
     field = extract(ocr).fields["education"]
     assert field.value == "文盲" and "other_code_dropped" in field.flags and field.raw == "文盲已婚"
+
+
+def _change_form(item: str, before: str, after: str):
+    return page(
+        line("户口变更更正登记表", 700, 100, h=60),
+        line("本人姓名", 200, 300), line("刘军" if item != "姓名" else after, 500, 300),
+        line("变更更正项目", 200, 500), line(item, 600, 500),
+        line("变更更正前", 1100, 500), line(before, 1400, 500),
+        line("变更更正后", 200, 600), line(after, 600, 600),
+        line("更正日期", 1100, 600), line("1983年1月13日", 1400, 600),
+    )
+
+
+def test_a_change_record_gives_the_changed_fields_value_after():
+    result = extract(_change_form("民族", "满族", "汉族"))
+    assert result.doc_type == "change_correction"
+    field = result.fields["ethnicity"]
+    assert field.value == "汉族" and "from_change_record" in field.flags
+    assert result.fields["event_date"].value == "1983-01-13"
+    assert values(extract(_change_form("文化程度", "小学", "初中")))["education"] == "初中"
+
+
+def test_a_name_change_record_gives_the_former_name():
+    result = values(extract(_change_form("姓名", "汪小刚", "汪志刚")))
+    assert result["name"] == "汪志刚" and result["former_name"] == "汪小刚"
+
+
+def test_a_change_record_naming_no_known_field_adds_nothing():
+    result = values(extract(_change_form("其他", "甲", "乙")))
+    assert set(result) == {"name", "event_date"}
