@@ -1907,6 +1907,10 @@ def _piece_score(seg: _Segment) -> float:
     return sum(c.score for c in seg.chars) / max(1, len(seg.chars))
 
 
+_DAY_NUMBER = r"(?:\d{1,2}|[一二三四五六七八九十廿卅]{1,3})"
+_MONTH_DAY = re.compile(rf"(?:\d{{1,2}}|[一二三四五六七八九十元正冬腊]{{1,3}})月{_DAY_NUMBER}[日号號]")
+
+
 def _without_stray_pieces(key: str, segments: list[_Segment], office: tuple[str, ...] = ()) -> list[_Segment]:
     """Pieces caught with a value that are not part of it: a seal's ring or a stamp read as text
     ("…57号" + "海湖浩特市公", a lone "加" under the line) is not the size of the handwriting and is
@@ -1928,7 +1932,8 @@ def _without_stray_pieces(key: str, segments: list[_Segment], office: tuple[str,
         if key not in DATE_KEYS and len(seg.chars) >= 6:
             date = normalize.parse_date(seg.text)
             return date is not None and date.precision == "YMD"
-        return False
+        # a date's month and day on a line of their own, its year above them ("6月4号")
+        return key not in DATE_KEYS and _MONTH_DAY.fullmatch(_plain(seg.text)) is not None
 
     kept = [first] + [s for s in ordered[1:] if not stray(s)]
     return kept if len(kept) < len(ordered) else segments
@@ -2357,6 +2362,18 @@ def _cross_check_id(fields: dict[str, Field]) -> None:
                 fields["id_number"] = _swapped(number, alt, "cross_checked")
                 return
     if id_birth is None:
+        # an ID misread elsewhere may still show its birth segment whole ("15021971031i37687")
+        if born.precision == "YMD" and "unparsed_date" not in born.flags:
+            return
+        digits = "".join(c for c in number.raw if c.isdigit())
+        found = {
+            iso for i in range(len(digits) - 7)
+            if (iso := normalize._id_birth(digits[i : i + 8])) is not None and _explains(iso, born)
+        }
+        if len(found) == 1:
+            fields["birth_date"] = dataclasses.replace(
+                _swapped(born, found.pop(), "from_id_number"), precision="YMD", calendar="gregorian",
+                flags=[f for f in born.flags if f != "unparsed_date"] + ["from_id_number"])
         return
     if id_birth in born.alternatives:
         fields["birth_date"] = _swapped(born, id_birth, "cross_checked")

@@ -243,3 +243,22 @@ def test_a_name_change_record_gives_the_former_name():
 def test_a_change_record_naming_no_known_field_adds_nothing():
     result = values(extract(_change_form("其他", "甲", "乙")))
     assert set(result) == {"name", "event_date"}
+
+
+def test_a_misread_id_still_showing_its_birth_segment_fills_an_unreadable_birth_date_it_explains():
+    def birth(cell: str, ident: str = "15021971031i37687"):
+        ocr = page(line("姓名", 200, 300), line("王军", 500, 300), line("身份证号", 200, 400),
+                   line(ident, 500, 400), line("出生日期", 200, 500), line(cell, 500, 500))
+        return extract(ocr).fields["birth_date"]
+
+    got = birth("一九七一年月十三日市")  # the month lost, a seal character after the day
+    assert got.value == "1971-03-13" and "from_id_number" in got.flags and got.raw == "一九七一年月十三日市"
+    assert birth("一九五二年月十日").value != "1971-03-13"  # the ID's date does not explain this cell
+    assert birth("1971年3月13日", "15021971031i37687").flags == []  # a readable date is left alone
+
+
+def test_a_dates_month_and_day_line_caught_in_another_value_is_dropped():
+    ocr = page(line("迁移原因", 200, 300), line("随夫迁移", 500, 300), line("6月4号", 800, 300),
+               line("籍贯", 200, 500), line("河北", 500, 500), line("保定", 800, 500))
+    result = values(extract(ocr))
+    assert result["move_reason"] == "随夫迁移" and result["native_place"] == "河北保定"
