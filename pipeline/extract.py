@@ -1877,6 +1877,16 @@ def _office_lines(layout: _Layout) -> tuple[str, ...]:
     return tuple(_plain(r.text) for r in layout.runs if any(w in _plain(r.text) for w in OFFICE_WORDS))
 
 
+def _wraps(s: _Segment, first: _Segment) -> bool:
+    """Is `s` the next line of the value `first` starts (under its start, or its next column)?"""
+    if s.vertical or first.vertical:
+        w = _width(first.box)
+        same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
+        next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
+        return same_column or next_column
+    return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
+
+
 def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segment]:
     """Pieces of a seal's ring caught beside or under a value ("…64号" + "左旗公"): a short piece,
     not the value's first, that only repeats part of the office name the page is issued by."""
@@ -1884,18 +1894,9 @@ def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segme
         return segments
     ordered = _in_reading_order(segments)
     first = ordered[0]
-
-    def wrapped(s: _Segment) -> bool:  # the value's next line, starting under its first
-        if s.vertical or first.vertical:
-            w = _width(first.box)
-            same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
-            next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
-            return same_column or next_column
-        return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
-
     return [first] + [
         s for s in ordered[1:]
-        if wrapped(s) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
+        if _wraps(s, first) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
     ]
 
 
@@ -1926,7 +1927,7 @@ def _without_stray_pieces(key: str, segments: list[_Segment], office: tuple[str,
         own = _height(seg.box) if not seg.vertical else _width(seg.box)
         ratio = max(own, 1.0) / max(size, 1.0)
         if not 1 / STRAY_SIZE <= ratio <= STRAY_SIZE and (
-            _piece_score(seg) < STRAY_SCORE or (len(seg.chars) >= 2 and any(_plain(seg.text) in line for line in office))
+            _piece_score(seg) < STRAY_SCORE and not _wraps(seg, first) or (len(seg.chars) >= 2 and any(_plain(seg.text) in line for line in office))
         ):
             return True
         if key not in DATE_KEYS and len(seg.chars) >= 6:

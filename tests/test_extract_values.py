@@ -262,3 +262,9 @@ def test_a_dates_month_and_day_line_caught_in_another_value_is_dropped():
                line("籍贯", 200, 500), line("河北", 500, 500), line("保定", 800, 500))
     result = values(extract(ocr))
     assert result["move_reason"] == "随夫迁移" and result["native_place"] == "河北保定"
+
+
+def test_a_poorly_read_smaller_next_line_under_the_value_stays_in_it():
+    ocr = page(line("住址", 200, 500), line("呼和浩特市回民区", 500, 500),
+               line("西龙王庙街57号", 505, 545, h=22, score=0.45))  # squeezed under the first line
+    assert extract(ocr).fields["address"].value == "呼和浩特市回民区西龙王庙街57号"
