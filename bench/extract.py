@@ -55,6 +55,7 @@ class Tally:
     mention_total: int = 0
     seconds: list[float] = dataclasses.field(default_factory=list)
     misses: list[str] = dataclasses.field(default_factory=list)
+    verbose: bool = False  # every miss, with the field's raw text, flags and alternatives
 
     def score(self, truth: dict, result: Extraction, seconds: float) -> None:
         self.pages += 1
@@ -69,7 +70,12 @@ class Tally:
             if got is not None and got.value == value:
                 self.right[key] += 1
             else:
-                self.misses.append(f"{truth['doc_type']}/{truth['layout']} {key}: {value!r} read {got.value if got else None!r}")
+                miss = f"{truth['doc_type']}/{truth['layout']} {key}: {value!r} read {got.value if got else None!r}"
+                if self.verbose and got is not None:
+                    miss += f"  raw {got.raw!r} flags {got.flags} alts {got.alternatives} conf {got.confidence:.2f}"
+                if self.verbose and key in written:
+                    miss += f"  written {written[key]!r}"
+                self.misses.append(miss)
             if key in written:
                 self.edits += levenshtein(str(written[key]), got.raw if got else "")
                 self.chars += len(str(written[key]))
@@ -100,7 +106,7 @@ class Tally:
         print(f"extra       {dict(self.extra)}")
         print(f"seconds     {np.mean(self.seconds):.2f} per page (OCR + extraction, 1 thread)")
         print("per field   " + ", ".join(f"{k} {pct(self.right[k], n)}" for k, n in sorted(self.total.items())))
-        for miss in self.misses[:25]:
+        for miss in self.misses if self.verbose else self.misses[:25]:
             print("  miss", miss)
 
 
@@ -129,12 +135,13 @@ def recognise_cached(engine: OcrEngine, image: np.ndarray, cache: Path | None):
 
 
 def generated_pages(engine: OcrEngine, variant: str, pages: int, seed: int,
-                    unseen_labels: str | None = None, ocr_cache: Path | None = None) -> tuple[Tally, Tally | None]:
+                    unseen_labels: str | None = None, ocr_cache: Path | None = None,
+                    verbose: bool = False) -> tuple[Tally, Tally | None]:
     """Score the pages; with `unseen_labels` (a label table path) also score the same OCR against that table."""
     from pagegen import random_spec, render_page
 
     rng = random.Random(seed)
-    tally, unseen = Tally(), (Tally() if unseen_labels else None)
+    tally, unseen = Tally(verbose=verbose), (Tally(verbose=verbose) if unseen_labels else None)
     for _ in range(pages):
         spec = dataclasses.replace(random_spec(rng, label_variant=variant), rotation=0, skew_deg=0.0, camera=False)
         page = render_page(spec)
@@ -257,13 +264,16 @@ def main() -> None:
     parser.add_argument("--ocr-cache", type=Path, default=None,
                         help="keep the engine's readings of generated pages here (re-runs score extraction only; "
                              "the seconds printed then leave out OCR)")
+    parser.add_argument("--all-misses", action="store_true",
+                        help="print every miss (not the first 25) with the field's raw text, flags and alternatives")
     args = parser.parse_args()
     if args.pages:
         # generated pages are upright, as the pipeline's repaired pages are
         engine = get_engine("rapidocr", EngineOptions(threads=args.threads, page_upright=True))
         for variant in args.variants.split(","):
             stripped, removed = labels_without_generator_wordings(variant) if variant == "holdout" else (None, 0)
-            tally, unseen = generated_pages(engine, variant, args.pages, args.seed, stripped, args.ocr_cache)
+            tally, unseen = generated_pages(engine, variant, args.pages, args.seed, stripped, args.ocr_cache,
+                                            args.all_misses)
             tally.report(f"generated pages, {variant} labels")
             if unseen is not None:
                 unseen.report(f"the same pages, the {removed} {variant} wordings config/labels.toml shares with the "

@@ -1731,8 +1731,20 @@ def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
     return not _valid_value(key, text)
 
 
-def _raw_and_chars(segments: list[_Segment]) -> tuple[str, list[_Char]]:
-    chars = [c for s in _in_reading_order(segments) for c in s.chars]
+def _raw_and_chars(segments: list[_Segment], dotted: bool = False) -> tuple[str, list[_Char]]:
+    """The pieces' text in reading order. `dotted`: digit groups in pieces of their own are
+    parts of a date whose separators went with the cut ("74" "·12" ".28" read as 74 12 28);
+    digits read one to a piece ("1" "2" down a column) are one number."""
+    chars: list[_Char] = []
+    previous: _Segment | None = None
+    for seg in _in_reading_order(segments):
+        if (
+            dotted and previous is not None and seg.chars and chars[-1].ch.isdigit() and seg.chars[0].ch.isdigit()
+            and not (len(previous.chars) == 1 and len(seg.chars) == 1)
+        ):
+            chars.append(_Char(".", _union([chars[-1].box, seg.chars[0].box]), 1.0, []))
+        chars.extend(seg.chars)
+        previous = seg
     return "".join(c.ch for c in chars), chars
 
 
@@ -1865,6 +1877,16 @@ def _office_lines(layout: _Layout) -> tuple[str, ...]:
     return tuple(_plain(r.text) for r in layout.runs if any(w in _plain(r.text) for w in OFFICE_WORDS))
 
 
+def _wraps(s: _Segment, first: _Segment) -> bool:
+    """Is `s` the next line of the value `first` starts (under its start, or its next column)?"""
+    if s.vertical or first.vertical:
+        w = _width(first.box)
+        same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
+        next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
+        return same_column or next_column
+    return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
+
+
 def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segment]:
     """Pieces of a seal's ring caught beside or under a value ("…64号" + "左旗公"): a short piece,
     not the value's first, that only repeats part of the office name the page is issued by."""
@@ -1872,40 +1894,87 @@ def _without_seal_pieces(segments: list[_Segment], ctx: _Context) -> list[_Segme
         return segments
     ordered = _in_reading_order(segments)
     first = ordered[0]
-
-    def wrapped(s: _Segment) -> bool:  # the value's next line, starting under its first
-        if s.vertical or first.vertical:
-            w = _width(first.box)
-            same_column = _x_overlap(s.box, first.box) > 0.5 and s.box[1] - first.box[3] <= w
-            next_column = s.box[2] <= first.box[0] + 0.3 * w and abs(s.box[1] - first.box[1]) <= w
-            return same_column or next_column
-        return abs(s.box[0] - first.box[0]) <= _height(first.box) and s.box[1] > first.box[1]
-
     return [first] + [
         s for s in ordered[1:]
-        if wrapped(s) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
+        if _wraps(s, first) or not (len(s.chars) <= 3 and s.run != first.run and any(_plain(s.text) in line for line in ctx.office))
     ]
+
+
+STRAY_SCORE = 0.6  # a piece the recogniser reads this poorly (the engine's own low-confidence mark) …
+STRAY_SIZE = 1.4  # … and this much taller or lower than the value's first piece is not the same hand's writing
+
+
+def _piece_score(seg: _Segment) -> float:
+    return sum(c.score for c in seg.chars) / max(1, len(seg.chars))
+
+
+_DAY_NUMBER = r"(?:\d{1,2}|[一二三四五六七八九十廿卅]{1,3})"
+_MONTH_DAY = re.compile(rf"(?:\d{{1,2}}|[一二三四五六七八九十元正冬腊]{{1,3}})月{_DAY_NUMBER}[日号號]")
+
+
+def _without_stray_pieces(key: str, segments: list[_Segment], office: tuple[str, ...] = ()) -> list[_Segment]:
+    """Pieces caught with a value that are not part of it: a seal's ring or a stamp read as text
+    ("…57号" + "海湖浩特市公", a lone "加" under the line) is not the size of the handwriting and is
+    read poorly or repeats the issuing office's name; a whole date beside a value of another kind
+    is the form's closing date."""
+    if len(segments) < 2:
+        return segments
+    ordered = _in_reading_order(segments)
+    first = ordered[0]
+    size = _height(first.box) if not first.vertical else _width(first.box)
+
+    def stray(seg: _Segment) -> bool:
+        own = _height(seg.box) if not seg.vertical else _width(seg.box)
+        ratio = max(own, 1.0) / max(size, 1.0)
+        if not 1 / STRAY_SIZE <= ratio <= STRAY_SIZE and (
+            _piece_score(seg) < STRAY_SCORE and not _wraps(seg, first) or (len(seg.chars) >= 2 and any(_plain(seg.text) in line for line in office))
+        ):
+            return True
+        if key not in DATE_KEYS and len(seg.chars) >= 6:
+            date = normalize.parse_date(seg.text)
+            return date is not None and date.precision == "YMD"
+        # a date's month and day on a line of their own, its year above them ("6月4号")
+        return key not in DATE_KEYS and _MONTH_DAY.fullmatch(_plain(seg.text)) is not None
+
+    kept = [first] + [s for s in ordered[1:] if not stray(s)]
+    return kept if len(kept) < len(ordered) else segments
 
 
 def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | None:
     segments = _without_seal_pieces(segments, ctx)
+    whole, _ = _raw_and_chars(segments)
+    kept = _without_stray_pieces(key, segments, ctx.office)
+    dropped = len(kept) < len(segments)
+    segments = kept
     repaired_date: str | None = None
+    completed = False
     if key in DATE_KEYS:
-        raw, chars = _raw_and_chars(segments)
+        raw, chars = _raw_and_chars(segments, dotted=True)
         repaired_date = _repair_date(raw, chars, ctx)
     if repaired_date is None and (key in DATE_KEYS or key == "id_number"):
-        segments = _parsing_span(key, segments, ctx)
-    raw, chars = _raw_and_chars(segments)
+        segments, completed = _parsing_span(key, segments, ctx)
+    if key in CODE_TABLE_KEYS:
+        if not dropped:
+            whole, _ = _raw_and_chars(segments)
+        kept = _coded_span(key, segments)
+        dropped = dropped or len(kept) < len(segments)
+        segments = kept
+    raw, chars = _raw_and_chars(segments, dotted=key in DATE_KEYS)
     if not raw:
         return None
     reading = _simplified(raw, _name_safe()) if key in NAME_KEYS else raw
     if repaired_date is not None:
         reading = repaired_date
-    corrected = _later_of_two(key, _after_correction(reading))
+    unstamped, dropped_words = _without_stamp_word(key, reading)
+    corrected = _later_of_two(key, _after_correction(unstamped))
     value, flags, precision, calendar = _normalise(key, corrected, ctx)
-    if corrected != reading:
+    if dropped_words:
+        flags.append(dropped_words)
+    if completed:
+        flags.append("cut_date_completed")
+    if corrected != unstamped:
         flags.append("corrected_on_page")
-    elif reading != raw:
+    elif unstamped == reading and reading != raw:
         flags.append("date_repaired" if repaired_date is not None else "simplified")
     if key == "id_number" and "id_invalid" in flags:
         repaired = _repair_id(raw, chars, ctx)
@@ -1918,12 +1987,16 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
         confidence *= 0.5
     elif any(f in ("id_invalid", "invalid_date", "out_of_range") for f in flags):
         confidence *= 0.7
+    elif any(f in GUESSED for f in flags):
+        confidence *= 0.8
     if ocr_conf < ctx.low_confidence:
         flags.append("low_confidence")
+    if dropped:
+        flags.append("stray_text_dropped")  # `raw` keeps the whole cell; the value is read from its coded piece
     return Field(
         key=key,
         value=value,
-        raw=raw,
+        raw=whole if dropped else raw,
         confidence=round(confidence, 4),
         flags=list(dict.fromkeys(flags)),
         alternatives=_alternatives(key, raw, chars, value, ctx),
@@ -1932,7 +2005,35 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
     )
 
 
+# Readings the page does not spell out whole: a lost character restored, a value taken from
+# another place on the page. They lower the field's confidence and go to review with the raw text.
+GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number", "cut_date_completed")
+
+
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
+
+
+FIELD_KEYS_READ = PERSON_KEYS + ("head_name",)  # fields a change record may name
+CODE_TABLE_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status")
+
+
+def _coded_span(key: str, segments: list[_Segment]) -> list[_Segment]:
+    """The pieces of a coded field's cell that read as one code, when the whole cell does not:
+    a neighbour's value or a stamp caught in the cell ("汉" + "一九八五年", "籍" "女" "家口").
+    The longest such run of pieces; of equal ones the later (a value rewritten after a struck one)."""
+    ordered = _in_reading_order(segments)
+
+    def reads(span: list[_Segment]) -> bool:
+        text = "".join(s.text for s in span)
+        return _valid_value(key, _later_of_two(key, _after_correction(text)))
+
+    if len(ordered) < 2 or reads(ordered):
+        return segments
+    spans = [ordered[i:j] for i in range(len(ordered)) for j in range(i + 1, len(ordered) + 1) if j - i < len(ordered)]
+    found = [(sum(len(s.chars) for s in span), i, span) for i, span in enumerate(spans) if reads(span)]
+    if not found:
+        return segments
+    return max(found, key=lambda item: (item[0], ordered.index(item[2][0])))[2]
 
 
 def _after_correction(text: str) -> str:
@@ -1947,12 +2048,47 @@ def _later_of_two(key: str, text: str) -> str:
     if key not in ("marital_status", "education") or key == "marital_status" and _valid_value(key, text):
         return text
     for cut in range(len(text) - 2, 1, -1):
-        if _valid_value(key, text[cut:]) and _valid_value(key, text[:cut]):
+        if _valid_value(key, text[cut:]) and _exact_code(key, text[:cut]):
             # (a level and its kind are one value: 大学本科, 大学专科 read as the later's level anyway)
             if key == "education" and normalize.normalize_education(text)[1] == normalize.normalize_education(text[cut:])[1]:
                 return text
             return text[cut:]
+    # the struck value, a correction stamp read in part ("未婚正丧偶": 更正 lost its 更), the new value
+    if not _exact_code(key, text):
+        for cut in range(len(text) - 2, 1, -1):
+            for gap in (1, 2):
+                if cut - gap >= 2 and _exact_code(key, text[cut:]) and _exact_code(key, text[: cut - gap]) \
+                        and not _valid_value(key, text[cut - gap:]):
+                    return text[cut:]
     return text
+
+
+def _exact_code(key: str, text: str) -> bool:
+    """A whole code, not one that only starts the text (小学 in 小学四年级 is, in 初小国小学 is not)."""
+    if key == "education":
+        return normalize.normalize_education(text, whole=True)[1] is not None
+    return _valid_value(key, text)
+
+
+STAMP_WORDS = ("死亡", "注销", "迁出")  # a cancellation stamped across the row (§1.8), or a character of it
+
+
+def _without_stamp_word(key: str, text: str) -> tuple[str, str]:
+    """A coded value with a cancellation stamp's word read after it ("初中死", "小学死亡"), or with the
+    next field's code run into it ("文盲已婚"): the value, and the flag naming what was dropped."""
+    if key not in CODE_TABLE_KEYS or _exact_code(key, _later_of_two(key, _after_correction(text))):
+        return text, ""
+    for word in STAMP_WORDS:
+        for end in (word, *word):
+            rest = text[: -len(end)]
+            if text.endswith(end) and rest and _exact_code(key, _later_of_two(key, _after_correction(rest))):
+                return rest, "stamp_word_dropped"
+    for cut in range(len(text) - 1, 0, -1):
+        rest, tail = text[:cut], text[cut:]
+        if _exact_code(key, rest) and not _valid_value(key, tail) \
+                and any(_exact_code(other, tail) for other in CODE_TABLE_KEYS if other != key):
+            return rest, "other_code_dropped"
+    return text, ""
 
 
 def _repair_date(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
@@ -1996,18 +2132,40 @@ def _repair_id(raw: str, chars: list[_Char], ctx: _Context) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> list[_Segment]:
+def _parsing_span(key: str, segments: list[_Segment], ctx: _Context) -> tuple[list[_Segment], bool]:
     """The longest run of pieces that reads as a date or a valid ID: a seal or a stray mark
-    in the same cell ("公安 1984年…") must not spoil the value."""
+    in the same cell ("公安 1984年…") must not spoil the value. True with it when a date cut off
+    in the cell was replaced by a whole one from the same cell that it starts."""
     ordered = _in_reading_order(segments)
     spans = [ordered[i:j] for i in range(len(ordered)) for j in range(len(ordered), i, -1)]
     spans.sort(key=lambda span: -sum(len(s.chars) for s in span))
-    for span in spans:
-        raw = "".join(s.text for s in span)
+    for n, span in enumerate(spans):
+        raw = _raw_and_chars(span, dotted=key in DATE_KEYS)[0]
         value, flags, _p, _c = _normalise(key, raw, ctx)
         if value is not None and "id_invalid" not in flags:
+            whole = _whole_date_of(raw, value, spans[n + 1 :], ctx) if key in DATE_KEYS and _cut_off(raw) else None
+            return (whole, True) if whole else (span, False)
+    return ordered, False
+
+
+def _cut_off(text: str) -> bool:
+    """A Chinese date that stops at a numeral after its month ("一九八五年八月二十"): its day may be cut."""
+    text = _date_text(text)
+    return "月" in text and text[-1:] in normalize._CN_DIGITS
+
+
+def _whole_date_of(cut: str, value: str, spans: list[list[_Segment]], ctx: _Context) -> list[_Segment] | None:
+    """Another date in the same cell, written whole, that the cut one is the start of (the form's
+    closing date "85年8月24日" caught in the registration cell with "一九八五年八月二十")."""
+    text = _date_text(cut)
+    for span in spans:
+        date = normalize.parse_date(_raw_and_chars(span, dotted=True)[0], doc_year=ctx.doc_year)
+        if (
+            date is not None and date.precision == "YMD" and date.iso != value and date.iso[:7] == value[:7]
+            and any(form.startswith(text) for form in normalize.date_renderings(date.iso))
+        ):
             return span
-    return ordered
+    return None
 
 
 def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Context, limit: int = 3) -> list[str]:
@@ -2100,6 +2258,8 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
         else:
             page.setdefault(key, made)
     _fill_from_signature_date(layout, pairs, labelled, page, ctx)
+    for key, made in _change_record(pairs, table, ctx).items():
+        (subject.fields if key in PERSON_KEYS else page).setdefault(key, made)
 
     # A register page gains members for decades after it was opened: its own date bounds nothing.
     members = _members(tables, table, dataclasses.replace(ctx, doc_year=options.doc_year), subject, page)
@@ -2108,6 +2268,10 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
     for key, value in subject.fields.items():
         fields.setdefault(key, value)
     fields = {k: fields[k] for k in sorted(fields, key=_key_order)}
+    _cross_check_id(fields)
+    for member in members:
+        if member is not principal:
+            _cross_check_id(member.fields)
 
     mentions = [Mention(principal.role, dict(fields))]
     shared = {k: f for k, f in {**subject.fields, **page}.items() if k in HOUSEHOLD_KEYS}
@@ -2161,6 +2325,15 @@ def _fill_from_signature_date(
             continue
         current = page.get(key)
         if current is not None and "unparsed_date" not in current.flags:
+            found = _signature_date(layout, pairs, ctx) if _partly_read(current) else None
+            if found is not None and found.value != current.value and _explains(found.value, current):
+                page[key] = Field(
+                    key=key, value=found.value, raw=current.raw,
+                    confidence=round(min(current.confidence, found.confidence) * 0.8, 4),
+                    flags=list(dict.fromkeys([f for f in current.flags if f != "date_repaired"] + ["from_signature_date"])),
+                    alternatives=[current.value] + [a for a in current.alternatives if a != found.value][:2],
+                    precision=found.precision, calendar=found.calendar,
+                )
             return
         found = _signature_date(layout, pairs, ctx)
         if found is not None:
@@ -2168,6 +2341,128 @@ def _fill_from_signature_date(
             found.flags.append("from_signature_date")
             page[key] = found
         return
+
+
+def _cross_check_id(fields: dict[str, Field]) -> None:
+    """V4/V26: the ID number's birth segment and the birth date field read apart. Where one of them
+    has a reading among its alternatives that agrees with the other, that reading stands (flag
+    `cross_checked`, the first reading kept as an alternative); where the birth date cannot be read
+    or only in part, the ID's date stands for it if it explains what the cell shows (`from_id_number`).
+    Otherwise both stay as read, and the consistency check sends the page to review."""
+    born, number = fields.get("birth_date"), fields.get("id_number")
+    if born is None or number is None:
+        return
+    parsed = normalize.normalize_id(number.value)
+    id_birth = parsed.birth_date if parsed is not None and parsed.valid else None
+    if id_birth == born.value:
+        return
+    if born.precision == "YMD" and born.calendar == "gregorian":
+        for alt in number.alternatives:
+            other = normalize.normalize_id(alt)
+            if other is not None and other.valid and other.birth_date == born.value:
+                fields["id_number"] = _swapped(number, alt, "cross_checked")
+                return
+    if id_birth is None:
+        # an ID misread elsewhere may still show its birth segment whole ("15021971031i37687")
+        if born.precision == "YMD" and "unparsed_date" not in born.flags:
+            return
+        digits = "".join(c for c in number.raw if c.isdigit())
+        found = {
+            iso for i in range(len(digits) - 7)
+            if (iso := normalize._id_birth(digits[i : i + 8])) is not None and _explains(iso, born)
+        }
+        if len(found) == 1:
+            fields["birth_date"] = dataclasses.replace(
+                _swapped(born, found.pop(), "from_id_number"), precision="YMD", calendar="gregorian",
+                flags=[f for f in born.flags if f != "unparsed_date"] + ["from_id_number"])
+        return
+    if id_birth in born.alternatives:
+        fields["birth_date"] = _swapped(born, id_birth, "cross_checked")
+    elif (born.precision != "YMD" or "unparsed_date" in born.flags) and _explains(id_birth, born):
+        fields["birth_date"] = dataclasses.replace(
+            _swapped(born, id_birth, "from_id_number"), precision="YMD", calendar="gregorian",
+            flags=[f for f in born.flags if f != "unparsed_date"] + ["from_id_number"])
+
+
+def _swapped(f: Field, value: str, flag: str) -> Field:
+    return Field(
+        key=f.key, value=value, raw=f.raw, confidence=round(f.confidence * 0.8, 4),
+        flags=list(dict.fromkeys(f.flags + [flag])),
+        alternatives=[f.value] + [a for a in f.alternatives if a != value][:2],
+        precision=f.precision, calendar=f.calendar,
+    )
+
+
+def _change_record(pairs: dict[int, _Pair], table: LabelTable, ctx: _Context) -> dict[str, Field]:
+    """A change or correction form names the field it changes (变更项目: 民族) and gives its value
+    before and after (变更前: 满族, 变更后: 汉族). The value after is the field's value now; a name's
+    value before is the former name. Flag `from_change_record`."""
+    item: list[_Segment] = []
+    before: list[_Segment] = []
+    after: list[_Segment] = []
+    for pair in pairs.values():
+        label = pair.label.label
+        values = pair.right or pair.below
+        if label is None or label.key or label.person or not values:
+            continue
+        if label.takes_label:
+            item = item or values
+        elif label.doc_hint == "change_correction" and label.word.endswith("前"):
+            before = before or values
+        elif label.doc_hint == "change_correction" and label.word.endswith(("后", "後")):
+            after = after or values
+    if not item or not (before or after):
+        return {}
+    named_text = _plain(fold(_raw_and_chars(item)[0]))
+    named = table.labels.get(named_text) or _guess_label(named_text, table)
+    key = named.key if named is not None and not named.person else ""
+    if key not in FIELD_KEYS_READ or key in DATE_KEYS and key != "birth_date":
+        return {}
+    out: dict[str, Field] = {}
+    if after:
+        made = _make_field(key, after, ctx)
+        if made is not None:
+            made.flags.append("from_change_record")
+            out[key] = made
+    if before and key == "name":
+        made = _make_field("former_name", before, ctx)
+        if made is not None:
+            made.flags.append("from_change_record")
+            out["former_name"] = made
+    return out
+
+
+def _partly_read(date: Field) -> bool:
+    """A registration date the cell does not give whole: only its year or month, a reading that had
+    to drop or replace characters, or a Chinese date cut off before its 日 ("一九七七年八月二")."""
+    if date.precision != "YMD" or date.calendar not in (None, "gregorian"):
+        return date.precision in ("Y", "YM") and date.calendar in (None, "gregorian")
+    if {"date_repaired", "stray_text_dropped"} & set(date.flags):
+        return True
+    text = _date_text(date.raw)
+    return "月" in text and text[-1:] in normalize._CN_DIGITS
+
+
+def _date_text(raw: str) -> str:
+    return "".join(c for c in normalize.normalize_text(raw) if c in DATE_CHARS or c.isdigit())
+
+
+def _explains(full_iso: str, date: Field) -> bool:
+    """Does the form's closing date account for what the cell shows? The cell's partial value is its
+    start; the cell's text is the start of one way of writing it (cut off), or it is no further from
+    one than from the cell's own reading (a character lost under a seal)."""
+    if date.precision in ("Y", "YM"):
+        return full_iso.startswith(date.value)
+    text = normalize.normalize_text(date.raw)  # stray characters kept: they stand where something was written
+    forms = normalize.date_renderings(full_iso)
+    if date.precision is None:  # unreadable as a date: one character in five lost or misread at most
+        return min(levenshtein(text, form) for form in forms) <= max(1, len(text) // 5)
+    if full_iso[:7] != date.value[:7]:
+        return False
+    if any(form.startswith(text) for form in forms):
+        return True
+    own = min(levenshtein(text, form) for form in normalize.date_renderings(date.value))
+    return min(levenshtein(text, form) for form in forms) <= own
 
 
 def _signature_date(layout: _Layout, pairs: dict[int, _Pair], ctx: _Context) -> Field | None:
@@ -2278,6 +2573,9 @@ def _review(fields: dict[str, Field], mentions: list[Mention], ctx: _Context) ->
             bad = [flag for flag in f.flags if flag.startswith(("unparsed", "unknown", "id_invalid", "invalid"))]
             if bad:
                 reasons.append(f"{who}{key}: {', '.join(bad)} in {f.raw!r}")
+            guessed = [flag for flag in f.flags if flag in GUESSED]
+            if guessed:
+                reasons.append(f"{who}{key}: {f.value!r} ({', '.join(guessed)}) where the page reads {f.raw!r}")
         values = {k: f.value for k, f in person_fields.items()}
         if ctx.doc_date and "registration_date" not in values:
             values["registration_date"] = ctx.doc_date

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -155,6 +156,9 @@ _LUNAR_WORDS = "农历|農曆|阴历|陰曆|旧历|舊曆|夏历|夏曆"
 _LUNAR_MARK = re.compile(rf"^(?:{_LUNAR_WORDS})|[(（]?(?:{_LUNAR_WORDS}|农|農|阴|陰)[)）]?$")
 _GREGORIAN_MARKERS = ("公元", "公历", "公曆", "阳历", "陽曆", "新历", "西历")
 _MIN_YEAR = 1850
+_MAX_YEAR = 2100  # a four-digit "year" beyond this is a misread number ("7412" for 74.12.28), not a date
+# A dot written as a middle dot, a full stop or a comma between the digits of a date.
+_DOT_LIKE = re.compile(r"(?<=\d)[·•・‧∙◦。，,、](?=\d)")
 
 _DATE_CN = re.compile(
     rf"^(?P<y>{_NUM}{{1,4}}|元)年"
@@ -196,6 +200,7 @@ def _clean_date_text(raw: str) -> tuple[str, tuple[str, ...]]:
     text = re.sub(r"^[^:：]{1,8}[:：]", "", text)  # a label the extractor left in: 出生日期：
     text = re.sub(r"[—–‐‑‒−－~]", "-", text)
     text = re.sub(r"(?<=\d) (?=\d)", ".", text)  # "1958 4 12"
+    text = _DOT_LIKE.sub(".", text)  # "1903·6·16", "58・4・12", "1958。4。12"
     text = re.sub(r"\s+", "", text)
     text = text.strip("。，,;；:：()（）[]【】")
     text = re.sub(r"^(?:出生于|生于|出生|生)", "", text)
@@ -338,7 +343,14 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
             flags.append("two_digit_year")
         elif len(year_text) == 4 or (number >= 1000 and len(year_text) == 3):
             year = number
+        elif len(year_text) == 3 and year_text[0] in "八九" and all(ch in _NUMERAL_VALUES for ch in year_text):
+            # 九七六年: the leading 一, a single stroke, lost by the recogniser (no year 976 here); Arabic
+            # 958年 stays unread: a digit is as likely lost from its end or middle
+            year = 1000 + number
+            flags.append("year_digit_restored")
         else:
+            return None
+        if year > _MAX_YEAR:
             return None
 
     month: int | None = None
@@ -393,6 +405,29 @@ def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
     return DateValue(iso, precision, calendar, tuple(flags), lunar_iso)
 
 
+_CN_DIGIT_CHARS = "〇一二三四五六七八九"
+
+
+def _cn_number(n: int) -> str:
+    """1..39 in positional Chinese numerals: 十二, 二十三, 三十."""
+    tens, unit = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _CN_DIGIT_CHARS[tens] + "十")
+    return head + (_CN_DIGIT_CHARS[unit] if unit else "")
+
+
+def date_renderings(iso: str) -> tuple[str, ...]:
+    """Ways a clerk writes a full ISO date: 一九八三年一月十三日, 一九八三年元月十三日,
+    1983年1月13日, 1983.1.13, 83.1.13, 83年1月13日 (号 for 日 too); used to check a partly read date
+    against another date on the page."""
+    year, month, day = (int(part) for part in iso.split("-"))
+    cn_year = "".join(_CN_DIGIT_CHARS[int(d)] for d in f"{year:04d}")
+    months = [_cn_number(month)] + (["元"] if month == 1 else [])
+    forms = [f"{cn_year}年{m}月{_cn_number(day)}{end}" for m in months for end in "日号"]
+    for y in (str(year), f"{year % 100:02d}"):
+        forms += [f"{y}年{month}月{day}日", f"{y}年{month}月{day}号", f"{y}.{month}.{day}"]
+    return tuple(forms)
+
+
 def _split_date(text: str, era: bool) -> tuple[str, str | None, str | None, bool] | None:
     """(year, month, day, leap) texts of a date in any of the accepted layouts."""
     m = _DATE_CN.match(text)
@@ -404,6 +439,8 @@ def _split_date(text: str, era: bool) -> tuple[str, str | None, str | None, bool
         m = pattern.match(text)
         if m:
             groups = m.groupdict()
+            if pattern is _DATE_YEAR and int(groups["y"]) < _MIN_YEAR:
+                return None  # a bare number ("1228", what is left of 74.12.28) is no year
             return groups["y"], groups.get("m"), groups.get("d"), False
     return None
 
@@ -515,7 +552,18 @@ _SEX_VALUES = {"男": "男", "男性": "男", "m": "男", "male": "男", "1": "�
 def _compact(raw: str) -> str:
     """Field value without spaces and edge punctuation."""
     text = re.sub(r"\s+", "", normalize_text(raw or ""))
-    return text.strip("。，,.;；:：、()（）[]【】\"'“”")
+    text = text.strip("。，,.;；:：、()（）[]【】\"'“”")
+    # a tick, box or stray mark beside the value ("☑汉"): no code starts or ends with a symbol
+    start, end = 0, len(text)
+    while start < end and _edge_mark(text[start]):
+        start += 1
+    while end > start and _edge_mark(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _edge_mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "SP" and ch not in "〃々"
 
 
 @cache
@@ -653,11 +701,11 @@ _EDUCATION_SUFFIXES = re.compile(r"(?:毕业|肄业|结业|在读|在校|文化|
 _SCHOOL_GRADE = re.compile(r"^(初|高)[一二三]$")  # 初二 = second year of 初中
 
 
-def normalize_education(raw: str) -> tuple[str, str | None]:
+def normalize_education(raw: str, *, whole: bool = False) -> tuple[str, str | None]:
     """(cleaned raw value, GB 4658-84 top-level code). The raw value is what the paper says.
 
     Look-up order: the whole value, the value without 毕业/肄业/文化…, a school
-    year (初二, 高一), then the longest known wording it starts with (小学四年级).
+    year (初二, 高一), then (unless `whole`) the longest known wording it starts with (小学四年级).
     """
     text = _compact(raw)
     key = _lookup_key(raw)
@@ -669,6 +717,8 @@ def normalize_education(raw: str) -> tuple[str, str | None]:
     grade = _SCHOOL_GRADE.match(stem)
     if grade:
         return text, aliases["初中" if grade.group(1) == "初" else "高中"]
+    if whole:
+        return text, None
     prefixes = [alias for alias in aliases if len(alias) >= 2 and stem.startswith(alias)]
     return text, aliases[max(prefixes, key=len)] if prefixes else None
 
