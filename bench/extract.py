@@ -6,7 +6,8 @@ Run from the repository root:
     python -m bench.extract --pages 0             # test images only
 
 Generated pages come upright (rotation and skew are the repair stage's job, benchmarked
-there) but keep their paper damage, seals and handwriting. Figures:
+there) but keep their paper damage, seals and handwriting; the engine reads the repair
+stage's OCR image, as in the pipeline (`--no-repair`: the generated image itself). Figures:
 - field accuracy: a truth field counts when the extracted value equals it exactly (both
   normalised), overall and per field; name and birth date separately; extra fields the
   page does not have; people on multi-person pages (mentions) matched by name;
@@ -134,9 +135,21 @@ def recognise_cached(engine: OcrEngine, image: np.ndarray, cache: Path | None):
     return result
 
 
+def ocr_input(page, repaired: bool) -> np.ndarray:
+    """What the pipeline's OCR reads: the repair stage's OCR image (seal ink lifted out,
+    background flattened), or with `repaired` False the generated image as it is."""
+    if not repaired:
+        return page.image
+    from pipeline.records import Master, SourceFile
+    from pipeline.repair import repair
+
+    source = SourceFile("generated.png", "", "0" * 64, 0, "png")
+    return repair(Master(source, 0, 1, page.image, page.dpi, "flatbed", {})).ocr_image
+
+
 def generated_pages(engine: OcrEngine, variant: str, pages: int, seed: int,
                     unseen_labels: str | None = None, ocr_cache: Path | None = None,
-                    verbose: bool = False) -> tuple[Tally, Tally | None]:
+                    verbose: bool = False, repaired: bool = True) -> tuple[Tally, Tally | None]:
     """Score the pages; with `unseen_labels` (a label table path) also score the same OCR against that table."""
     from pagegen import random_spec, render_page
 
@@ -145,8 +158,9 @@ def generated_pages(engine: OcrEngine, variant: str, pages: int, seed: int,
     for _ in range(pages):
         spec = dataclasses.replace(random_spec(rng, label_variant=variant), rotation=0, skew_deg=0.0, camera=False)
         page = render_page(spec)
+        image = ocr_input(page, repaired)
         started = time.perf_counter()
-        ocr = recognise_cached(engine, page.image, ocr_cache)
+        ocr = recognise_cached(engine, image, ocr_cache)
         result = extract(ocr)
         tally.score(page.truth, result, time.perf_counter() - started)
         if unseen is not None and unseen_labels:
@@ -261,6 +275,8 @@ def main() -> None:
     parser.add_argument("--variants", default="dev,holdout")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-images", action="store_true", help="skip the shared test images")
+    parser.add_argument("--no-repair", action="store_true",
+                        help="OCR the generated image itself, not the repair stage's OCR image as the pipeline does")
     parser.add_argument("--ocr-cache", type=Path, default=None,
                         help="keep the engine's readings of generated pages here (re-runs score extraction only; "
                              "the seconds printed then leave out OCR)")
@@ -273,7 +289,7 @@ def main() -> None:
         for variant in args.variants.split(","):
             stripped, removed = labels_without_generator_wordings(variant) if variant == "holdout" else (None, 0)
             tally, unseen = generated_pages(engine, variant, args.pages, args.seed, stripped, args.ocr_cache,
-                                            args.all_misses)
+                                            args.all_misses, repaired=not args.no_repair)
             tally.report(f"generated pages, {variant} labels")
             if unseen is not None:
                 unseen.report(f"the same pages, the {removed} {variant} wordings config/labels.toml shares with the "

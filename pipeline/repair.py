@@ -4,8 +4,11 @@ The master is never touched. `repair` returns two derivatives:
 - `image`, the archival image: turned upright, deskewed and cropped to the page,
   colour and tone otherwise exactly as scanned (an archive copy is evidence; its
   look must not be "improved");
-- `ocr_image`, what the OCR engine reads: gray, red seal ink lifted out, uneven
-  light and yellowed paper flattened to white, speckle removed.
+- `ocr_image`, what the OCR engine reads: gray, red seal ink lifted out (seals only:
+  red printed numbers and red-pen notes stay), uneven light and yellowed paper flattened
+  to white, lone dark pixels whitened. No smoothing: a median filter cost hand-filled
+  strokes more than it saved (bench.extract fields 96.6 % without it against 93.6 % with,
+  seed 31 holdout).
 Every step is logged as an Operation so the page's history can be replayed.
 Pages a clerk must scan again are flagged with readable reasons, never dropped.
 """
@@ -223,14 +226,50 @@ def clipped_sides(colour: np.ndarray, background: tuple[float, float, float] | N
 _RED_LEAD = np.array([[-1, 0, 1], [0, -1, 1], [0, 0, 1]], np.float32)
 
 
-def suppress_red_ink(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """Gray image where red/orange seal ink reads as paper; returns it and the seal-ink fraction."""
+SEAL_MIN_MM = 15.0  # an official seal is 35-45 mm across; red text lines are a few mm tall
+
+
+def seal_regions(red: np.ndarray, dpi: float) -> np.ndarray:
+    """The parts of a red-ink mask that are seals: red marks that, joined across the gaps
+    between their strokes, make a roughly round or square blob at least SEAL_MIN_MM wide
+    both ways. Red printed serial numbers and red-pen notes are lines only a few mm
+    tall, so they stay text for the OCR."""
+    small, scale = _scale_to(red, dpi, 50.0)
+    gap = max(3, int(round(50.0 * min(1.0, scale * dpi / 50.0) * 2.5 / 25.4)) | 1)  # ~ 2.5 mm
+    joined = cv2.dilate((small > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(joined)
+    px_per_mm = small.shape[1] / (red.shape[1] / dpi * 25.4)
+    keep = np.zeros(count, np.uint8)
+    for i in range(1, count):
+        w, h = stats[i, cv2.CC_STAT_WIDTH] / px_per_mm, stats[i, cv2.CC_STAT_HEIGHT] / px_per_mm
+        if min(w, h) >= SEAL_MIN_MM and max(w, h) <= 2.0 * min(w, h):
+            keep[i] = 255
+    regions = cv2.resize(keep[labels], (red.shape[1], red.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return cv2.bitwise_and(red, regions)
+
+
+def suppress_red_ink(image: np.ndarray, dpi: float | None = None) -> tuple[np.ndarray, float]:
+    """Gray image where red/orange seal ink reads as paper; returns it and the seal-ink fraction.
+    With `dpi`, only seal-shaped red regions are lifted out (see `seal_regions`)."""
     if image.ndim == 2:
         return image.copy(), 0.0
     red = cv2.inRange(cv2.transform(image, _RED_LEAD), (41, 41, 91), (255, 255, 255))  # no channel split: one pass
+    if dpi:
+        red = seal_regions(red, dpi)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     cv2.copyTo(cv2.extractChannel(image, 2), red, gray)  # in the red channel a red seal is as bright as paper
     return gray, cv2.countNonZero(red) / red.size
+
+
+def remove_lone_specks(gray: np.ndarray) -> int:
+    """Whiten dark pixels with no dark neighbour (scanner dust, salt noise), in place; returns
+    how many. Strokes always have neighbours, so handwriting is left exactly as it is
+    (a median filter, which this replaces, thinned hand-filled strokes)."""
+    dark = (gray < 128).astype(np.uint8)
+    neighbours = cv2.boxFilter(dark, cv2.CV_8U, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    lone = (dark == 1) & (neighbours == 1)
+    gray[lone] = 255
+    return int(np.count_nonzero(lone))
 
 
 def flatten_background(gray: np.ndarray, dpi: float) -> np.ndarray:
@@ -313,14 +352,14 @@ def repair(master: Master, options: RepairOptions = RepairOptions()) -> Repaired
     image = np.ascontiguousarray(image)
 
     if options.suppress_seals:
-        ocr_gray, seal_fraction = suppress_red_ink(image)
+        ocr_gray, seal_fraction = suppress_red_ink(image, dpi)
         operations.append(Operation("suppress_seals", {"red_ink_fraction": round(seal_fraction, 5)}))
     else:
         ocr_gray = to_gray(image).copy()
     ocr_image = flatten_background(ocr_gray, dpi)
     operations.append(Operation("flatten_background", {"window_mm": 6}))
-    ocr_image = cv2.medianBlur(ocr_image, 3)
-    operations.append(Operation("denoise", {"method": "median", "ksize": 3}))
+    removed = remove_lone_specks(ocr_image)
+    operations.append(Operation("despeckle", {"lone_dark_pixels": removed}))
 
     if dpi < options.min_dpi:
         reasons.append(f"resolution {dpi:.0f} dpi is below the {options.min_dpi} dpi minimum (分辨率不足)")

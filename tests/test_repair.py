@@ -122,13 +122,33 @@ def test_red_ink_reads_as_paper_and_other_colours_keep_their_gray():
     assert (gray[20:, :] == plain[20:, :]).all()
 
 
+def test_only_seal_shaped_red_ink_is_lifted_out():
+    dpi = 300.0
+    mm = dpi / 25.4
+    image = np.full((int(120 * mm), int(100 * mm), 3), 235, np.uint8)
+    centre, radius = (int(50 * mm), int(40 * mm)), int(20 * mm)
+    cv2.circle(image, centre, radius, (40, 50, 210), int(1.2 * mm))  # a 40 mm seal ring
+    cv2.putText(image, "SEAL", (int(35 * mm), int(43 * mm)), cv2.FONT_HERSHEY_SIMPLEX, 3.0, (40, 50, 210), 12)
+    row = slice(int(95 * mm), int(100 * mm))
+    for k in range(6):  # a red printed serial number: 5 mm digits in a line
+        x = int((20 + 7 * k) * mm)
+        image[row, x : x + int(1.2 * mm)] = (40, 50, 210)
+    gray, fraction = suppress_red_ink(image, dpi)
+    ring = (centre[0] + radius, centre[1])
+    assert gray[ring[1], ring[0]] > 200  # the seal reads as paper
+    assert gray[int(97 * mm), int(20.5 * mm)] < 120  # the serial number stays ink
+    assert 0 < fraction < 0.2
+    everything, _ = suppress_red_ink(image)  # without dpi: every red mark, as before
+    assert everything[int(97 * mm), int(20.5 * mm)] > 200
+
+
 def test_seal_suppressed_for_ocr_only(page200):
     result = repair(master_of(page200))
     red = (result.image[:, :, 2].astype(int) - result.image[:, :, 1] > 80)
     assert red.sum() > 500  # the archival image keeps the seal in colour
     assert np.percentile(result.ocr_image[red], 10) > 200  # the OCR image reads it as paper
     ops = [op.name for op in result.operations]
-    assert {"orient", "suppress_seals", "flatten_background", "denoise"} <= set(ops)
+    assert {"orient", "suppress_seals", "flatten_background", "despeckle"} <= set(ops)
 
 
 def test_seal_kept_when_not_asked_to_suppress(page200):
