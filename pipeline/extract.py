@@ -61,6 +61,14 @@ NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
 MIGRATION_TYPES = ("migration_certificate", "move_in_permit")
 HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member shares
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
+# the date a form records its event by, for the types whose title names an event
+EVENT_DATE_OF_TYPE = {
+    "birth_registration": "birth_date",
+    "death_deregistration": "event_date",
+    "migration_certificate": "event_date",
+    "move_in_permit": "event_date",
+    "change_correction": "event_date",
+}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
 SEAL_SLANT = 12.0  # degrees: pages reach extraction straightened; a seal's ring text leans far more
@@ -196,10 +204,11 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         attributes=frozenset(fold(w) for w in data.get("attribute", {}).get("words", [])),
         heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
                            key=lambda x: -len(x[0]))),
-        # every character of the printed wordings and of the words labels are read by
+        # every character of the printed wordings and of the words labels and titles are read by
         label_chars=frozenset("".join(printed) + "".join(
             w for rule in data.get("keyword", []) for group in [rule["any"], *rule.get("and", [])] for w in group
-        ) + "".join(w for h in data.get("head", []) for w in h["words"])),
+        ) + "".join(w for h in data.get("head", []) for w in h["words"])
+          + "".join(w for cue in data.get("title_cue", []) for w in cue["words"])),
     )
 
 
@@ -729,6 +738,11 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
     # the words before it say which one
     family = next((keys for suffix, keys in table.heads if text.endswith(suffix) and len(text) > len(suffix)), ())
     rules = [r for r in rules if r.key in family] or rules
+    if not rules and "birth_date" in family:
+        # a date qualified by the word a form's title names its event by (亡故 + 日期 on a death form)
+        key = next((EVENT_DATE_OF_TYPE[t] for w, t in table.title_cues if t in EVENT_DATE_OF_TYPE and w in text), "")
+        if key:
+            return LabelDef(word=text, key=key if not person else "", person=person, person_key=key)
     if person and text in ("名", "名字"):  # 父名, 母名字
         return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
     for rule in rules:
@@ -867,19 +881,24 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
             if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             # a label printed downwards may come back as one box per character ("性" over "別")
-            below = sorted((b for b in runs if b is not a and _stacked(a, b)), key=lambda b: b.box[1])
+            # only the next piece down its column: a column's pieces are read in order, none skipped
+            below = sorted((b for b in runs if b is not a and _stacked(a, b) and not _piece_between(a, b, runs)),
+                           key=lambda b: b.box[1])
             beside = [b for b in runs if b is not a and a.vertical == b.vertical and _next_to(a, b)]
             for b in below + beside:
                 downwards = b in below
                 joined = _plain(a.text + b.text)
                 hit = _label_at_start(joined, table)
-                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地")
+                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地";
+                # and the piece joined must bring some of the wording's own characters: not 出生年月 + 学)
                 if hit is not None and hit.end > len(a.chars) and (
                     hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
+                    and _brings_wording(joined[len(a.chars) : hit.end], hit.label.word[len(a.chars) :])
                 ) or (
                     downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
                     and not all(any(_valid_value(k, _plain(p.text)) for k in CODED_KEYS if k not in DATE_KEYS) for p in (a, b))
-                    and _label_pieces(joined, table, coded=_in_label_row(a, runs, table))
+                    and (_label_pieces(joined, table, coded=_in_label_row(a, runs, table))
+                         or _in_label_column(a, runs, table) and _label_pieces(joined, table, loose=True))
                 ):
                     runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
                     runs.remove(b)
@@ -890,12 +909,28 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     return runs
 
 
-def _label_pieces(text: str, table: LabelTable, coded: bool = False) -> bool:
+def _brings_wording(part: str, rest: str) -> bool:
+    """A piece read after a label's start holds at least one of the characters the wording goes on with."""
+    return bool(part) and (not rest or levenshtein(part, rest) < max(len(part), len(rest)))
+
+
+def _piece_between(a: _Run, b: _Run, runs: list[_Run]) -> bool:
+    """Another piece of a's column stands between a and the piece b below it."""
+    top, bottom = (a.box[1] + a.box[3]) / 2, (b.box[1] + b.box[3]) / 2
+    return any(
+        c is not a and c is not b and a.box[0] <= (c.box[0] + c.box[2]) / 2 <= a.box[2]
+        and top < (c.box[1] + c.box[3]) / 2 < bottom
+        for c in runs
+    )
+
+
+def _label_pieces(text: str, table: LabelTable, coded: bool = False, loose: bool = False) -> bool:
     """Characters of printed label wording that together read as an unknown label by their words (生 + 地);
-    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels)."""
+    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels); with `loose`
+    (pieces standing in a column of printed labels), only the first need be a label character (婚 + 否)."""
     return (
         len(text) <= 4
-        and all(c in table.label_chars for c in text)
+        and all(c in table.label_chars for c in (text[:1] if loose else text))
         and (coded or not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS))
         and _guess_label(text, table) is not None
     )
@@ -908,6 +943,20 @@ def _in_label_row(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
         1 for r in runs
         if r is not a and r.vertical and table.labels.get(_plain(r.text)) and abs(r.box[1] - a.box[1]) <= size
     ) >= 2
+
+
+def _in_label_column(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The piece stands in a column of two or more printed labels set downwards (known, or read by their
+    words), and is set as they are: centred on the column, its characters no larger than theirs."""
+    size = _width(a.box)
+    centre = (a.box[0] + a.box[2]) / 2
+    column = [
+        r for r in runs
+        if r is not a and r.vertical and 2 <= len(r.chars) <= 8
+        and (table.labels.get(_plain(r.text)) or _guess_label(_plain(r.text), table) is not None)
+        and abs((r.box[0] + r.box[2]) / 2 - centre) <= 0.3 * _width(r.box)
+    ]
+    return len(column) >= 2 and size <= 1.3 * max(_width(r.box) for r in column)
 
 
 def _stacked(a: _Run, b: _Run) -> bool:

@@ -1,0 +1,62 @@
+"""Finding printed labels on layouts the extractor was not written for: hand-built OCR lines.
+
+Each fixture is drawn as a scanner's OCR reads such a form (boxes, reading order, one box
+per printed character where labels are set with wide spacing), not taken from pagegen.
+"""
+
+from __future__ import annotations
+
+from pipeline.extract import extract
+from tests.test_extract import line, page, values
+
+PITCH = 100  # a printed label character every 100 px down its cell
+BOX = 80  # each one read as a box of its own
+
+
+def downwards(text: str, x: float, y: float) -> list:
+    """A label printed downwards with one box per character, as OCR returns a widely spaced label."""
+    return [line(ch, x, y + PITCH * k, h=BOX) for k, ch in enumerate(text)]
+
+
+def test_card_of_labels_printed_downwards_one_character_per_box():
+    """A card with tall narrow label cells: labels set downwards, characters widely spaced (each its
+    own OCR box), values written across beside them. Two wordings are not in the table (婚嫁, a
+    qualified 居民身份证 label), and the boxes come in the engine's order, not reading order."""
+    left, right = 200, 1200
+    lines = [line("常住人口登记表", 700, 120, h=70)]
+    lines += downwards("姓名", left, 300) + [line("刘玉珍", left + 160, 320, h=60)]
+    # 别 read before 性: its nearest piece down the column is 原, not 籍 further down
+    lines += [line("别", left, 600 + PITCH, h=BOX), line("性", left, 600, h=BOX), line("女", left + 160, 630, h=60)]
+    lines += downwards("原籍", left, 900) + [line("山东掖县", left + 160, 930, h=60)]
+    lines += [line("居民身份证", left, 1200, h=BOX, vertical=True), line("370625195304120025", left + 160, 1400, h=50)]
+    # 职 under 居民身份证 reads like 居民身份证号 with one error, but brings none of its characters
+    lines += downwards("职业", left, 1800) + [line("教师", left + 160, 1830, h=60)]
+    lines += downwards("婚嫁", right, 300) + [line("已婚", right + 160, 320, h=60)]
+    lines += [line("民族", right, 600, h=BOX, vertical=True), line("回", right + 160, 630, h=60)]
+    lines += [line("出生日期", right, 900, h=BOX, vertical=True), line("1953年4月12日", right + 160, 1000, h=60)]
+    result = extract(page(*lines))
+    assert result.doc_type == "resident_registration"
+    assert values(result) == {
+        "name": "刘玉珍",
+        "sex": "女",
+        "native_place": "山东掖县",
+        "id_number": "370625195304120025",
+        "occupation": "教师",
+        "marital_status": "已婚",
+        "ethnicity": "回族",
+        "birth_date": "1953-04-12",
+    }
+
+
+def test_date_qualified_by_the_event_the_title_names():
+    """死亡 is the table's word for the event; a form may say 病故 (a word its death titles are read by):
+    a date label qualified so is the event's date, not the page's registration date."""
+    ocr = page(
+        line("死亡人口登记表", 800, 100, h=60),
+        line("姓名", 200, 300), line("马凤英", 500, 300),
+        line("病故日期", 200, 400), line("1977年4月28日", 500, 400),
+        line("填表日期", 200, 500), line("1977年5月7日", 500, 500),
+    )
+    result = extract(ocr)
+    assert result.doc_type == "death_deregistration"
+    assert values(result) == {"name": "马凤英", "event_date": "1977-04-28", "registration_date": "1977-05-07"}
