@@ -241,6 +241,7 @@ class _Run:
 
     chars: list[_Char]
     vertical: bool
+    printed: bool = False  # pieces joined where printed labels stand: the whole run is one label
 
     @property
     def text(self) -> str:
@@ -658,6 +659,8 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     for index, run in enumerate(runs):
         if _is_title(_plain(run.text), table) or _is_sentence(run.text):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
+        elif run.printed and (guessed := _guess_label(_plain(run.text), table)) is not None:
+            segments.append(_Segment(run.chars, run.vertical, index, 0, label=guessed))
         else:
             segments.extend(_cut_run(index, run, table))
     for seg in segments:
@@ -793,7 +796,10 @@ def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
     """
     titles = [s for s in layout.segments if s.title]
     columns: list[list[_Run]] = []
-    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
+    stamp = _stamp_size(layout.segments)
+    runs = [r for r in layout.runs if not _is_title(_plain(r.text), table)
+            and not _stamped(_Segment(r.chars, r.vertical, -1, 0), stamp, layout.segments)]
+    for run in sorted(runs, key=lambda r: -r.box[2]):
         for column in columns:
             if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
                 column.append(run)
@@ -882,7 +888,8 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                 continue
             # a label printed downwards may come back as one box per character ("性" over "別")
             # only the next piece down its column: a column's pieces are read in order, none skipped
-            below = sorted((b for b in runs if b is not a and _stacked(a, b) and not _piece_between(a, b, runs)),
+            below = sorted((b for b in runs if b is not a and (_stacked(a, b) or _heads_column(a, b))
+                            and not _piece_between(a, b, runs) and _keeps_pitch(a, b, runs)),
                            key=lambda b: b.box[1])
             beside = [b for b in runs if b is not a and a.vertical == b.vertical and _next_to(a, b)]
             for b in below + beside:
@@ -895,12 +902,13 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
                     hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
                     and _brings_wording(joined[len(a.chars) : hit.end], hit.label.word[len(a.chars) :])
                 ) or (
-                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
+                    downwards and (len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) or _heads_column(a, b))
                     and not all(any(_valid_value(k, _plain(p.text)) for k in CODED_KEYS if k not in DATE_KEYS) for p in (a, b))
-                    and (_label_pieces(joined, table, coded=_in_label_row(a, runs, table))
-                         or _in_label_column(a, runs, table) and _label_pieces(joined, table, loose=True))
+                    and _label_pieces(joined, table, coded=(printed := _printed_here(a, b, runs, table)),
+                                      loose=_alike(a, b) and printed)
                 ):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards,
+                                   printed=not (hit is not None and hit.end > len(a.chars)) and printed)
                     runs.remove(b)
                     changed = True
                     break
@@ -927,7 +935,7 @@ def _piece_between(a: _Run, b: _Run, runs: list[_Run]) -> bool:
 def _label_pieces(text: str, table: LabelTable, coded: bool = False, loose: bool = False) -> bool:
     """Characters of printed label wording that together read as an unknown label by their words (生 + 地);
     with `coded`, also a word that could be a value (户 + 主 in a row of printed labels); with `loose`
-    (pieces standing in a column of printed labels), only the first need be a label character (婚 + 否)."""
+    (lone characters set alike where labels stand), only the first need be a label character (婚 + 否)."""
     return (
         len(text) <= 4
         and all(c in table.label_chars for c in (text[:1] if loose else text))
@@ -969,6 +977,59 @@ def _stacked(a: _Run, b: _Run) -> bool:
     gap = bb[1] - ba[3]
     below = (bb[1] + bb[3]) / 2 > (ba[1] + ba[3]) / 2 + 0.5 * min(size, _height(bb))
     return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 3.0 * size
+
+
+def _printed_here(a: _Run, b: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The pieces stand where printed labels stand: a cell of a row of labels set downwards, or two lone
+    characters set alike in a column of labels. There a word that could be written (户主) is a label."""
+    return _in_label_row(a, runs, table) or _alike(a, b) and _in_label_column(a, runs, table)
+
+
+def _keeps_pitch(a: _Run, b: _Run, runs: list[_Run]) -> bool:
+    """b follows a down their column at the pitch of a printed word: no wider a step than the column's
+    steps next to it (inside a or b, from the piece above a, to the piece below b). Labels down a
+    column of cells stand further apart than the characters of one label (性 別 | 族 别 | 户 主)."""
+    def centre(c: _Char) -> float:
+        return (c.box[1] + c.box[3]) / 2
+
+    def inner(r: _Run) -> list[float]:
+        if not r.vertical or len(r.chars) < 2:
+            return []
+        return [(centre(r.chars[-1]) - centre(r.chars[0])) / (len(r.chars) - 1)]
+
+    def in_column(r: _Run) -> bool:
+        return r is not a and r is not b and a.box[0] <= (r.box[0] + r.box[2]) / 2 <= a.box[2]
+
+    step = centre(b.chars[0]) - centre(a.chars[-1])
+    steps = inner(a) + inner(b)
+    above = max((r for r in runs if in_column(r) and centre(r.chars[-1]) < centre(a.chars[0])),
+                key=lambda r: centre(r.chars[-1]), default=None)
+    under = min((r for r in runs if in_column(r) and centre(r.chars[0]) > centre(b.chars[-1])),
+                key=lambda r: centre(r.chars[0]), default=None)
+    if above is not None:
+        steps.append(centre(a.chars[0]) - centre(above.chars[-1]))
+    if under is not None:
+        steps.append(centre(under.chars[0]) - centre(b.chars[-1]))
+    return not steps or step <= 1.3 * min(steps)
+
+
+def _alike(a: _Run, b: _Run) -> bool:
+    """Two lone characters set alike: boxes of about one size, as printed type is."""
+    if len(a.chars) != 1 or len(b.chars) != 1:
+        return False
+    sa, sb = max(_width(a.box), _height(a.box)), max(_width(b.box), _height(b.box))
+    return max(sa, sb) <= 1.3 * min(sa, sb)
+
+
+def _heads_column(a: _Run, b: _Run) -> bool:
+    """a, one character, stands at the head of b, a column of characters, one step of b's own pitch
+    above it: the first character of a label printed downwards, read as a box of its own (出 + 生时间)."""
+    if len(a.chars) != 1 or a.vertical or not b.vertical or len(b.chars) < 2 or _x_overlap(a.box, b.box) <= 0.5:
+        return False
+    centres = [(c.box[1] + c.box[3]) / 2 for c in b.chars]
+    pitch = (centres[-1] - centres[0]) / (len(centres) - 1)
+    step = centres[0] - (a.box[1] + a.box[3]) / 2
+    return 0.6 * pitch <= step <= 1.5 * pitch
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -1127,8 +1188,9 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)),
-                    key=lambda s: (s.box[1], s.box[0]))
+    stamp = _stamp_size(segs)
+    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)
+                     and not _stamped(s, stamp, segs)), key=lambda s: (s.box[1], s.box[0]))
     value_side = _vertical_label_side(segs)
     headers = _header_rows(segs)
     for value in values:
@@ -1175,6 +1237,35 @@ def _rejoin_trailing_words(layout: _Layout, pairs: dict[int, _Pair], owner: dict
         segs.remove(seg)
         changed = True
     return changed
+
+
+def _thickness(seg: _Segment) -> float:
+    """The size of a segment's characters across its line."""
+    return _width(seg.box) if seg.vertical else _height(seg.box)
+
+
+def _stamped(seg: _Segment, stamp: float, segs: list[_Segment]) -> bool:
+    """A rubber stamp struck across the writing: characters of a stamp's size, large both across the
+    line and along it (a box two lines of writing tall is not of large characters), over other text.
+    A large hand alone is not a stamp (a name written big in its cell)."""
+    along = (_height(seg.box) if seg.vertical else _width(seg.box)) / max(1.0, sum(_char_width(c.ch) for c in seg.chars))
+    if _thickness(seg) <= stamp or along <= 0.6 * stamp:
+        return False
+    box = seg.box
+    return any(
+        o.run != seg.run and not any(c is o.chars[0] for c in seg.chars) and not o.title and _x_cover(o.box, box) > 0 and min(o.box[3], box[3]) > max(o.box[1], box[1])
+        for o in segs
+    )
+
+
+def _stamp_size(segs: list[_Segment]) -> float:
+    """Characters this large are a rubber stamp's (注销, 死亡 across the cells), not printed or written:
+    far larger than both the printed labels and most of the writing on the page."""
+    labels = sorted(_thickness(s) for s in segs if s.label is not None and not s.title)
+    written = sorted(_thickness(s) for s in segs if s.label is None and not s.title)
+    if len(labels) < 3 or len(written) < 3:
+        return float("inf")
+    return max(2.5 * labels[len(labels) // 2], 1.8 * written[len(written) // 2])
 
 
 def _over_a_label(value: _Segment, segs: list[_Segment]) -> bool:
@@ -1524,6 +1615,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
         else:
             rows.append([pair])
     tables = []
+    stamp = _stamp_size(layout.segments)
     for row in rows:
         if len(row) < 3 or not any(p.below for p in row):
             continue
@@ -1544,6 +1636,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
             if s.label is None
             and not s.title
             and id(s) not in claimed
+            and not _stamped(s, stamp, layout.segments)
             and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
             and left < (s.box[0] + s.box[2]) / 2 < right
         ]

@@ -7,10 +7,17 @@ per printed character where labels are set with wide spacing), not taken from pa
 from __future__ import annotations
 
 from pipeline.extract import extract
+from pipeline.records import OcrLine
 from tests.test_extract import line, page, values
 
 PITCH = 100  # a printed label character every 100 px down its cell
 BOX = 80  # each one read as a box of its own
+
+
+def column(text: str, x: float, y: float, size: float) -> OcrLine:
+    """One OCR box down a column: characters `size` wide and one `size` apart."""
+    quad = ((x, y), (x + size, y), (x + size, y + size * len(text)), (x, y + size * len(text)))
+    return OcrLine(quad=quad, text=text, score=0.95, vertical=True)
 
 
 def downwards(text: str, x: float, y: float) -> list:
@@ -60,3 +67,43 @@ def test_date_qualified_by_the_event_the_title_names():
     result = extract(ocr)
     assert result.doc_type == "death_deregistration"
     assert values(result) == {"name": "马凤英", "event_date": "1977-04-28", "registration_date": "1977-05-07"}
+
+
+def test_lone_characters_down_a_column_split_into_labels_by_their_pitch():
+    """Six lone characters down one column of cells: 性 別 | 族 别 | 户 主. Within a label they stand one
+    pitch apart, between labels further; each label gets the value beside it (户主 is the head's name
+    here, a label set in the column, not the relation written as a value)."""
+    x = 200
+    lines = [line("出生登记表", 700, 100, h=70), line("婴儿姓名", x, 200), line("马小军", x + 220, 200, h=60)]
+    for text, y in (("性别", 400), ("族别", 630), ("户主", 860)):
+        lines += downwards(text, x, y)
+    lines += [line("男", x + 160, 430, h=60), line("汉族", x + 160, 660, h=60), line("马德明", x + 160, 890, h=60)]
+    result = extract(page(*lines))
+    assert result.doc_type == "birth_registration"
+    assert values(result) == {"name": "马小军", "sex": "男", "ethnicity": "汉族", "head_name": "马德明"}
+
+
+def test_header_row_set_downwards_with_a_detached_first_character_and_a_stamp():
+    """Labels printed downwards along the top of a right-to-left form, values written downwards under
+    them. OCR reads the first character of 出生时间 (a wording not in the table) as a box of its own,
+    and a large 注销 stamp is struck across the writing: it is no one's value."""
+    lines = [line("死亡人口登记", 800, 120, h=70)]
+    columns = [("姓名", "王二小"), ("性别", "男"), ("出生时间", "1931年5月2日"), ("民族", "汉"), ("住址", "城关镇北街4号")]
+    for k, (label, value) in enumerate(columns):
+        x = 1800 - 150 * k
+        if label == "出生时间":
+            lines += [line("出", x, 300, h=80), column("生时间", x, 385, 80)]
+        else:
+            lines.append(column(label, x, 300, 80))
+        lines.append(column(value, x - 10, 760, 100))
+    # struck across the 住址, 民族 and 出生时间 columns, its characters square and large
+    lines.append(OcrLine(quad=((1200, 900), (1720, 900), (1720, 1160), (1200, 1160)), text="注销", score=0.9))
+    result = extract(page(*lines))
+    assert result.doc_type == "death_deregistration"
+    assert values(result) == {
+        "name": "王二小",
+        "sex": "男",
+        "birth_date": "1931-05-02",
+        "ethnicity": "汉族",
+        "address": "城关镇北街4号",
+    }
