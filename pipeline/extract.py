@@ -656,8 +656,9 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = [r for r in runs if r.chars]
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
+    sizes = sorted(_width(r.box) if r.vertical else _height(r.box) for r in runs)
     for index, run in enumerate(runs):
-        if _is_title(_plain(run.text), table) or _is_sentence(run.text):
+        if _is_title(_plain(run.text), table) or _is_sentence(run.text) or _cued_title(run, sizes, ocr, table):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
         elif run.printed and (guessed := _guess_label(_plain(run.text), table)) is not None:
             segments.append(_Segment(run.chars, run.vertical, index, 0, label=guessed))
@@ -681,6 +682,8 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
     """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
     stands as a label: before a colon, or lined up with the page's known labels."""
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    # labels set downwards along a header row: those read by their words count too (族别 beside 性别)
+    read = [s for s in segments if s.label is not None and s.vertical and (s.label.key or s.label.person)]
     for seg in segments:
         if seg.title:
             continue
@@ -689,7 +692,9 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
                 seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
             continue
         text = _plain(seg.text)
-        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) \
+                or not _aligned_with(seg, known) and not (seg.vertical and _aligned_with(seg, read)) \
+                and not _gap_in_label_row(seg, segments):
             continue
         if _in_table(seg, known, segments):
             continue
@@ -699,6 +704,17 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
+
+
+def _gap_in_label_row(seg: _Segment, segments: list[_Segment]) -> bool:
+    """The only text of a row of three or more labels that is not read as one: a header the table
+    does not know, between the column headers (出生时间 [祖籍] 文化)."""
+    if seg.vertical:
+        return False
+    row = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)]
+    labels = [s for s in row if s.label is not None and (s.label.key or s.label.person)]
+    return len(labels) >= 3 and len(labels) == len(row) \
+        and min(s.box[0] for s in labels) < seg.box[0] < max(s.box[0] for s in labels)
 
 
 def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
@@ -842,6 +858,20 @@ def _is_title(text: str, table: LabelTable) -> bool:
     if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
         return False
     return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
+
+
+def _cued_title(run: _Run, sizes: list[float], ocr: OcrResult, table: LabelTable) -> bool:
+    """A title the table does not know (户籍底册): a short line across the middle of the top third,
+    printed larger than most text on the page, holding a word form titles are read by, no colon;
+    not a label however its words read."""
+    text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
+    size = _width(run.box) if run.vertical else _height(run.box)
+    if not 4 <= len(text) <= 16 or ":" in run.text or run.box[1] > 0.35 * max(1, ocr.height) \
+            or size < 1.4 * sizes[len(sizes) // 2] or run.vertical:
+        return False
+    if abs((run.box[0] + run.box[2]) / 2 - ocr.width / 2) > 0.12 * max(1, ocr.width):
+        return False
+    return _exact_at(text, 0, table) is None and any(word in text for word, _type in table.title_cues)
 
 
 def _label_at_start(text: str, table: LabelTable) -> _Hit | None:

@@ -6,9 +6,29 @@ per printed character where labels are set with wide spacing), not taken from pa
 
 from __future__ import annotations
 
-from pipeline.extract import extract
+import functools
+import re
+
+import pytest
+
+import pipeline.extract as stage
+from pipeline.extract import LABELS_PATH, extract
 from pipeline.records import OcrLine
 from tests.test_extract import line, page, values
+
+
+@pytest.fixture
+def without(monkeypatch, tmp_path):
+    """Extraction reads a copy of config/labels.toml without the given wordings: they are unseen."""
+    def drop(*words: str) -> None:
+        text = LABELS_PATH.read_text(encoding="utf-8")
+        for word in words:
+            text, n = re.subn(rf'"{re.escape(word)}",?\s*', "", text)
+            assert n, word
+        path = tmp_path / "labels.toml"
+        path.write_text(text, encoding="utf-8")
+        monkeypatch.setattr(stage, "load_labels", functools.partial(stage.load_labels.__wrapped__, str(path)))
+    return drop
 
 PITCH = 100  # a printed label character every 100 px down its cell
 BOX = 80  # each one read as a box of its own
@@ -107,3 +127,41 @@ def test_header_row_set_downwards_with_a_detached_first_character_and_a_stamp():
         "ethnicity": "汉族",
         "address": "城关镇北街4号",
     }
+
+
+def test_household_table_under_a_header_the_table_does_not_know_and_an_unknown_title(without):
+    """A register page: a title the table has no wording for (read by its word 底册, and not a label for
+    the 籍 in it), a header row with one wording the table does not know (祖籍, which begins like the
+    relation 祖父) between known ones."""
+    without("户籍底册", "祖籍")
+    headers = [("姓名", 200), ("与户主关系", 450), ("性别", 750), ("祖籍", 950), ("出生日期", 1250), ("文化程度", 1600)]
+    rows = [
+        ["赵长生", "户主", "男", "河北献县", "1921.3.8", "小学"],
+        ["钱凤兰", "妻", "女", "河北沧县", "1925.10.2", "文盲"],
+        ["赵国庆", "长子", "男", "河北献县", "1949.10.1", "高中"],
+    ]
+    lines = [line("户籍底册", 1080, 120, h=80), line("住址", 200, 220), line("东风街道九号院", 420, 220)]
+    lines += [line(text, x, 320) for text, x in headers]
+    for r, row in enumerate(rows):
+        lines += [line(text, x, 420 + 100 * r, h=44) for text, (_h, x) in zip(row, headers)]
+    result = extract(page(*lines))
+    assert result.doc_type == "household_register"
+    people = [{k: f.value for k, f in m.fields.items()} for m in result.mentions]
+    assert [p["name"] for p in people] == ["赵长生", "钱凤兰", "赵国庆"]
+    assert [p["native_place"] for p in people] == ["河北献县", "河北沧县", "河北献县"]
+    assert [p["birth_date"] for p in people] == ["1921-03-08", "1925-10-02", "1949-10-01"]
+    assert [p["education"] for p in people] == ["小学", "文盲", "高中"]
+    assert values(result)["address"] == "东风街道九号院"
+
+
+def test_header_row_set_downwards_of_wordings_read_by_their_words(without):
+    """Column headers printed downwards, only one of them (姓名) in the table: the others are read by
+    their words, and line up the one whose words alone do not make it a label where it stands (祖籍)."""
+    without("祖籍")
+    lines = [line("常住人口登记表", 900, 100, h=80)]
+    columns = [("姓名", "孙玉梅"), ("族属", "满族"), ("祖籍", "辽宁锦州"), ("学识程度", "初中")]
+    for k, (label, value) in enumerate(columns):
+        x = 400 + 300 * k
+        lines += [column(label, x, 300, 60), column(value, x, 620, 90)]
+    result = extract(page(*lines))
+    assert values(result) == {"name": "孙玉梅", "ethnicity": "满族", "native_place": "辽宁锦州", "education": "初中"}
