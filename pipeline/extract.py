@@ -577,6 +577,13 @@ def _find_labels(
             hit = _header_word_at(text, i, table, chars)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
+        if hit is not None and _names_a_place(hit, text, table):
+            hit = None
+        if hit is None and i > 0 and not (hits and hits[-1].end == i):
+            closing = _closing_label_at(text, i, table, chars)
+            if closing is not None:
+                hits.append(closing)
+                break
         if hit is not None and (
             at_boundary
             or _accept_inside(hit, text, table)
@@ -588,6 +595,44 @@ def _find_labels(
             continue
         i += 1
     return hits
+
+
+def _names_a_place(hit: _Hit, text: str, table: LabelTable) -> bool:
+    """A label word that begins a written name (民族路, 文化馆, 民族村, 文化站干部): a plain noun, no head
+    noun ending it, that runs on with no colon into the ending of a place or workplace, and what follows
+    is no value of that field (民族 + 回 stays a label and its value)."""
+    rest = text[hit.end :]
+    if not rest or not rest[0] in VALUE_ENDINGS or hit.label.takes_label:
+        return False
+    if any(text[hit.start : hit.end].endswith(suffix) for suffix, _keys in table.heads):
+        return False  # a wording ending in its head noun is whole (批准日期, then writing)
+    key = hit.label.person_key or hit.label.key
+    return not (key in CODED_KEYS and any(_valid_value(key, rest[:n]) for n in range(1, min(len(rest), 6) + 1)))
+
+
+def _closing_label_at(text: str, i: int, table: LabelTable, chars: list[_Char] | None) -> _Hit | None:
+    """A label the table does not know that ends a line after writing, its value in the next box
+    ("随夫迁移" + "迁出时间", then "三月二十六日"): the rest of the line from some point at or after i is
+    one wording of three to six characters that begins with a word labels are read by and ends in a
+    date or place head noun, evenly set; of several, the shortest. (A value ending in a label word,
+    "退休回原籍", ends in no head noun.)"""
+    words = {w for r in table.keywords for w in r.any} | {w for w, t in table.title_cues if t in EVENT_DATE_OF_TYPE}
+    for start in range(max(i, len(text) - 3), max(i, len(text) - 6) - 1, -1):
+        piece = text[start:]
+        if start == 0 or not all(_is_han(c) for c in piece) or not _is_han(text[start - 1]):
+            continue
+        if not any(piece.startswith(w) for w in words):
+            continue
+        heads = [suffix for suffix, keys in table.heads if piece.endswith(suffix) and len(piece) > len(suffix)
+                 and ("birth_date" in keys or "address" in keys)]
+        if not heads or piece.endswith(VALUE_ENDINGS) or _label_value(piece, table):
+            continue
+        if chars is not None and not _evenly_set(chars[start:]):
+            continue
+        label = _guess_label(piece, table)
+        if label is not None:
+            return _Hit(start, len(text), label, 0)
+    return None
 
 
 CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
@@ -693,8 +738,7 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
             continue
         text = _plain(seg.text)
         if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) \
-                or not _aligned_with(seg, known) and not (seg.vertical and _aligned_with(seg, read)) \
-                and not _gap_in_label_row(seg, segments):
+                or not _aligned_with(seg, known) and not (seg.vertical and _aligned_with(seg, read)):
             continue
         if _in_table(seg, known, segments):
             continue
@@ -704,6 +748,12 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
+    # then the one header of a row of labels not yet read as one (the row's other labels read above)
+    for seg in segments:
+        text = _plain(seg.text)
+        if seg.label is None and not seg.title and 2 <= len(text) <= 8 and all(_is_han(c) for c in text) \
+                and _gap_in_label_row(seg, segments):
+            seg.label = _guess_label(text, table)
 
 
 def _gap_in_label_row(seg: _Segment, segments: list[_Segment]) -> bool:

@@ -165,3 +165,42 @@ def test_header_row_set_downwards_of_wordings_read_by_their_words(without):
         lines += [column(label, x, 300, 60), column(value, x, 620, 90)]
     result = extract(page(*lines))
     assert values(result) == {"name": "孙玉梅", "ethnicity": "满族", "native_place": "辽宁锦州", "education": "初中"}
+
+
+def test_written_names_that_begin_with_a_label_word_stay_values():
+    """民族路, 文化馆, 文化站, 民族村: a plain label word running on into a place's or workplace's ending
+    is the start of a written name, in a box of its own or after a colon; 民族 + 回 is still a label."""
+    beside = page(
+        line("常住人口登记表", 900, 100, h=60),
+        line("姓名", 200, 300), line("王桂兰", 500, 300),
+        line("住址", 200, 400), line("民族路12号", 500, 400),
+        line("工作单位", 200, 500), line("文化馆", 500, 500),
+        line("职业", 200, 600), line("文化站干部", 500, 600),
+        line("出生地", 200, 700), line("民族村", 500, 700),
+        line("曾用名", 200, 800), line("民族回", 900, 800),  # a blank cell, then a label and value in one box
+    )
+    assert values(extract(beside)) == {
+        "name": "王桂兰", "address": "民族路12号", "employer": "文化馆", "occupation": "文化站干部",
+        "birthplace": "民族村", "ethnicity": "回族",
+    }
+    ruled = page(line("住址：民族路12号", 200, 300), line("工作单位：文化馆", 200, 400), line("出生地民族村", 200, 500))
+    assert values(extract(ruled)) == {"address": "民族路12号", "employer": "文化馆", "birthplace": "民族村"}
+
+
+def test_unknown_label_closing_a_line_of_writing(without):
+    """OCR read a written reason and the next printed label as one box ("随夫迁移迁出时间"), the date
+    in the boxes after it: the label is the shortest ending of the line that begins with a word labels
+    are read by and ends in a head noun (迁出时间, not 移迁出时间); a reason that merely ends in a label
+    word (退休回原籍) stays whole."""
+    without("迁出时间")
+    ocr = page(
+        line("户口迁移证", 900, 100, h=60),
+        line("姓名", 200, 300), line("高建设", 500, 300),
+        line("迁移原因", 200, 400), line("随夫迁移迁出时间", 500, 400), line("一九六一年三月二十六日", 900, 400),
+        line("迁往地址", 200, 500), line("集宁市新华街7号", 500, 500),
+    )
+    assert values(extract(ocr)) == {
+        "name": "高建设", "move_reason": "随夫迁移", "event_date": "1961-03-26", "move_to": "集宁市新华街7号",
+    }
+    kept = page(line("迁移原因", 200, 300), line("退休回原籍", 500, 300), line("姓名", 200, 400), line("吴德", 500, 400))
+    assert values(extract(kept)) == {"move_reason": "退休回原籍", "name": "吴德"}
