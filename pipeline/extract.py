@@ -718,8 +718,10 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
         if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
-            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
-            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
+            # a whole wording its words read (祖籍, begun like the relation 祖父), else unreadable, but it
+            # still ends its neighbour's cell, and its characters may tell the field
+            seg.label = (len(seg.chars) >= 2 and _guess_label(_plain(seg.text), table)) \
+                or LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
@@ -1025,11 +1027,13 @@ def _label_pieces(text: str, table: LabelTable, coded: bool = False, loose: bool
 
 
 def _in_label_row(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
-    """The piece starts level with two or more printed labels set downwards: a cell of a header row."""
+    """The piece starts level with two or more printed labels set downwards (known, or read by their
+    words): a cell of a header row."""
     size = max(_width(a.box), 1.0)
     return sum(
         1 for r in runs
-        if r is not a and r.vertical and table.labels.get(_plain(r.text)) and abs(r.box[1] - a.box[1]) <= size
+        if r is not a and r.vertical and abs(r.box[1] - a.box[1]) <= size and 2 <= len(r.chars) <= 8
+        and (table.labels.get(_plain(r.text)) or _guess_label(_plain(r.text), table) is not None)
     ) >= 2
 
 

@@ -21,12 +21,18 @@ from tests.test_extract import line, page, values
 def without(monkeypatch, tmp_path):
     """Extraction reads a copy of config/labels.toml without the given wordings: they are unseen."""
     def drop(*words: str) -> None:
-        text = LABELS_PATH.read_text(encoding="utf-8")
-        for word in words:
-            text, n = re.subn(rf'"{re.escape(word)}",?\s*', "", text)
-            assert n, word
+        out, in_list, dropped = [], False, set()
+        for row in LABELS_PATH.read_text(encoding="utf-8").splitlines(keepends=True):
+            if re.match(r"\s*(words|titles)\s*=\s*\[", row) or in_list:  # wordings, not the words rules read
+                for word in words:
+                    row, n = re.subn(rf'"{re.escape(word)}",?\s*', "", row)
+                    dropped |= {word} if n else set()
+                row = re.sub(r",\s*\]", "]", row)
+                in_list = "]" not in row
+            out.append(row)
+        assert dropped == set(words), set(words) - dropped
         path = tmp_path / "labels.toml"
-        path.write_text(text, encoding="utf-8")
+        path.write_text("".join(out), encoding="utf-8")
         monkeypatch.setattr(stage, "load_labels", functools.partial(stage.load_labels.__wrapped__, str(path)))
     return drop
 
@@ -204,3 +210,31 @@ def test_unknown_label_closing_a_line_of_writing(without):
     }
     kept = page(line("迁移原因", 200, 300), line("退休回原籍", 500, 300), line("姓名", 200, 400), line("吴德", 500, 400))
     assert values(extract(kept)) == {"move_reason": "退休回原籍", "name": "吴德"}
+
+
+def test_header_row_of_lone_characters_right_to_left(without):
+    """A right-to-left card: every header printed downwards one box per character along the top, none
+    of the wordings in the table; values written downwards under them. The header row is seen from the
+    labels read by their words (称谓, 性别 …), so 婚 + 否 joins though 否 is no label character."""
+    without("称谓", "性别", "祖籍", "婚否", "职务")
+    lines = [line("常住人口登记卡", 900, 100, h=80)]
+    columns = [("称谓", "户主"), ("性别", "女"), ("祖籍", "山西代县"), ("婚否", "未婚"), ("职务", "学生")]
+    for k, (label, value) in enumerate(columns):
+        x = 1800 - 130 * k
+        lines += downwards(label, x, 300)
+        lines.append(column(value, x - 10, 560, 90))
+    result = extract(page(*lines))
+    assert values(result) == {
+        "relation_to_head": "户主", "sex": "女", "native_place": "山西代县", "marital_status": "未婚", "occupation": "学生",
+    }
+
+
+def test_label_in_a_column_of_labels_that_begins_like_a_value(without):
+    """祖籍 (unseen) begins like the relation 祖父, so it is not read as a label in its own box; standing
+    in a column of printed labels, it is one, read by its words, not an unreadable remnant."""
+    without("祖籍")
+    lines = [line("常住人口登记表", 700, 100, h=70)]
+    for k, (label, value) in enumerate([("姓名", "韩玉"), ("祖籍", "山西代县"), ("性别", "男"), ("民族", "汉")]):
+        y = 300 + 300 * k
+        lines += [column(label, 200, y, 80), line(value, 360, y + 40, h=70)]
+    assert values(extract(page(*lines))) == {"name": "韩玉", "native_place": "山西代县", "sex": "男", "ethnicity": "汉族"}
