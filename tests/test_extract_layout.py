@@ -238,3 +238,27 @@ def test_label_in_a_column_of_labels_that_begins_like_a_value(without):
         y = 300 + 300 * k
         lines += [column(label, 200, y, 80), line(value, 360, y + 40, h=70)]
     assert values(extract(page(*lines))) == {"name": "韩玉", "native_place": "山西代县", "sex": "男", "ethnicity": "汉族"}
+
+
+def test_change_form_gives_the_changed_field_its_value_after():
+    """A correction form names the field it changes and writes the value before and after: the person's
+    field is the value after (the labels told by their last words: 更改前 / 更改后 are not in the table,
+    and read as wordings near them); a name changed leaves the name before as the former name."""
+    ethnicity = page(
+        line("户口项目更正申请书", 700, 100, h=70),
+        line("姓名", 200, 300), line("谢辉", 500, 300),
+        line("变更项目", 200, 400), line("民族", 500, 400),
+        line("更改前", 200, 500), line("满族", 500, 500),
+        line("更改后", 200, 600), line("汉族", 500, 600),
+    )
+    result = extract(ethnicity)
+    assert result.doc_type == "change_correction"
+    assert values(result) == {"name": "谢辉", "ethnicity": "汉族"}
+    name = page(
+        line("户口项目更正申请书", 700, 100, h=70),
+        line("姓名", 200, 300), line("吴亚丽", 500, 300),
+        line("变更项目", 200, 400), line("姓名", 500, 400),
+        line("更改前", 200, 500), line("吴小丽", 500, 500),
+        line("更改后", 200, 600), line("吴亚丽", 500, 600),
+    )
+    assert values(extract(name)) == {"name": "吴亚丽", "former_name": "吴小丽"}
