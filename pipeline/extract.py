@@ -715,6 +715,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             if named is not None and named.label is not None:
                 named.label = None
     _adopt_unknown_labels(segments, table)
+    _unlabel_table_cells(segments, table)
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
         if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
@@ -756,6 +757,21 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         if seg.label is None and not seg.title and 2 <= len(text) <= 8 and all(_is_han(c) for c in text) \
                 and _gap_in_label_row(seg, segments):
             seg.label = _guess_label(text, table)
+
+
+def _unlabel_table_cells(segments: list[_Segment], table: LabelTable) -> None:
+    """A word read as a label only by its words (迁出, a stamp struck across a row of a household
+    table) that stands in a row of writing under a header row is a cell, not a label: the rows under
+    headers hold values, and a label of the page's own stands with no row of writing around it."""
+    read = [s for s in segments if s.label is not None and (s.label.key or s.label.person)]
+    for seg in segments:
+        if seg.label is None or seg.label.word in table.labels or seg.title or not _in_table(seg, read, segments):
+            continue
+        if any(s.run == seg.run and s is not seg for s in segments):
+            continue  # a label and its value in one box (族属：汉)
+        row = [s for s in segments if s is not seg and s.label is None and not s.title and _same_row(s.box, seg.box)]
+        if len(row) >= 3:
+            seg.label = None
 
 
 def _gap_in_label_row(seg: _Segment, segments: list[_Segment]) -> bool:

@@ -262,3 +262,19 @@ def test_change_form_gives_the_changed_field_its_value_after():
         line("更改后", 200, 600), line("吴亚丽", 500, 600),
     )
     assert values(extract(name)) == {"name": "吴亚丽", "former_name": "吴小丽"}
+
+
+def test_a_label_word_struck_across_a_row_of_a_household_table_is_a_cell():
+    """A 迁出 stamp struck over the last member's row reads as a label by its words; in a row of writing
+    under the header row it is a cell, and the member it covers is still listed."""
+    headers = [("姓名", 200), ("与户主关系", 450), ("性别", 750), ("出生日期", 950), ("文化程度", 1400)]
+    rows = [["周军", "户主", "男", "1946.4.14", "文盲"], ["王云", "四女", "女", "1971.2.14", "初中"]]
+    lines = [line("户口登记簿", 900, 100, h=60)]
+    lines += [line(text, x, 300) for text, x in headers]
+    for r, row in enumerate(rows):
+        lines += [line(text, x, 400 + 100 * r, h=44) for text, (_h, x) in zip(row, headers)]
+    lines.append(line("迁出", 1230, 480, h=70))
+    result = extract(page(*lines))
+    people = [{k: f.value for k, f in m.fields.items()} for m in result.mentions]
+    assert [p["name"] for p in people] == ["周军", "王云"]
+    assert people[1]["birth_date"] == "1971-02-14" and people[1]["education"] == "初中"
