@@ -1479,6 +1479,12 @@ def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> boo
         return False
     if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
         return False  # part of a line that holds a label: a value
+    box = seg.box
+    area = _width(box) * _height(box)
+    if any(s.label is None and not s.title and s.run != seg.run
+           and _x_cover(s.box, box) * max(0.0, min(s.box[3], box[3]) - max(s.box[1], box[1])) >= 0.3 * area
+           for s in segs):
+        return False  # over a line of writing: a seal's or a stamp's piece, not a printed label
     column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
     return len(column) >= 2
 

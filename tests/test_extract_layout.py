@@ -278,3 +278,16 @@ def test_a_label_word_struck_across_a_row_of_a_household_table_is_a_cell():
     people = [{k: f.value for k, f in m.fields.items()} for m in result.mentions]
     assert [p["name"] for p in people] == ["周军", "王云"]
     assert people[1]["birth_date"] == "1971-02-14" and people[1]["education"] == "初中"
+
+
+def test_a_seal_character_over_writing_is_no_label():
+    """A character of a seal's ring (公) read where a column of labels runs, but lying over a line of
+    writing, is not an unreadable label: the writing under it stays the value of its own label."""
+    ocr = page(
+        line("包头市公安局昆都仑区分局", 120, 40, h=50), line("户口迁出证明", 500, 100, h=70),
+        line("姓名：赵抗美", 130, 300), line("何种职业：", 780, 300), line("工人", 1000, 300),
+        line("迁出原因：", 780, 500), line("随迁", 1000, 500),
+        line("迁去地址：", 130, 700), line("河北省张家口市解放路169号", 412, 690, h=60),
+        line("公", 830, 670, h=50),
+    )
+    assert values(extract(ocr))["move_to"] == "河北省张家口市解放路169号"
