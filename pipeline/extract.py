@@ -716,6 +716,7 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
                 named.label = None
     _adopt_unknown_labels(segments, table)
     _unlabel_table_cells(segments, table)
+    _unlabel_written_beside(segments, table)
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
         if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
@@ -757,6 +758,30 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         if seg.label is None and not seg.title and 2 <= len(text) <= 8 and all(_is_han(c) for c in text) \
                 and _gap_in_label_row(seg, segments):
             seg.label = _guess_label(text, table)
+
+
+def _unlabel_written_beside(segments: list[_Segment], table: LabelTable) -> None:
+    """A box read as a label only by its words (末婚它婚: 未婚 struck out and 已婚 written, misread)
+    that stands right after a label in its row, where that label's value goes, lined up with no
+    other label, is the value written there: printed labels stand in columns, writing beside them."""
+    read = [s for s in segments if s.label is not None and (s.label.key or s.label.person) and not s.vertical]
+    for seg in segments:
+        if seg.label is None or seg.vertical or seg.label.word in table.labels or seg.title:
+            continue
+        if any(s.run == seg.run and s is not seg for s in segments):
+            continue  # a label and its value in one box
+        before = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)
+                  and s.box[2] <= seg.box[0] + 0.3 * _height(seg.box)]
+        nearest = max(before, key=lambda s: s.box[2], default=None)
+        if nearest is None or nearest.label is None or not (nearest.label.key or nearest.label.person):
+            continue
+        row = [s for s in segments if s is not seg and s.label is not None and _same_row(s.box, seg.box)]
+        under = [s for s in segments if s.label is None and not s.title and _x_overlap(s.box, seg.box) > 0.3
+                 and 0 <= s.box[1] - seg.box[3] <= 1.5 * _height(seg.box)]
+        if len(row) > 2 or under:
+            continue  # a row of column headers, the writing under them
+        if not _aligned_with(seg, [s for s in read if s is not seg and s is not nearest]):
+            seg.label = None
 
 
 def _unlabel_table_cells(segments: list[_Segment], table: LabelTable) -> None:

@@ -291,3 +291,18 @@ def test_a_seal_character_over_writing_is_no_label():
         line("公", 830, 670, h=50),
     )
     assert values(extract(ocr))["move_to"] == "河北省张家口市解放路169号"
+
+
+def test_writing_beside_a_label_that_reads_like_a_label_is_its_value(without):
+    """A misread struck-out value (末婚它婚: 未婚 struck, 已婚 written, both misread) reads as a marital
+    label by its word 婚; standing where 婚否's value goes, lined up with no other label, it is that value."""
+    without("婚否")
+    ocr = page(
+        line("常住人口登记表", 700, 100, h=70),
+        line("姓名", 170, 300), line("马满仓", 600, 290, h=60), line("性别", 1085, 300), line("男", 1500, 290, h=60),
+        line("学历", 170, 500), line("初中", 600, 490, h=60), line("婚否", 1085, 500), line("末婚它婚", 1490, 490, h=60),
+        line("职业", 170, 700), line("工人", 600, 690, h=60), line("民族", 1085, 700), line("汉", 1500, 690, h=60),
+    )
+    result = extract(ocr)
+    assert result.fields["marital_status"].raw == "末婚它婚"
+    assert values(result)["education"] == "初中" and values(result)["ethnicity"] == "汉族"
