@@ -233,6 +233,7 @@ class _Char:
     box: tuple[float, float, float, float]
     score: float
     alternatives: list[CharAlternative]
+    spaced: bool = False  # a space stands before it in its line: a word may start here
 
 
 @dataclass
@@ -301,7 +302,7 @@ def _line_chars(line: OcrLine) -> list[_Char]:
         box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
         alts = line.alternatives[i] if aligned else []
         score = alts[0].score if alts and alts[0].char == ch else line.score
-        chars.append(_Char(_fold_char(ch), box, score, list(alts)))
+        chars.append(_Char(_fold_char(ch), box, score, list(alts), spaced=i > 0 and text[i - 1].isspace() and bool(chars)))
     return chars
 
 
@@ -573,12 +574,24 @@ def _find_labels(
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i, table)
+            if hit is not None and not hit.label.word in table.labels and hits and hits[-1].end == i - 1 \
+                    and text[i - 1] == ":":
+                # right after "label：" stands its value: "李金锁学历：" is 李金锁 and the label 学历
+                inner = _colon_label_before(text, i, hit.end, table)
+                if inner is not None and inner.start > i:
+                    hit = None
         if hit is None and (i == 0 or bool(hits) and hits[-1].end == i):
             hit = _header_word_at(text, i, table, chars)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
         if hit is not None and _names_a_place(hit, text, table):
             hit = None
+        if hit is None and text[i] == ":" and hits and hits[-1].end < i - 2:
+            colon = _colon_label_before(text, hits[-1].end, i, table)
+            if colon is not None:  # "姓名：李金锁" + "学历：" in one line
+                hits.append(colon)
+                i += 1
+                continue
         if hit is None and i > 0 and not (hits and hits[-1].end == i):
             closing = _closing_label_at(text, i, table, chars)
             if closing is not None:
@@ -608,6 +621,19 @@ def _names_a_place(hit: _Hit, text: str, table: LabelTable) -> bool:
         return False  # a wording ending in its head noun is whole (批准日期, then writing)
     key = hit.label.person_key or hit.label.key
     return not (key in CODED_KEYS and any(_valid_value(key, rest[:n]) for n in range(1, min(len(rest), 6) + 1)))
+
+
+def _colon_label_before(text: str, since: int, colon: int, table: LabelTable) -> _Hit | None:
+    """A second "label：value" on one line, after the first one's value: the shortest Han wording of two
+    to six characters before the colon that is a label or its words read as one, some writing before it."""
+    for start in range(colon - 2, max(since, colon - 6) , -1):
+        piece = text[start:colon]
+        if not all(_is_han(c) for c in piece):
+            break
+        label = table.labels.get(piece) or _guess_label(piece, table)
+        if label is not None and (label.key or label.person):
+            return _Hit(start, colon, label, 0)
+    return None
 
 
 def _closing_label_at(text: str, i: int, table: LabelTable, chars: list[_Char] | None) -> _Hit | None:
@@ -1174,6 +1200,7 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
+    starts = set(starts) | {i for i, c in enumerate(run.chars) if c.spaced}
     hits = _merge_qualified(_find_labels(text, table, readings, starts, run.chars))
     hits = _whole_label_words(hits, text, run.chars, table, starts)
     pieces: list[tuple[int, int, LabelDef | None]] = []

@@ -306,3 +306,17 @@ def test_writing_beside_a_label_that_reads_like_a_label_is_its_value(without):
     result = extract(ocr)
     assert result.fields["marital_status"].raw == "末婚它婚"
     assert values(result)["education"] == "初中" and values(result)["ethnicity"] == "汉族"
+
+
+def test_two_label_value_pairs_on_one_ruled_line_with_unseen_wordings(without):
+    """"被登记人姓名：李金锁学历：大专" in one box: the second label (学历, not in the table) is the shortest
+    wording before its colon that reads as a label, the name before it; a label after a space in a
+    letterhead line ("…派出所 证号：176223") starts where the space is."""
+    without("学历", "证号")
+    ocr = page(
+        OcrLine(quad=((100, 100), (1200, 100), (1200, 160), (100, 160)), text="大召派出所 证号：176223", score=0.95),
+        line("迁移户口证明书", 300, 200, h=70),
+        line("被登记人姓名：李金锁学历：大专", 120, 400),
+        line("性别：", 130, 600), line("男", 260, 600),
+    )
+    assert values(extract(ocr)) == {"serial_no": "176223", "name": "李金锁", "education": "大专", "sex": "男"}
