@@ -568,6 +568,7 @@ def _find_labels(
 ) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
+    closing_tried = False
     while i < len(text):
         at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
         hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
@@ -592,7 +593,8 @@ def _find_labels(
                 hits.append(colon)
                 i += 1
                 continue
-        if hit is None and i > 0 and not (hits and hits[-1].end == i):
+        if hit is None and i > 0 and not (hits and hits[-1].end == i) and not closing_tried:
+            closing_tried = True  # (what ends the line from a later place was tried from here)
             closing = _closing_label_at(text, i, table, chars)
             if closing is not None:
                 hits.append(closing)
