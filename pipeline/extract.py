@@ -61,6 +61,14 @@ NAME_KEYS = ("name", "former_name", "head_name", "father_name", "mother_name")
 MIGRATION_TYPES = ("migration_certificate", "move_in_permit")
 HOUSEHOLD_KEYS = ("address", "head_name")  # page fields every listed member shares
 PERSON_FIELD_FOR_ROLE = {"father": "father_name", "mother": "mother_name", "head": "head_name"}
+# the date a form records its event by, for the types whose title names an event
+EVENT_DATE_OF_TYPE = {
+    "birth_registration": "birth_date",
+    "death_deregistration": "event_date",
+    "migration_certificate": "event_date",
+    "move_in_permit": "event_date",
+    "change_correction": "event_date",
+}
 
 SEPARATORS = set(":;,，、|｜/\\()[]<>《》「」『』【】.·•_-—~…")
 SEAL_SLANT = 12.0  # degrees: pages reach extraction straightened; a seal's ring text leans far more
@@ -196,10 +204,11 @@ def load_labels(path: str = str(LABELS_PATH)) -> LabelTable:
         attributes=frozenset(fold(w) for w in data.get("attribute", {}).get("words", [])),
         heads=tuple(sorted(((fold(w), tuple(h["keys"])) for h in data.get("head", []) for w in h["words"]),
                            key=lambda x: -len(x[0]))),
-        # every character of the printed wordings and of the words labels are read by
+        # every character of the printed wordings and of the words labels and titles are read by
         label_chars=frozenset("".join(printed) + "".join(
             w for rule in data.get("keyword", []) for group in [rule["any"], *rule.get("and", [])] for w in group
-        ) + "".join(w for h in data.get("head", []) for w in h["words"])),
+        ) + "".join(w for h in data.get("head", []) for w in h["words"])
+          + "".join(w for cue in data.get("title_cue", []) for w in cue["words"])),
     )
 
 
@@ -224,6 +233,7 @@ class _Char:
     box: tuple[float, float, float, float]
     score: float
     alternatives: list[CharAlternative]
+    spaced: bool = False  # a space stands before it in its line: a word may start here
 
 
 @dataclass
@@ -232,6 +242,7 @@ class _Run:
 
     chars: list[_Char]
     vertical: bool
+    printed: bool = False  # pieces joined where printed labels stand: the whole run is one label
 
     @property
     def text(self) -> str:
@@ -291,7 +302,7 @@ def _line_chars(line: OcrLine) -> list[_Char]:
         box = (x0, a, x1, b) if line.vertical else (a, y0, b, y1)
         alts = line.alternatives[i] if aligned else []
         score = alts[0].score if alts and alts[0].char == ch else line.score
-        chars.append(_Char(_fold_char(ch), box, score, list(alts)))
+        chars.append(_Char(_fold_char(ch), box, score, list(alts), spaced=i > 0 and text[i - 1].isspace() and bool(chars)))
     return chars
 
 
@@ -557,16 +568,37 @@ def _find_labels(
 ) -> list[_Hit]:
     hits: list[_Hit] = []
     i = 0
+    closing_tried = False
     while i < len(text):
         at_boundary = i == 0 or i in starts or text[i - 1] in SEPARATORS or (bool(hits) and hits[-1].end == i)
         hit = _exact_at(text, i, table, readings) or _question_label_at(text, i, table)
         if hit is None and at_boundary and not any(_exact_at(text, j, table) for j in (i + 1, i + 2)):
             # (an exact label a character or two on means those characters are a value: "汉出生日期")
             hit = _fuzzy_at(text, i, table) or _colon_label_at(text, i, table)
+            if hit is not None and not hit.label.word in table.labels and hits and hits[-1].end == i - 1 \
+                    and text[i - 1] == ":":
+                # right after "label：" stands its value: "李金锁学历：" is 李金锁 and the label 学历
+                inner = _colon_label_before(text, i, hit.end, table)
+                if inner is not None and inner.start > i:
+                    hit = None
         if hit is None and (i == 0 or bool(hits) and hits[-1].end == i):
             hit = _header_word_at(text, i, table, chars)
         if hit is not None and hits and hits[-1].end == i and _value_before_compound(hit, hits[-1], text):
             hit = None
+        if hit is not None and _names_a_place(hit, text, table):
+            hit = None
+        if hit is None and text[i] == ":" and hits and hits[-1].end < i - 2:
+            colon = _colon_label_before(text, hits[-1].end, i, table)
+            if colon is not None:  # "姓名：李金锁" + "学历：" in one line
+                hits.append(colon)
+                i += 1
+                continue
+        if hit is None and i > 0 and not (hits and hits[-1].end == i) and not closing_tried:
+            closing_tried = True  # (what ends the line from a later place was tried from here)
+            closing = _closing_label_at(text, i, table, chars)
+            if closing is not None:
+                hits.append(closing)
+                break
         if hit is not None and (
             at_boundary
             or _accept_inside(hit, text, table)
@@ -578,6 +610,57 @@ def _find_labels(
             continue
         i += 1
     return hits
+
+
+def _names_a_place(hit: _Hit, text: str, table: LabelTable) -> bool:
+    """A label word that begins a written name (民族路, 文化馆, 民族村, 文化站干部): a plain noun, no head
+    noun ending it, that runs on with no colon into the ending of a place or workplace, and what follows
+    is no value of that field (民族 + 回 stays a label and its value)."""
+    rest = text[hit.end :]
+    if not rest or not rest[0] in VALUE_ENDINGS or hit.label.takes_label:
+        return False
+    if any(text[hit.start : hit.end].endswith(suffix) for suffix, _keys in table.heads):
+        return False  # a wording ending in its head noun is whole (批准日期, then writing)
+    key = hit.label.person_key or hit.label.key
+    return not (key in CODED_KEYS and any(_valid_value(key, rest[:n]) for n in range(1, min(len(rest), 6) + 1)))
+
+
+def _colon_label_before(text: str, since: int, colon: int, table: LabelTable) -> _Hit | None:
+    """A second "label：value" on one line, after the first one's value: the shortest Han wording of two
+    to six characters before the colon that is a label or its words read as one, some writing before it."""
+    for start in range(colon - 2, max(since, colon - 6) , -1):
+        piece = text[start:colon]
+        if not all(_is_han(c) for c in piece):
+            break
+        label = table.labels.get(piece) or _guess_label(piece, table)
+        if label is not None and (label.key or label.person):
+            return _Hit(start, colon, label, 0)
+    return None
+
+
+def _closing_label_at(text: str, i: int, table: LabelTable, chars: list[_Char] | None) -> _Hit | None:
+    """A label the table does not know that ends a line after writing, its value in the next box
+    ("随夫迁移" + "迁出时间", then "三月二十六日"): the rest of the line from some point at or after i is
+    one wording of three to six characters that begins with a word labels are read by and ends in a
+    date or place head noun, evenly set; of several, the shortest. (A value ending in a label word,
+    "退休回原籍", ends in no head noun.)"""
+    words = {w for r in table.keywords for w in r.any} | {w for w, t in table.title_cues if t in EVENT_DATE_OF_TYPE}
+    for start in range(max(i, len(text) - 3), max(i, len(text) - 6) - 1, -1):
+        piece = text[start:]
+        if start == 0 or not all(_is_han(c) for c in piece) or not _is_han(text[start - 1]):
+            continue
+        if not any(piece.startswith(w) for w in words):
+            continue
+        heads = [suffix for suffix, keys in table.heads if piece.endswith(suffix) and len(piece) > len(suffix)
+                 and ("birth_date" in keys or "address" in keys)]
+        if not heads or piece.endswith(VALUE_ENDINGS) or _label_value(piece, table):
+            continue
+        if chars is not None and not _evenly_set(chars[start:]):
+            continue
+        label = _guess_label(piece, table)
+        if label is not None:
+            return _Hit(start, len(text), label, 0)
+    return None
 
 
 CODED_KEYS = ("sex", "ethnicity", "relation_to_head", "education", "marital_status", "id_number") + DATE_KEYS
@@ -646,9 +729,12 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
     runs = [r for r in runs if r.chars]
     runs = _join_split_labels(runs, table)
     segments: list[_Segment] = []
+    sizes = sorted(_width(r.box) if r.vertical else _height(r.box) for r in runs)
     for index, run in enumerate(runs):
-        if _is_title(_plain(run.text), table) or _is_sentence(run.text):
+        if _is_title(_plain(run.text), table) or _is_sentence(run.text) or _cued_title(run, sizes, ocr, table):
             segments.append(_Segment(run.chars, run.vertical, index, 0, title=True))
+        elif run.printed and (guessed := _guess_label(_plain(run.text), table)) is not None:
+            segments.append(_Segment(run.chars, run.vertical, index, 0, label=guessed))
         else:
             segments.extend(_cut_run(index, run, table))
     for seg in segments:
@@ -657,11 +743,15 @@ def _read_layout(ocr: OcrResult, table: LabelTable) -> _Layout:
             if named is not None and named.label is not None:
                 named.label = None
     _adopt_unknown_labels(segments, table)
+    _unlabel_table_cells(segments, table)
+    _unlabel_written_beside(segments, table)
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
     for seg in segments:
         if seg.label is None and not seg.title and _label_debris(seg, segments, table) and not _in_table(seg, known, segments):
-            # unreadable, but it still ends its neighbour's cell; its characters may tell the field
-            seg.label = LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
+            # a whole wording its words read (祖籍, begun like the relation 祖父), else unreadable, but it
+            # still ends its neighbour's cell, and its characters may tell the field
+            seg.label = (len(seg.chars) >= 2 and _guess_label(_plain(seg.text), table)) \
+                or LabelDef(word=seg.text, key="", guesses=_remnant_keys(_plain(seg.text), table))
     return _Layout(runs, segments, ocr.width, ocr.height)
 
 
@@ -669,6 +759,8 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
     """Read labels the table does not know by their words (迁往详址 -> move_to), where the text
     stands as a label: before a colon, or lined up with the page's known labels."""
     known = [s for s in segments if s.label is not None and s.label.word in table.labels]
+    # labels set downwards along a header row: those read by their words count too (族别 beside 性别)
+    read = [s for s in segments if s.label is not None and s.vertical and (s.label.key or s.label.person)]
     for seg in segments:
         if seg.title:
             continue
@@ -677,7 +769,8 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
                 seg.label = _guess_label(_plain(seg.text), table) or seg.label  # an unknown "text：" label
             continue
         text = _plain(seg.text)
-        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) or not _aligned_with(seg, known):
+        if not 2 <= len(text) <= 8 or not all(_is_han(c) for c in text) \
+                or not _aligned_with(seg, known) and not (seg.vertical and _aligned_with(seg, read)):
             continue
         if _in_table(seg, known, segments):
             continue
@@ -687,6 +780,62 @@ def _adopt_unknown_labels(segments: list[_Segment], table: LabelTable) -> None:
         guessed = _guess_label(text, table)
         if guessed is not None:
             seg.label = guessed
+    # then the one header of a row of labels not yet read as one (the row's other labels read above)
+    for seg in segments:
+        text = _plain(seg.text)
+        if seg.label is None and not seg.title and 2 <= len(text) <= 8 and all(_is_han(c) for c in text) \
+                and _gap_in_label_row(seg, segments):
+            seg.label = _guess_label(text, table)
+
+
+def _unlabel_written_beside(segments: list[_Segment], table: LabelTable) -> None:
+    """A box read as a label only by its words (末婚它婚: 未婚 struck out and 已婚 written, misread)
+    that stands right after a label in its row, where that label's value goes, lined up with no
+    other label, is the value written there: printed labels stand in columns, writing beside them."""
+    read = [s for s in segments if s.label is not None and (s.label.key or s.label.person) and not s.vertical]
+    for seg in segments:
+        if seg.label is None or seg.vertical or seg.label.word in table.labels or seg.title:
+            continue
+        if any(s.run == seg.run and s is not seg for s in segments):
+            continue  # a label and its value in one box
+        before = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)
+                  and s.box[2] <= seg.box[0] + 0.3 * _height(seg.box)]
+        nearest = max(before, key=lambda s: s.box[2], default=None)
+        if nearest is None or nearest.label is None or not (nearest.label.key or nearest.label.person):
+            continue
+        row = [s for s in segments if s is not seg and s.label is not None and _same_row(s.box, seg.box)]
+        under = [s for s in segments if s.label is None and not s.title and _x_overlap(s.box, seg.box) > 0.3
+                 and 0 <= s.box[1] - seg.box[3] <= 1.5 * _height(seg.box)]
+        if len(row) > 2 or under:
+            continue  # a row of column headers, the writing under them
+        if not _aligned_with(seg, [s for s in read if s is not seg and s is not nearest]):
+            seg.label = None
+
+
+def _unlabel_table_cells(segments: list[_Segment], table: LabelTable) -> None:
+    """A word read as a label only by its words (迁出, a stamp struck across a row of a household
+    table) that stands in a row of writing under a header row is a cell, not a label: the rows under
+    headers hold values, and a label of the page's own stands with no row of writing around it."""
+    read = [s for s in segments if s.label is not None and (s.label.key or s.label.person)]
+    for seg in segments:
+        if seg.label is None or seg.label.word in table.labels or seg.title or not _in_table(seg, read, segments):
+            continue
+        if any(s.run == seg.run and s is not seg for s in segments):
+            continue  # a label and its value in one box (族属：汉)
+        row = [s for s in segments if s is not seg and s.label is None and not s.title and _same_row(s.box, seg.box)]
+        if len(row) >= 3:
+            seg.label = None
+
+
+def _gap_in_label_row(seg: _Segment, segments: list[_Segment]) -> bool:
+    """The only text of a row of three or more labels that is not read as one: a header the table
+    does not know, between the column headers (出生时间 [祖籍] 文化)."""
+    if seg.vertical:
+        return False
+    row = [s for s in segments if s is not seg and not s.title and not s.vertical and _same_row(s.box, seg.box)]
+    labels = [s for s in row if s.label is not None and (s.label.key or s.label.person)]
+    return len(labels) >= 3 and len(labels) == len(row) \
+        and min(s.box[0] for s in labels) < seg.box[0] < max(s.box[0] for s in labels)
 
 
 def _opens_its_row(seg: _Segment, segments: list[_Segment]) -> bool:
@@ -729,6 +878,11 @@ def _guess_label(text: str, table: LabelTable) -> LabelDef | None:
     # the words before it say which one
     family = next((keys for suffix, keys in table.heads if text.endswith(suffix) and len(text) > len(suffix)), ())
     rules = [r for r in rules if r.key in family] or rules
+    if not rules and "birth_date" in family:
+        # a date qualified by the word a form's title names its event by (亡故 + 日期 on a death form)
+        key = next((EVENT_DATE_OF_TYPE[t] for w, t in table.title_cues if t in EVENT_DATE_OF_TYPE and w in text), "")
+        if key:
+            return LabelDef(word=text, key=key if not person else "", person=person, person_key=key)
     if person and text in ("名", "名字"):  # 父名, 母名字
         return LabelDef(word=text, key=PERSON_FIELD_FOR_ROLE.get(person, ""), person=person, person_key="name")
     for rule in rules:
@@ -779,7 +933,10 @@ def _flowed(layout: _Layout, table: LabelTable) -> _Layout:
     """
     titles = [s for s in layout.segments if s.title]
     columns: list[list[_Run]] = []
-    for run in sorted((r for r in layout.runs if not _is_title(_plain(r.text), table)), key=lambda r: -r.box[2]):
+    stamp = _stamp_size(layout.segments)
+    runs = [r for r in layout.runs if not _is_title(_plain(r.text), table)
+            and not _stamped(_Segment(r.chars, r.vertical, -1, 0), stamp, layout.segments)]
+    for run in sorted(runs, key=lambda r: -r.box[2]):
         for column in columns:
             if _x_overlap(_union([r.box for r in column]), run.box) > 0.5:
                 column.append(run)
@@ -822,6 +979,20 @@ def _is_title(text: str, table: LabelTable) -> bool:
     if table.labels.get(text) or (text.endswith(":") and table.labels.get(text[:-1])):
         return False
     return any(t in text and len(text) <= len(t) + 6 for titles in table.titles.values() for t in titles)
+
+
+def _cued_title(run: _Run, sizes: list[float], ocr: OcrResult, table: LabelTable) -> bool:
+    """A title the table does not know (户籍底册): a short line across the middle of the top third,
+    printed larger than most text on the page, holding a word form titles are read by, no colon;
+    not a label however its words read."""
+    text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
+    size = _width(run.box) if run.vertical else _height(run.box)
+    if not 4 <= len(text) <= 16 or ":" in run.text or run.box[1] > 0.35 * max(1, ocr.height) \
+            or size < 1.4 * sizes[len(sizes) // 2] or run.vertical:
+        return False
+    if abs((run.box[0] + run.box[2]) / 2 - ocr.width / 2) > 0.12 * max(1, ocr.width):
+        return False
+    return _exact_at(text, 0, table) is None and any(word in text for word, _type in table.title_cues)
 
 
 def _label_at_start(text: str, table: LabelTable) -> _Hit | None:
@@ -867,21 +1038,28 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
             if len(a.chars) > MAX_LABEL_JOIN or table.labels.get(_plain(a.text)):
                 continue
             # a label printed downwards may come back as one box per character ("性" over "別")
-            below = sorted((b for b in runs if b is not a and _stacked(a, b)), key=lambda b: b.box[1])
+            # only the next piece down its column: a column's pieces are read in order, none skipped
+            below = sorted((b for b in runs if b is not a and (_stacked(a, b) or _heads_column(a, b))
+                            and not _piece_between(a, b, runs) and _keeps_pitch(a, b, runs)),
+                           key=lambda b: b.box[1])
             beside = [b for b in runs if b is not a and a.vertical == b.vertical and _next_to(a, b)]
             for b in below + beside:
                 downwards = b in below
                 joined = _plain(a.text + b.text)
                 hit = _label_at_start(joined, table)
-                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地")
+                # (a piece read with an error joins only as the exact start of the wording: not "汉" + "生地";
+                # and the piece joined must bring some of the wording's own characters: not 出生年月 + 学)
                 if hit is not None and hit.end > len(a.chars) and (
                     hit.errors == 0 or hit.label.word.startswith(_plain(a.text))
+                    and _brings_wording(joined[len(a.chars) : hit.end], hit.label.word[len(a.chars) :])
                 ) or (
-                    downwards and len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical)
+                    downwards and (len(b.chars) == 1 and (len(a.chars) == 1 or a.vertical) or _heads_column(a, b))
                     and not all(any(_valid_value(k, _plain(p.text)) for k in CODED_KEYS if k not in DATE_KEYS) for p in (a, b))
-                    and _label_pieces(joined, table, coded=_in_label_row(a, runs, table))
+                    and _label_pieces(joined, table, coded=(printed := _printed_here(a, b, runs, table)),
+                                      loose=_alike(a, b) and printed)
                 ):
-                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards)
+                    runs[i] = _Run(a.chars + b.chars, a.vertical or downwards,
+                                   printed=not (hit is not None and hit.end > len(a.chars)) and printed)
                     runs.remove(b)
                     changed = True
                     break
@@ -890,24 +1068,56 @@ def _join_split_labels(runs: list[_Run], table: LabelTable) -> list[_Run]:
     return runs
 
 
-def _label_pieces(text: str, table: LabelTable, coded: bool = False) -> bool:
+def _brings_wording(part: str, rest: str) -> bool:
+    """A piece read after a label's start holds at least one of the characters the wording goes on with."""
+    return bool(part) and (not rest or levenshtein(part, rest) < max(len(part), len(rest)))
+
+
+def _piece_between(a: _Run, b: _Run, runs: list[_Run]) -> bool:
+    """Another piece of a's column stands between a and the piece b below it."""
+    top, bottom = (a.box[1] + a.box[3]) / 2, (b.box[1] + b.box[3]) / 2
+    return any(
+        c is not a and c is not b and a.box[0] <= (c.box[0] + c.box[2]) / 2 <= a.box[2]
+        and top < (c.box[1] + c.box[3]) / 2 < bottom
+        for c in runs
+    )
+
+
+def _label_pieces(text: str, table: LabelTable, coded: bool = False, loose: bool = False) -> bool:
     """Characters of printed label wording that together read as an unknown label by their words (生 + 地);
-    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels)."""
+    with `coded`, also a word that could be a value (户 + 主 in a row of printed labels); with `loose`
+    (lone characters set alike where labels stand), only the first need be a label character (婚 + 否)."""
     return (
         len(text) <= 4
-        and all(c in table.label_chars for c in text)
+        and all(c in table.label_chars for c in (text[:1] if loose else text))
         and (coded or not any(_valid_value(k, text) for k in CODED_KEYS if k not in DATE_KEYS))
         and _guess_label(text, table) is not None
     )
 
 
 def _in_label_row(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
-    """The piece starts level with two or more printed labels set downwards: a cell of a header row."""
+    """The piece starts level with two or more printed labels set downwards (known, or read by their
+    words): a cell of a header row."""
     size = max(_width(a.box), 1.0)
     return sum(
         1 for r in runs
-        if r is not a and r.vertical and table.labels.get(_plain(r.text)) and abs(r.box[1] - a.box[1]) <= size
+        if r is not a and r.vertical and abs(r.box[1] - a.box[1]) <= size and 2 <= len(r.chars) <= 8
+        and (table.labels.get(_plain(r.text)) or _guess_label(_plain(r.text), table) is not None)
     ) >= 2
+
+
+def _in_label_column(a: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The piece stands in a column of two or more printed labels set downwards (known, or read by their
+    words), and is set as they are: centred on the column, its characters no larger than theirs."""
+    size = _width(a.box)
+    centre = (a.box[0] + a.box[2]) / 2
+    column = [
+        r for r in runs
+        if r is not a and r.vertical and 2 <= len(r.chars) <= 8
+        and (table.labels.get(_plain(r.text)) or _guess_label(_plain(r.text), table) is not None)
+        and abs((r.box[0] + r.box[2]) / 2 - centre) <= 0.3 * _width(r.box)
+    ]
+    return len(column) >= 2 and size <= 1.3 * max(_width(r.box) for r in column)
 
 
 def _stacked(a: _Run, b: _Run) -> bool:
@@ -920,6 +1130,59 @@ def _stacked(a: _Run, b: _Run) -> bool:
     gap = bb[1] - ba[3]
     below = (bb[1] + bb[3]) / 2 > (ba[1] + ba[3]) / 2 + 0.5 * min(size, _height(bb))
     return _x_overlap(ba, bb) > 0.5 and below and -0.5 * min(size, _height(bb)) <= gap <= 3.0 * size
+
+
+def _printed_here(a: _Run, b: _Run, runs: list[_Run], table: LabelTable) -> bool:
+    """The pieces stand where printed labels stand: a cell of a row of labels set downwards, or two lone
+    characters set alike in a column of labels. There a word that could be written (户主) is a label."""
+    return _in_label_row(a, runs, table) or _alike(a, b) and _in_label_column(a, runs, table)
+
+
+def _keeps_pitch(a: _Run, b: _Run, runs: list[_Run]) -> bool:
+    """b follows a down their column at the pitch of a printed word: no wider a step than the column's
+    steps next to it (inside a or b, from the piece above a, to the piece below b). Labels down a
+    column of cells stand further apart than the characters of one label (性 別 | 族 别 | 户 主)."""
+    def centre(c: _Char) -> float:
+        return (c.box[1] + c.box[3]) / 2
+
+    def inner(r: _Run) -> list[float]:
+        if not r.vertical or len(r.chars) < 2:
+            return []
+        return [(centre(r.chars[-1]) - centre(r.chars[0])) / (len(r.chars) - 1)]
+
+    def in_column(r: _Run) -> bool:
+        return r is not a and r is not b and a.box[0] <= (r.box[0] + r.box[2]) / 2 <= a.box[2]
+
+    step = centre(b.chars[0]) - centre(a.chars[-1])
+    steps = inner(a) + inner(b)
+    above = max((r for r in runs if in_column(r) and centre(r.chars[-1]) < centre(a.chars[0])),
+                key=lambda r: centre(r.chars[-1]), default=None)
+    under = min((r for r in runs if in_column(r) and centre(r.chars[0]) > centre(b.chars[-1])),
+                key=lambda r: centre(r.chars[0]), default=None)
+    if above is not None:
+        steps.append(centre(a.chars[0]) - centre(above.chars[-1]))
+    if under is not None:
+        steps.append(centre(under.chars[0]) - centre(b.chars[-1]))
+    return not steps or step <= 1.3 * min(steps)
+
+
+def _alike(a: _Run, b: _Run) -> bool:
+    """Two lone characters set alike: boxes of about one size, as printed type is."""
+    if len(a.chars) != 1 or len(b.chars) != 1:
+        return False
+    sa, sb = max(_width(a.box), _height(a.box)), max(_width(b.box), _height(b.box))
+    return max(sa, sb) <= 1.3 * min(sa, sb)
+
+
+def _heads_column(a: _Run, b: _Run) -> bool:
+    """a, one character, stands at the head of b, a column of characters, one step of b's own pitch
+    above it: the first character of a label printed downwards, read as a box of its own (出 + 生时间)."""
+    if len(a.chars) != 1 or a.vertical or not b.vertical or len(b.chars) < 2 or _x_overlap(a.box, b.box) <= 0.5:
+        return False
+    centres = [(c.box[1] + c.box[3]) / 2 for c in b.chars]
+    pitch = (centres[-1] - centres[0]) / (len(centres) - 1)
+    step = centres[0] - (a.box[1] + a.box[3]) / 2
+    return 0.6 * pitch <= step <= 1.5 * pitch
 
 
 def _next_to(a: _Run, b: _Run) -> bool:
@@ -939,6 +1202,7 @@ def _cut_run(index: int, run: _Run, table: LabelTable, starts: set[int] = frozen
                 for c in run.chars]
     if all(len(r) == 1 for r in readings):
         readings = None
+    starts = set(starts) | {i for i, c in enumerate(run.chars) if c.spaced}
     hits = _merge_qualified(_find_labels(text, table, readings, starts, run.chars))
     hits = _whole_label_words(hits, text, run.chars, table, starts)
     pieces: list[tuple[int, int, LabelDef | None]] = []
@@ -1078,8 +1342,9 @@ def _pair(layout: _Layout) -> dict[int, _Pair]:
     segs = layout.segments
     pairs = {id(s): _Pair(s) for s in segs if s.label is not None}
     owner: dict[int, tuple[_Segment, str]] = {}
-    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)),
-                    key=lambda s: (s.box[1], s.box[0]))
+    stamp = _stamp_size(segs)
+    values = sorted((s for s in segs if s.label is None and not s.title and not _over_a_label(s, segs)
+                     and not _stamped(s, stamp, segs)), key=lambda s: (s.box[1], s.box[0]))
     value_side = _vertical_label_side(segs)
     headers = _header_rows(segs)
     for value in values:
@@ -1126,6 +1391,35 @@ def _rejoin_trailing_words(layout: _Layout, pairs: dict[int, _Pair], owner: dict
         segs.remove(seg)
         changed = True
     return changed
+
+
+def _thickness(seg: _Segment) -> float:
+    """The size of a segment's characters across its line."""
+    return _width(seg.box) if seg.vertical else _height(seg.box)
+
+
+def _stamped(seg: _Segment, stamp: float, segs: list[_Segment]) -> bool:
+    """A rubber stamp struck across the writing: characters of a stamp's size, large both across the
+    line and along it (a box two lines of writing tall is not of large characters), over other text.
+    A large hand alone is not a stamp (a name written big in its cell)."""
+    along = (_height(seg.box) if seg.vertical else _width(seg.box)) / max(1.0, sum(_char_width(c.ch) for c in seg.chars))
+    if _thickness(seg) <= stamp or along <= 0.6 * stamp:
+        return False
+    box = seg.box
+    return any(
+        o.run != seg.run and not any(c is o.chars[0] for c in seg.chars) and not o.title and _x_cover(o.box, box) > 0 and min(o.box[3], box[3]) > max(o.box[1], box[1])
+        for o in segs
+    )
+
+
+def _stamp_size(segs: list[_Segment]) -> float:
+    """Characters this large are a rubber stamp's (注销, 死亡 across the cells), not printed or written:
+    far larger than both the printed labels and most of the writing on the page."""
+    labels = sorted(_thickness(s) for s in segs if s.label is not None and not s.title)
+    written = sorted(_thickness(s) for s in segs if s.label is None and not s.title)
+    if len(labels) < 3 or len(written) < 3:
+        return float("inf")
+    return max(2.5 * labels[len(labels) // 2], 1.8 * written[len(written) // 2])
 
 
 def _over_a_label(value: _Segment, segs: list[_Segment]) -> bool:
@@ -1239,6 +1533,12 @@ def _label_debris(seg: _Segment, segs: list[_Segment], table: LabelTable) -> boo
         return False
     if seg.after_label or any(s.run == seg.run and s is not seg for s in segs):
         return False  # part of a line that holds a label: a value
+    box = seg.box
+    area = _width(box) * _height(box)
+    if any(s.label is None and not s.title and s.run != seg.run
+           and _x_cover(s.box, box) * max(0.0, min(s.box[3], box[3]) - max(s.box[1], box[1])) >= 0.3 * area
+           for s in segs):
+        return False  # over a line of writing: a seal's or a stamp's piece, not a printed label
     column = [s for s in segs if s.label is not None and _x_overlap(s.box, seg.box) > 0.5]
     return len(column) >= 2
 
@@ -1475,6 +1775,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
         else:
             rows.append([pair])
     tables = []
+    stamp = _stamp_size(layout.segments)
     for row in rows:
         if len(row) < 3 or not any(p.below for p in row):
             continue
@@ -1495,6 +1796,7 @@ def _tables(layout: _Layout, pairs: dict[int, _Pair]) -> list[_Table]:
             if s.label is None
             and not s.title
             and id(s) not in claimed
+            and not _stamped(s, stamp, layout.segments)
             and header[3] - 0.2 * _height(header) < (s.box[1] + s.box[3]) / 2 < bottom
             and left < (s.box[0] + s.box[2]) / 2 < right
         ]
@@ -2257,6 +2559,7 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
             subject.fields.setdefault(key, made)
         else:
             page.setdefault(key, made)
+    _fill_from_correction(in_order, pairs, table, ctx, subject)
     _fill_from_signature_date(layout, pairs, labelled, page, ctx)
     for key, made in _change_record(pairs, table, ctx).items():
         (subject.fields if key in PERSON_KEYS else page).setdefault(key, made)
@@ -2313,6 +2616,37 @@ def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable
     source = _ditto_source(pair, pairs, table)
     made = _make_field(key, source.right or source.below, ctx) if source else None
     return _ditto_field(made, raw) if made else None
+
+
+def _fill_from_correction(
+    in_order: list[_Pair], pairs: dict[int, _Pair], table: LabelTable, ctx: _Context, subject: _Person
+) -> None:
+    """A change or correction form names the field it changes (变更项目: 民族) and writes the value
+    before and after it (变更前 满族, 变更后 汉族): the person's field is the value after; a name
+    changed leaves the one before as the former name. The before and after labels are told by their
+    words (…后, …为; …前), whatever else they say."""
+    item = next((p for p in in_order if p.label.label is not None and p.label.label.takes_label and (p.right or p.below)), None)
+    if item is None:
+        return
+    named = _plain(_raw_and_chars(item.right or item.below)[0])
+    label = table.labels.get(named) or _guess_label(named, table)
+    key = _key_of(label) if label is not None and not label.person else ""
+    if key not in PERSON_KEYS:
+        return
+
+    def written(*marks: str) -> _Pair | None:
+        return next((p for p in in_order if p is not item and p.label.label is not None and not _key_of(p.label.label)
+                     and any(m in _plain(p.label.text)[-2:] for m in marks) and (p.right or p.below)), None)
+
+    after, before = written("后", "为"), written("前")
+    if after is not None:
+        made = _read_pair(after, pairs, key, table, ctx)
+        if made is not None:
+            subject.fields.setdefault(key, made)
+    if key == "name" and before is not None:
+        made = _read_pair(before, pairs, "former_name", table, ctx)
+        if made is not None:
+            subject.fields.setdefault("former_name", made)
 
 
 def _fill_from_signature_date(
