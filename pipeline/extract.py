@@ -2559,7 +2559,6 @@ def extract(ocr: OcrResult, options: ExtractOptions = ExtractOptions()) -> Extra
             subject.fields.setdefault(key, made)
         else:
             page.setdefault(key, made)
-    _fill_from_correction(in_order, pairs, table, ctx, subject)
     _fill_from_signature_date(layout, pairs, labelled, page, ctx)
     for key, made in _change_record(pairs, table, ctx).items():
         (subject.fields if key in PERSON_KEYS else page).setdefault(key, made)
@@ -2616,37 +2615,6 @@ def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable
     source = _ditto_source(pair, pairs, table)
     made = _make_field(key, source.right or source.below, ctx) if source else None
     return _ditto_field(made, raw) if made else None
-
-
-def _fill_from_correction(
-    in_order: list[_Pair], pairs: dict[int, _Pair], table: LabelTable, ctx: _Context, subject: _Person
-) -> None:
-    """A change or correction form names the field it changes (变更项目: 民族) and writes the value
-    before and after it (变更前 满族, 变更后 汉族): the person's field is the value after; a name
-    changed leaves the one before as the former name. The before and after labels are told by their
-    words (…后, …为; …前), whatever else they say."""
-    item = next((p for p in in_order if p.label.label is not None and p.label.label.takes_label and (p.right or p.below)), None)
-    if item is None:
-        return
-    named = _plain(_raw_and_chars(item.right or item.below)[0])
-    label = table.labels.get(named) or _guess_label(named, table)
-    key = _key_of(label) if label is not None and not label.person else ""
-    if key not in PERSON_KEYS:
-        return
-
-    def written(*marks: str) -> _Pair | None:
-        return next((p for p in in_order if p is not item and p.label.label is not None and not _key_of(p.label.label)
-                     and any(m in _plain(p.label.text)[-2:] for m in marks) and (p.right or p.below)), None)
-
-    after, before = written("后", "为"), written("前")
-    if after is not None:
-        made = _read_pair(after, pairs, key, table, ctx)
-        if made is not None:
-            subject.fields.setdefault(key, made)
-    if key == "name" and before is not None:
-        made = _read_pair(before, pairs, "former_name", table, ctx)
-        if made is not None:
-            subject.fields.setdefault("former_name", made)
 
 
 def _fill_from_signature_date(
