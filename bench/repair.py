@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -185,9 +184,14 @@ def ocr_gain(pages: int, seed: int = 31) -> None:
 
 
 def main() -> None:
-    pages = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-    camera_pages = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    ocr_pages = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("pages", type=int, nargs="?", default=40, help="generated flatbed pages")
+    parser.add_argument("camera_pages", type=int, nargs="?", default=10, help="generated camera shots")
+    parser.add_argument("ocr_pages", type=int, nargs="?", default=8, help="degraded pages OCRed with and without repair")
+    args = parser.parse_args()
+    pages, camera_pages, ocr_pages = args.pages, args.camera_pages, args.ocr_pages
     generated(pages, camera_pages)
     vertical_writing(16)
     print("real scans:")
