@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import calendar
 import unicodedata
 import tomllib
 from dataclasses import dataclass
@@ -279,6 +280,22 @@ def age_birth_years(age: int, reference_year: int, *, nominal: bool = False) -> 
     """Range of birth years for an age at a reference year (V9: store a range, 虚岁 shifts by one)."""
     latest = reference_year - age + (1 if nominal else 0)
     return latest - 1, latest
+
+
+def split_run_of_date_digits(raw: str) -> str | None:
+    """A date whose separators the recogniser lost, read as one run of digits (54.1.31 -> "54131"):
+    the dotted reading when exactly one split into year (2 or 4 digits), month and day (1 or 2 digits
+    each, together 3) names a real day, else None. Six or eight digits (YYMMDD) are left to the parser."""
+    text = re.sub(r"\s+", "", raw or "")
+    if not text.isascii() or not text.isdigit() or len(text) not in (5, 7):
+        return None
+    year = text[: len(text) - 3]
+    found: list[str] = []
+    for cut in (1, 2):
+        month, day = int(text[len(year) : len(year) + cut]), int(text[len(year) + cut :])
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]:
+            found.append(f"{year}.{month}.{day}")
+    return found[0] if len(found) == 1 else None
 
 
 def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:
