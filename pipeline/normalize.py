@@ -218,11 +218,13 @@ def _fix_date_ocr(text: str) -> str:
     """Undo confusions that only make sense one way inside a date.
 
     曰/目 for a final 日, 午/牛 for 年 before a month, 口 for 〇 between Chinese
-    numerals, l/I/| for 1 between Arabic digits. Everything else is left for the caller to see.
+    numerals, l/I/| for 1 between Arabic digits, a speck read as "." inside a four-digit year
+    that 年 closes. Everything else is left for the caller to see.
     """
     text = re.sub(r"(?<=[\d" + _CN_DIGITS + r"])[曰目]$", "日", text)
     text = re.sub(r"(?<=\d{2})[午牛](?=\d{1,2}月)", "年", text)
     text = re.sub(f"(?<=[{_CN_DIGITS}])口|口(?=[{_CN_DIGITS}年])", "〇", text)
+    text = re.sub(r"^(\d)\.(\d{3})(?=年)", r"\1\2", text)  # "1.975年": a speck in a year 年 closes
     return re.sub(r"(?<=\d)[lI|](?=[\d年.\-/])|(?<![\w])[lI|](?=\d{2})", "1", text)
 
 

@@ -319,3 +319,10 @@ def test_a_date_read_without_its_separators_is_split_only_where_one_split_names_
     assert birth.value == "1954-01-31" and birth.raw == "54131" and "date_digits_split" in birth.flags
     assert birth.confidence < 0.9 and any("birth_date" in r and "'54131'" in r for r in result.review)
     assert "unparsed_date" in result.fields["registration_date"].flags
+
+
+def test_a_speck_read_as_a_point_inside_a_year_that_nian_closes_is_dropped():
+    ocr = page(line("死者姓名", 200, 300), line("王军", 500, 300),
+               line("死亡日期", 200, 400), line("1.975年8月21日", 500, 400))
+    field = extract(ocr).fields["event_date"]
+    assert field.value == "1975-08-21" and field.raw == "1.975年8月21日" and "ocr_fixed" in field.flags
