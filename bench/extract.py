@@ -83,15 +83,23 @@ class Tally:
         for key in result.fields:
             if key not in truth["fields"]:
                 self.extra[key] += 1
-        self._mentions(truth.get("mentions", []), result)
+        self._mentions(truth.get("mentions", []), result, f"{truth['doc_type']}/{truth['layout']}")
 
-    def _mentions(self, truths: list[dict], result: Extraction) -> None:
+    def _mentions(self, truths: list[dict], result: Extraction, where: str = "") -> None:
         found = {m.fields["name"].value: m for m in result.mentions if "name" in m.fields}
         for person in truths:
             got = found.get(person["fields"].get("name"))
             for key, value in person["fields"].items():
                 self.mention_total += 1
-                self.mention_right += got is not None and key in got.fields and got.fields[key].value == value
+                field = got.fields.get(key) if got is not None else None
+                right = field is not None and field.value == value
+                self.mention_right += right
+                if not right and self.verbose:
+                    miss = f"mention {where} {person['fields'].get('name')!r} {key}: {value!r} read "
+                    miss += f"{field.value!r}  raw {field.raw!r} flags {field.flags}" if field else "None"
+                    if got is None:
+                        miss += " (person not found by name)"
+                    self.misses.append(miss)
 
     def report(self, title: str) -> None:
         right, total = sum(self.right.values()), sum(self.total.values())

@@ -27,6 +27,7 @@ import dataclasses
 import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from collections import Counter
 from functools import cache
@@ -2024,13 +2025,28 @@ def _title_match(text: str, title: str) -> float | None:
 
 def _is_ditto(text: str, table: LabelTable, key: str = "") -> bool:
     """A ditto mark; with a key, also what OCR makes of a handwritten 〃 where no such value fits."""
-    if normalize.is_ditto(text) or text in table.ditto_marks:
-        return True
-    if not key or key in ("id_number", "serial_no") or not 1 <= len(text) <= 3:
+    return _is_sure_ditto(text, table) or bool(key) and _is_ditto_lookalike(text, table, key)
+
+
+def _is_sure_ditto(text: str, table: LabelTable) -> bool:
+    return normalize.is_ditto(text) or text in table.ditto_marks
+
+
+NUMBER_KEYS = ("id_number", "serial_no")  # a lone "1" or "11" may be the value itself
+
+
+def _is_ditto_lookalike(text: str, table: LabelTable, key: str) -> bool:
+    """A short cell of stroke-like glyphs (11, ⅱ, i1, リ, ") in a column that cannot hold it as a value:
+    a coded field none of whose codes it reads as, a date, a name, a place or other free text with
+    no Han character. Numeric fields never: there "11" may be the value."""
+    if key in NUMBER_KEYS:
         return False
-    if any(c not in table.ditto_lookalikes for c in text):
+    folded = unicodedata.normalize("NFKC", re.sub(r"\s+", "", text))  # ⅱ -> ii
+    if not 1 <= len(folded) <= 3 or any(c not in table.ditto_lookalikes for c in folded):
         return False
-    return not _valid_value(key, text)
+    if key in CODE_TABLE_KEYS or key in DATE_KEYS or key in NAME_KEYS:
+        return not _valid_value(key, folded)
+    return not any(_is_han(c) for c in folded)  # free text (places, occupation …) is written in Han
 
 
 def _raw_and_chars(segments: list[_Segment], dotted: bool = False) -> tuple[str, list[_Char]]:
@@ -2097,9 +2113,12 @@ def _normalise(key: str, raw: str, ctx: _Context) -> tuple[str | None, list[str]
     """(value or None when it cannot be read, flags, precision, calendar)."""
     if key in DATE_KEYS:
         date = normalize.parse_date(raw, doc_year=ctx.doc_year)
+        split = None if date is not None else normalize.split_run_of_date_digits(raw)
+        if split is not None:
+            date = normalize.parse_date(split, doc_year=ctx.doc_year)
         if date is None:
             return None, ["unparsed_date"], None, None
-        return date.iso, list(date.flags), date.precision, date.calendar
+        return date.iso, list(date.flags) + (["date_digits_split"] if split else []), date.precision, date.calendar
     if key == "id_number":
         number = normalize.normalize_id(raw)
         if number is None:
@@ -2309,7 +2328,8 @@ def _make_field(key: str, segments: list[_Segment], ctx: _Context) -> Field | No
 
 # Readings the page does not spell out whole: a lost character restored, a value taken from
 # another place on the page. They lower the field's confidence and go to review with the raw text.
-GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number", "cut_date_completed")
+GUESSED = ("year_digit_restored", "from_signature_date", "cross_checked", "from_id_number", "cut_date_completed",
+           "ditto_guessed", "date_digits_split")
 
 
 _CORRECTION = re.compile(r"(?:变更为|更正为|改为|变更|更正|→|->)")
@@ -2488,13 +2508,16 @@ def _alternatives(key: str, raw: str, chars: list[_Char], value: str, ctx: _Cont
     return out
 
 
-def _ditto_field(source: Field, raw: str) -> Field:
+def _ditto_field(source: Field, raw: str, table: LabelTable | None = None) -> Field:
+    """The value above, taken for a ditto mark. A cell read as a mark only by its shape
+    (`_is_ditto_lookalike`: "11", "ⅱ" …) is also flagged `ditto_guessed`, with lower confidence."""
+    guessed = table is not None and not _is_sure_ditto(raw, table)
     return Field(
         key=source.key,
         value=source.value,
         raw=raw,
-        confidence=source.confidence,
-        flags=sorted(set(source.flags) | {"from_ditto"}),
+        confidence=round(source.confidence * 0.8, 4) if guessed else source.confidence,
+        flags=sorted(set(source.flags) - {"ditto_guessed"} | {"from_ditto"} | ({"ditto_guessed"} if guessed else set())),
         alternatives=list(source.alternatives),
         precision=source.precision,
         calendar=source.calendar,
@@ -2614,7 +2637,7 @@ def _read_pair(pair: _Pair, pairs: dict[int, _Pair], key: str, table: LabelTable
         return _make_field(key, values, ctx)
     source = _ditto_source(pair, pairs, table)
     made = _make_field(key, source.right or source.below, ctx) if source else None
-    return _ditto_field(made, raw) if made else None
+    return _ditto_field(made, raw, table) if made else None
 
 
 def _fill_from_signature_date(
@@ -2844,7 +2867,7 @@ def _members(
                 if _is_ditto(raw, table, key):
                     source = previous.get(key) or subject.fields.get(key) or page.get(key)
                     if source is not None:
-                        person.fields[key] = _ditto_field(source, raw)
+                        person.fields[key] = _ditto_field(source, raw, table)
                     continue
                 made = _make_field(key, segments, ctx)
                 if made is not None:

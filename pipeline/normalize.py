@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import calendar
 import unicodedata
 import tomllib
 from dataclasses import dataclass
@@ -217,11 +218,13 @@ def _fix_date_ocr(text: str) -> str:
     """Undo confusions that only make sense one way inside a date.
 
     曰/目 for a final 日, 午/牛 for 年 before a month, 口 for 〇 between Chinese
-    numerals, l/I/| for 1 between Arabic digits. Everything else is left for the caller to see.
+    numerals, l/I/| for 1 between Arabic digits, a speck read as "." inside a four-digit year
+    that 年 closes. Everything else is left for the caller to see.
     """
     text = re.sub(r"(?<=[\d" + _CN_DIGITS + r"])[曰目]$", "日", text)
     text = re.sub(r"(?<=\d{2})[午牛](?=\d{1,2}月)", "年", text)
     text = re.sub(f"(?<=[{_CN_DIGITS}])口|口(?=[{_CN_DIGITS}年])", "〇", text)
+    text = re.sub(r"^(\d)\.(\d{3})(?=年)", r"\1\2", text)  # "1.975年": a speck in a year 年 closes
     return re.sub(r"(?<=\d)[lI|](?=[\d年.\-/])|(?<![\w])[lI|](?=\d{2})", "1", text)
 
 
@@ -279,6 +282,22 @@ def age_birth_years(age: int, reference_year: int, *, nominal: bool = False) -> 
     """Range of birth years for an age at a reference year (V9: store a range, 虚岁 shifts by one)."""
     latest = reference_year - age + (1 if nominal else 0)
     return latest - 1, latest
+
+
+def split_run_of_date_digits(raw: str) -> str | None:
+    """A date whose separators the recogniser lost, read as one run of digits (54.1.31 -> "54131"):
+    the dotted reading when exactly one split into year (2 or 4 digits), month and day (1 or 2 digits
+    each, together 3) names a real day, else None. Six or eight digits (YYMMDD) are left to the parser."""
+    text = re.sub(r"\s+", "", raw or "")
+    if not text.isascii() or not text.isdigit() or len(text) not in (5, 7):
+        return None
+    year = text[: len(text) - 3]
+    found: list[str] = []
+    for cut in (1, 2):
+        month, day = int(text[len(year) : len(year) + cut]), int(text[len(year) + cut :])
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(2000, month)[1]:
+            found.append(f"{year}.{month}.{day}")
+    return found[0] if len(found) == 1 else None
 
 
 def parse_date(raw: str, *, doc_year: int | None = None) -> DateValue | None:

@@ -268,3 +268,61 @@ def test_a_poorly_read_smaller_next_line_under_the_value_stays_in_it():
     ocr = page(line("住址", 200, 500), line("呼和浩特市回民区", 500, 500),
                line("西龙王庙街57号", 505, 545, h=22, score=0.45))  # squeezed under the first line
     assert extract(ocr).fields["address"].value == "呼和浩特市回民区西龙王庙街57号"
+
+
+def _household(rows: list[list[str]], headers: list[str]):
+    xs = [200 + 260 * i for i in range(len(headers))]
+    lines = [line("户口登记簿", 900, 100, h=60), line("住址", 200, 200), line("红旗公社三大队", 420, 200)]
+    lines += [line(text, x, 300) for text, x in zip(headers, xs)]
+    for r, row in enumerate(rows):
+        lines += [line(text, x, 400 + 100 * r, h=44) for text, x in zip(row, xs) if text]
+    return extract(page(*lines))
+
+
+def test_a_ditto_mark_read_as_stroke_like_glyphs_takes_the_value_above_flagged_for_review():
+    result = _household(
+        [["王大山", "户主", "汉", "山西大同"],
+         ["李秀珍", "妻", "ⅱ", "11"],
+         ["王小明", "长子", "11", "リ"],
+         ["王小红", "长女", "〃", "i1"]],
+        ["姓名", "与户主关系", "民族", "籍贯"],
+    )
+    people = {m.fields["name"].value: m.fields for m in result.mentions}
+    for name in ("李秀珍", "王小明", "王小红"):
+        assert people[name]["ethnicity"].value == "汉族" and people[name]["native_place"].value == "山西大同"
+    guessed = people["李秀珍"]["native_place"]
+    assert guessed.raw == "11" and {"from_ditto", "ditto_guessed"} <= set(guessed.flags)
+    assert guessed.confidence < people["王大山"]["native_place"].confidence
+    sure = people["王小红"]["ethnicity"]
+    assert "from_ditto" in sure.flags and "ditto_guessed" not in sure.flags
+    assert any("native_place" in r and "ditto_guessed" in r and "'11'" in r for r in result.review)
+
+
+def test_a_stroke_like_reading_that_can_be_a_value_is_not_a_ditto():
+    result = _household(
+        [["王大山", "户主", "汉", "山西大同", "3"],
+         ["李秀珍", "妻", "回", "川", "11"]],  # 川 may be a place (四川); 11 is a number in a numbered column
+        ["姓名", "与户主关系", "民族", "籍贯", "编号"],
+    )
+    people = {m.fields["name"].value: m.fields for m in result.mentions}
+    assert people["李秀珍"]["ethnicity"].value == "回族"
+    assert people["李秀珍"]["native_place"].value == "川"
+    assert "from_ditto" not in people["李秀珍"]["native_place"].flags
+
+
+def test_a_date_read_without_its_separators_is_split_only_where_one_split_names_a_day():
+    ocr = page(line("姓名", 200, 300), line("王军", 500, 300),
+               line("出生日期", 200, 400), line("54131", 500, 400),  # 54.1.31: month 13 does not exist
+               line("登记日期", 200, 500), line("75123", 500, 500))  # 75.1.23 or 75.12.3: left unread
+    result = extract(ocr)
+    birth = result.fields["birth_date"]
+    assert birth.value == "1954-01-31" and birth.raw == "54131" and "date_digits_split" in birth.flags
+    assert birth.confidence < 0.9 and any("birth_date" in r and "'54131'" in r for r in result.review)
+    assert "unparsed_date" in result.fields["registration_date"].flags
+
+
+def test_a_speck_read_as_a_point_inside_a_year_that_nian_closes_is_dropped():
+    ocr = page(line("死者姓名", 200, 300), line("王军", 500, 300),
+               line("死亡日期", 200, 400), line("1.975年8月21日", 500, 400))
+    field = extract(ocr).fields["event_date"]
+    assert field.value == "1975-08-21" and field.raw == "1.975年8月21日" and "ocr_fixed" in field.flags
