@@ -1985,14 +1985,24 @@ def _title_type(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     return best[1], round(min(0.99, 0.7 + 0.3 * min(1.0, best[0])), 3)
 
 
+DOCUMENT_NOUNS = "证表书簿册单卡"  # 证明/登记表/申请书/登记簿/底册/…单/…卡: the last character of a paper's name
+
+
 def _title_by_cues(layout: _Layout, table: LabelTable) -> tuple[str, float] | None:
     """A title the table does not know, read by its words: the tallest short line in the top third
     that is not a label, tried against the cue words in order."""
+    sizes = sorted(_width(run.box) if run.vertical else _height(run.box) for run in layout.runs)
+    typical = sizes[len(sizes) // 2] if sizes else 0.0
     lines = []
     for run in layout.runs:
         text = "".join(c for c in _plain(run.text) if c not in SEPARATORS)
         size = _width(run.box) if run.vertical else _height(run.box)
-        if not 4 <= len(text) <= 16 or run.box[1] > 0.35 * layout.height or _label_at_start(text, table):
+        paper = text[-1:] in DOCUMENT_NOUNS
+        shortest = 3 if paper else 4  # 准迁证, 迁移证: a short title ends in what the paper is
+        if not shortest <= len(text) <= 16 or run.box[1] > 0.35 * layout.height:
+            continue
+        # a line starting like a label (准迁… as in 准迁地址) is still the title when it names a paper in large print
+        if _label_at_start(text, table) and not (paper and size >= 1.5 * typical):
             continue
         lines.append((size, text))
     for _size, text in sorted(lines, reverse=True)[:2]:

@@ -320,3 +320,19 @@ def test_two_label_value_pairs_on_one_ruled_line_with_unseen_wordings(without):
         line("性别：", 130, 600), line("男", 260, 600),
     )
     assert values(extract(ocr)) == {"serial_no": "176223", "name": "李金锁", "education": "大专", "sex": "男"}
+
+
+def test_unknown_short_title_in_large_print_names_the_paper_though_it_starts_like_a_label(without):
+    # 准迁证 unseen as a title wording; 准迁… also begins the label 准迁地址
+    without("准迁证", "户口准迁证")
+    lines = [
+        line("呼和浩特市公安局海拉尔路派出所 No. 339818", 100, 110),
+        line("准迁证", 900, 200, h=140),
+        line("姓名", 200, 450), line("胡建军", 600, 445, h=60),
+        line("性别", 200, 600), line("男", 600, 600),
+        line("迁出地址", 200, 750), line("河北张家口", 600, 750),
+        line("准迁地址", 200, 900), line("呼和浩特市新城区", 600, 900),
+    ]
+    result = extract(page(*lines))
+    assert result.doc_type == "move_in_permit"
+    assert values(result)["move_to"] == "呼和浩特市新城区"
