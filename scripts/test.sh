@@ -22,7 +22,7 @@ export HUKOU_TEST_S3_ACCESS_KEY=hukoutest
 HUKOU_TEST_S3_SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')
 export HUKOU_TEST_S3_SECRET_KEY
 HUKOU_TEST_S3_ENDPOINT=$("$PY" scripts/seaweedfs.py start --dir "$state/weed" --pidfile "$state/weed.pid" \
-  --access-key "$HUKOU_TEST_S3_ACCESS_KEY" --secret-key "$HUKOU_TEST_S3_SECRET_KEY")
+  --access-key="$HUKOU_TEST_S3_ACCESS_KEY" --secret-key="$HUKOU_TEST_S3_SECRET_KEY")  # "=": a key may begin with "-"
 export HUKOU_TEST_S3_ENDPOINT
 echo "test: SeaweedFS S3 at $HUKOU_TEST_S3_ENDPOINT"
 
