@@ -235,10 +235,10 @@ def seal_regions(red: np.ndarray, dpi: float) -> np.ndarray:
     both ways. Red printed serial numbers and red-pen notes are lines only a few mm
     tall, so they stay text for the OCR."""
     small, scale = _scale_to(red, dpi, 50.0)
-    gap = max(3, int(round(50.0 * min(1.0, scale * dpi / 50.0) * 2.5 / 25.4)) | 1)  # ~ 2.5 mm
+    px_per_mm = scale * dpi / 25.4
+    gap = max(3, int(round(2.5 * px_per_mm)) | 1)  # ~ 2.5 mm
     joined = cv2.dilate((small > 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(joined)
-    px_per_mm = small.shape[1] / (red.shape[1] / dpi * 25.4)
     keep = np.zeros(count, np.uint8)
     for i in range(1, count):
         w, h = stats[i, cv2.CC_STAT_WIDTH] / px_per_mm, stats[i, cv2.CC_STAT_HEIGHT] / px_per_mm
